@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-2.0
+# vs: top-level entry points. kbuild reads ./Kbuild for the module itself.
+#
+#   make demo      build everything, boot the test kernel in QEMU, show a VS scenario
+#   make check     install what is missing, build, run every test (host + QEMU)
+#   make module    build vs.ko (KDIR=/path/to/rust-enabled/kernel/build to choose the kernel)
+#   make vm CMD='vsctl list'   run a command in the guest with vs.ko loaded
+#   make bench     run the benchmarks in QEMU
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+# Kernel builds want Debian's rustc (with rust-src) ahead of rustup's.
+KPATH := /usr/bin:/usr/sbin:/bin:/sbin:$(HOME)/.cargo/bin
+
+.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench clean
+
+all: module userspace
+
+setup:
+	@bash scripts/setup.sh
+
+# Print-only target used by the scripts: the kernel build directory (building it if needed).
+kernel: setup
+	@bash scripts/build-kernel.sh >/dev/null
+
+module:
+	@if [ -z "$(KDIR)" ]; then bash scripts/build-kernel.sh >/dev/null; fi
+	@kdir="$(KDIR)"; [ -n "$$kdir" ] || kdir=$$(bash scripts/build-kernel.sh 2>/dev/null); \
+	echo "==> module: building vs.ko against $$kdir" >&2; \
+	PATH=$(KPATH) $(MAKE) -s -C "$$kdir" LLVM=1 M=$(CURDIR) modules
+
+userspace:
+	@echo "==> userspace: building vsctl and the selftests" >&2
+	@cargo build -q --release -p vsctl -p vs-selftests
+
+demo: setup module userspace
+	@bash scripts/vm-run.sh bash scripts/demo.sh
+
+check: setup
+	@bash scripts/check.sh
+
+test-host:
+	@cargo test -q --workspace
+
+vm: module userspace
+	@bash scripts/vm-run.sh bash -c '$(CMD)'
+
+bench: setup module userspace
+	@bash scripts/vm-run.sh bash bench/run.sh
+
+clean:
+	@kdir=$$(bash scripts/build-kernel.sh --dir-only 2>/dev/null); \
+	[ -d "$$kdir" ] && PATH=$(KPATH) $(MAKE) -s -C "$$kdir" LLVM=1 M=$(CURDIR) clean || true
+	@cargo clean

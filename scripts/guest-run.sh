@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs inside the QEMU guest (started by scripts/vm-run.sh): load vs.ko, run the command,
+# then fail if the kernel log shows a BUG, WARNING, Oops, KASAN or lockdep report.
+set -u
+cd "$VS_ROOT" || exit 90
+export PATH="$VS_ROOT/target/release:$PATH"
+export VS_KO="$VS_ROOT/vs.ko"
+
+if [ "${VS_NO_LOAD:-0}" != 1 ]; then
+	if ! insmod "$VS_KO"; then
+		echo "vm: insmod $VS_KO failed"
+		dmesg | tail -n 30 | sed "s/^/dmesg| /"
+		exit 91
+	fi
+fi
+
+"$@"
+rc=$?
+
+if dmesg | grep -qE "$(cat "$VS_ROOT/scripts/kernel-errors.re")"; then
+	echo "vm: the kernel log reports a problem:"
+	dmesg | tail -n 80 | sed "s/^/dmesg| /"
+	[ "$rc" -eq 0 ] && rc=92
+fi
+exit "$rc"

@@ -1,0 +1,1 @@
+BUG:|WARNING:|Oops|KASAN|UBSAN|possible recursive locking|possible circular locking|inconsistent lock state|turning off the locking correctness validator|general protection fault|Kernel panic|scheduling while atomic|sleeping function called from invalid context|INFO: task .* blocked|Call Trace:

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Boot the vs test kernel under QEMU (TCG: KVM hangs on these machines), 2 vCPUs, load vs.ko,
+# run "$@" as root in the guest with vsctl on PATH, and exit with its status.
+# Fails (non-zero, with the console tail) on a guest panic, a hang (VS_VM_TIMEOUT seconds,
+# default 1200) or a BUG/WARNING/Oops/KASAN/lockdep line in the guest's kernel log.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+(($#)) || die "usage: vm-run.sh COMMAND [ARGS...]"
+KDIR=$(bash "$VS_ROOT/scripts/build-kernel.sh")
+IMG=$KDIR/arch/x86/boot/bzImage
+[ -f "$IMG" ] || die "no kernel image at $IMG"
+[ "${VS_NO_LOAD:-0}" = 1 ] || [ -f "$VS_ROOT/vs.ko" ] || die "vs.ko not built: run 'make module' first"
+
+mkdir -p "$VS_ROOT/.cache"
+LOG=$(mktemp "$VS_ROOT/.cache/vm.XXXXXX.log")
+# The guest command, written to a file so that any quoting survives the trip.
+CMDFILE=$LOG.cmd
+{
+	printf 'export VS_ROOT=%q VS_NO_LOAD=%q VS_KTAP_HELPERS=%q\n' "$VS_ROOT" "${VS_NO_LOAD:-0}" "$VS_KTAP_HELPERS"
+	printf 'exec bash %q' "$VS_ROOT/scripts/guest-run.sh"
+	printf ' %q' "$@"
+	printf '\n'
+} >"$CMDFILE"
+
+log "vm: booting $(basename "$KDIR") under QEMU/TCG with 2 vCPUs (console log: $LOG)"
+start=$(date +%s)
+set +e
+# --verbose puts the guest console in the log too, for the tail shown on failure; lines of
+# the console start with a '[' timestamp or come from virtme, the rest is the command's output.
+timeout --kill-after=10 "${VS_VM_TIMEOUT:-1200}" \
+	vng --disable-kvm --cpus 2 --memory 2G --verbose \
+	--run "$IMG" --user root --rwdir "$VS_ROOT" \
+	--append "root=/dev/root printk.time=1 panic=-1" \
+	--exec "bash $CMDFILE" </dev/null 2>&1 | tee "$LOG" | grep --line-buffered -vE '^\[ *[0-9]+\.[0-9]+\]|^virtme-ng-init:|^\+ |^qemu-system'
+rc=${PIPESTATUS[0]}
+set -e
+took=$(($(date +%s) - start))
+rm -f "$CMDFILE"
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+	echo "vm: guest hung (no exit within ${VS_VM_TIMEOUT:-1200} s); console tail:" >&2
+	tail -n 40 "$LOG" >&2
+elif grep -qE 'Kernel panic|end Kernel panic' "$LOG"; then
+	echo "vm: guest kernel panicked; console tail:" >&2
+	tail -n 40 "$LOG" >&2
+	[ "$rc" -ne 0 ] || rc=255
+elif [ "$rc" -ne 0 ]; then
+	echo "vm: guest command failed with status $rc after $took s; console tail:" >&2
+	grep -E '^\[ *[0-9]+\.[0-9]+\]' "$LOG" | tail -n 25 >&2 || true
+else
+	log "vm: done in $took s"
+	rm -f "$LOG"
+fi
+exit "$rc"

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The module's global state and its lock.
+//!
+//! There is one [`State`] per loaded module, created in `init` and torn down in `exit`. It is
+//! reached both from ioctls and (later) from probe handlers that cannot sleep, so it lives
+//! behind the irq-safe spinlock of the C glue, and nothing done under it may sleep or
+//! allocate: the registry's slots are allocated once, before the state is published.
+//!
+//! Lock order: the state lock is the innermost lock of the module; nothing else is taken
+//! while it is held.
+
+use core::cell::UnsafeCell;
+use kernel::prelude::*;
+
+use crate::abi::VS_MAX;
+use crate::glue;
+use crate::tree::{Registry, Slot};
+
+/// Everything the state lock protects.
+pub(crate) struct State {
+    pub(crate) reg: Registry<VVec<Slot>>,
+}
+
+struct Global(UnsafeCell<Option<State>>);
+
+// SAFETY: the inner value is only accessed with the state lock held (see `with` and `publish`).
+unsafe impl Sync for Global {}
+
+static GLOBAL: Global = Global(UnsafeCell::new(None));
+
+/// Run `f` on the state with the lock held. `ENODEV` when the module is not initialised.
+pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
+    let flags = glue::state_lock();
+    // SAFETY: the state lock is held, so this is the only reference to the cell's contents.
+    let ret = match unsafe { &mut *GLOBAL.0.get() } {
+        Some(state) => f(state),
+        None => Err(ENODEV),
+    };
+    glue::state_unlock(flags);
+    ret
+}
+
+/// Replace the published state, returning the old one so that it is dropped (and its memory
+/// freed) after the lock is released.
+fn publish(new: Option<State>) -> Option<State> {
+    let flags = glue::state_lock();
+    // SAFETY: the state lock is held, so this is the only reference to the cell's contents.
+    let old = core::mem::replace(unsafe { &mut *GLOBAL.0.get() }, new);
+    glue::state_unlock(flags);
+    old
+}
+
+/// Allocate and publish the state: the registry with its root VS.
+pub(crate) fn init() -> Result {
+    let slots = VVec::from_elem(None, VS_MAX as usize, GFP_KERNEL)?;
+    let reg = Registry::new(slots).map_err(crate::error::to_errno)?;
+    drop(publish(Some(State { reg })));
+    Ok(())
+}
+
+/// Unpublish and free the state. Callers make sure no ioctl can run any more.
+pub(crate) fn teardown() {
+    drop(publish(None));
+}

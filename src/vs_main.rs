@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+//! vs: virtual services for Linux (Reumann et al., USENIX ATC 2000) as a loadable module.
+//!
+//! Supported features: the VS hierarchy with inherited attributes, managed through ioctls on
+//! `/dev/vs` (see README.md "Status" for what is not built yet).
+//!
+//! Layout: the pure logic (ABI, VS tree) is in `vs-core/` and compiled here as modules of
+//! this crate; kernel glue is one file per object below, and the C glue is `vs_glue.c`.
+
+use kernel::prelude::*;
+
+#[path = "../vs-core/src/abi.rs"]
+mod abi;
+#[path = "../vs-core/src/tree.rs"]
+mod tree;
+
+mod device;
+mod error;
+mod glue;
+mod state;
+mod uapi;
+
+module! {
+    type: VsModule,
+    name: "vs",
+    author: "The vs developers",
+    description: "Virtual services: resource accounting and control that follows the work",
+    license: "GPL",
+}
+
+struct VsModule;
+
+impl kernel::Module for VsModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        state::init()?;
+        if let Err(e) = glue::misc_register() {
+            state::teardown();
+            return Err(e);
+        }
+        pr_info!("/dev/vs ready (abi {}, up to {} VSs)\n", abi::VS_ABI_VERSION, abi::VS_MAX);
+        Ok(VsModule)
+    }
+}
+
+impl Drop for VsModule {
+    fn drop(&mut self) {
+        // The device goes first: once it is gone no ioctl can start, and none is running
+        // because an open file holds a module reference (fops.owner).
+        glue::misc_deregister();
+        state::teardown();
+        pr_info!("unloaded\n");
+    }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Module lifecycle: load, unload, rmmod while /dev/vs is open, state freed on unload.
+# Runs in the guest with vs.ko loaded ($VS_KO); leaves it loaded.
+. "$VS_KTAP_HELPERS"
+
+ktap_print_header
+ktap_set_plan 4
+
+nr_vs() { vsctl version --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["nr_vs"])'; }
+
+loaded() {
+	[ -c /dev/vs ] && [ -d /sys/module/vs ] && vsctl version >/dev/null
+}
+ktap_test_result "module_loaded_device_present" loaded
+
+rmmod_while_open() {
+	exec 3</dev/vs || return 1
+	if rmmod vs 2>/dev/null; then
+		ktap_print_msg "rmmod succeeded with /dev/vs open"
+		exec 3<&-
+		insmod "$VS_KO"
+		return 1
+	fi
+	vsctl version >/dev/null || { exec 3<&-; return 1; }
+	exec 3<&-
+	rmmod vs || return 1
+	[ ! -e /dev/vs ] || { ktap_print_msg "/dev/vs still there after rmmod"; return 1; }
+	insmod "$VS_KO"
+}
+ktap_test_result "rmmod_fails_while_open_then_succeeds" rmmod_while_open
+
+state_freed_on_unload() {
+	vsctl create keep1 >/dev/null && vsctl create keep2 --parent keep1 --cpu-share 50 >/dev/null || return 1
+	[ "$(nr_vs)" = 3 ] || return 1
+	rmmod vs || { ktap_print_msg "rmmod with VSs present failed"; return 1; }
+	insmod "$VS_KO" || return 1
+	[ "$(nr_vs)" = 1 ] || { ktap_print_msg "state survived unload"; return 1; }
+}
+ktap_test_result "rmmod_with_vss_then_fresh_state" state_freed_on_unload
+
+cycles() {
+	local i
+	for i in $(seq 1 20); do
+		rmmod vs || return 1
+		insmod "$VS_KO" || return 1
+		vsctl create "cycle$i" >/dev/null || return 1
+	done
+	[ "$(nr_vs)" = 2 ]
+}
+ktap_test_result "twenty_load_unload_cycles" cycles
+vsctl destroy cycle20 >/dev/null 2>&1
+
+ktap_finished

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The `/dev/vs` ioctl ABI: the one definition shared by the kernel module and `vsctl`.
+//!
+//! Every structure is `#[repr(C)]`, has no implicit padding and only fixed-width fields, so
+//! that the same bytes mean the same thing on both sides; sizes are checked at compile time
+//! here, and the module checks the command numbers against the kernel's own `_IOWR` helpers.
+//! Ioctl magic 0xB9 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst (6.12).
+//!
+//! Versioning: [`VS_IOC_VERSION`] is the first call a client makes. `abi` changes only when an
+//! existing structure or command changes meaning; new commands are added without a bump.
+
+use core::mem::size_of;
+
+/// ABI version reported by [`VS_IOC_VERSION`].
+pub const VS_ABI_VERSION: u32 = 1;
+
+/// Path of the control device.
+pub const VS_DEVICE: &str = "/dev/vs";
+
+/// The root VS: holds all unclassified work; cannot be destroyed or renamed.
+pub const VS_ROOT: u32 = 0;
+/// "Pick an id for me" in [`VsCreate::id`].
+pub const VS_ID_AUTO: u32 = u32::MAX;
+/// Global (cluster-wide) VSIDs: given explicitly, never auto-assigned; these are the ids that
+/// fit the 6-bit DSCP field, so they identify a service across machines.
+pub const VS_GLOBAL_MIN: u32 = 1;
+pub const VS_GLOBAL_MAX: u32 = 63;
+/// Local VSIDs: unique on this machine; auto-assigned from `VS_LOCAL_MIN` upwards.
+pub const VS_LOCAL_MIN: u32 = 64;
+pub const VS_LOCAL_MAX: u32 = 0x7fff_ffff;
+
+/// Most VSs that can exist at once, root included.
+pub const VS_MAX: u32 = 4096;
+/// Deepest a VS may sit below the root.
+pub const VS_MAX_DEPTH: u32 = 32;
+/// Size of a name buffer; names are 1..=31 bytes, NUL-padded.
+pub const VS_NAME_LEN: usize = 32;
+
+/// Share values are percentages of the parent's share: 1..=100.
+pub const VS_SHARE_MIN: u32 = 1;
+pub const VS_SHARE_MAX: u32 = 100;
+/// `max_procs` value meaning "no limit".
+pub const VS_PROCS_UNLIMITED: u32 = 0;
+
+/// Attribute indices into [`VsInfo::attr`] and bits of the attribute masks.
+pub const VS_ATTR_CPU: u32 = 0;
+pub const VS_ATTR_NET: u32 = 1;
+pub const VS_ATTR_PROCS: u32 = 2;
+pub const VS_NR_ATTRS: usize = 3;
+pub const VS_ATTR_MASK_ALL: u32 = (1 << VS_NR_ATTRS) - 1;
+
+/// Answer of [`VS_IOC_VERSION`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VsVersion {
+    pub abi: u32,
+    pub max_vs: u32,
+    pub name_len: u32,
+    pub nr_vs: u32,
+}
+
+/// Attribute values; `mask` says which of them are meant (bit `1 << VS_ATTR_*`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VsAttrs {
+    pub cpu_share: u32,
+    pub net_share: u32,
+    pub max_procs: u32,
+    pub mask: u32,
+}
+
+impl VsAttrs {
+    /// The value of attribute `attr` (a `VS_ATTR_*` index).
+    pub fn get(&self, attr: u32) -> u32 {
+        match attr {
+            VS_ATTR_CPU => self.cpu_share,
+            VS_ATTR_NET => self.net_share,
+            _ => self.max_procs,
+        }
+    }
+
+    /// Set attribute `attr` and mark it as given.
+    pub fn with(mut self, attr: u32, value: u32) -> Self {
+        match attr {
+            VS_ATTR_CPU => self.cpu_share = value,
+            VS_ATTR_NET => self.net_share = value,
+            _ => self.max_procs = value,
+        }
+        self.mask |= 1 << attr;
+        self
+    }
+}
+
+/// [`VS_IOC_CREATE`]: in: name, parent, id (or [`VS_ID_AUTO`]), attributes to detach with
+/// their values; out: `id` holds the new VSID.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VsCreate {
+    pub name: [u8; VS_NAME_LEN],
+    pub parent: u32,
+    pub id: u32,
+    pub attrs: VsAttrs,
+}
+
+/// [`VS_IOC_SET`]: on VS `id`, first attach the attributes in `attach_mask` (back to
+/// inheritance), then detach those in `detach_mask` (with a copy of the inherited value), then
+/// set (and so detach) those in `values.mask`. All or nothing.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VsSet {
+    pub id: u32,
+    pub attach_mask: u32,
+    pub detach_mask: u32,
+    pub _pad: u32,
+    pub values: VsAttrs,
+}
+
+/// One attribute of a VS as [`VS_IOC_GET`] reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VsAttrInfo {
+    /// The VS's own value; meaningful only when `detached` is 1.
+    pub own: u32,
+    /// 1 if the VS has its own value, 0 if it shares its parent's.
+    pub detached: u32,
+    /// The value in force: the own value of `source`.
+    pub effective: u32,
+    /// The VS whose value is in force: itself or its nearest detached ancestor.
+    pub source: u32,
+    /// Shares only: the fraction of the whole machine that the pool this VS draws from
+    /// gets when every VS is busy, in parts per million. 0 for `max_procs`.
+    pub machine_ppm: u32,
+    pub _pad: u32,
+}
+
+/// Per-VS counters. Fields not filled by the running module stay 0 (see README, "Status").
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VsStats {
+    pub nr_procs: u64,
+    pub cpu_time_ns: u64,
+    pub forks: u64,
+    pub execs: u64,
+    pub reclass_in: u64,
+    pub reclass_out: u64,
+    pub denied_forks: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub _reserved: [u64; 5],
+}
+
+/// [`VS_IOC_GET`]: in: `id`; out: everything else. Also the element of [`VS_IOC_LIST`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VsInfo {
+    pub id: u32,
+    pub parent: u32,
+    pub name: [u8; VS_NAME_LEN],
+    pub nr_children: u32,
+    /// Depth in the tree: root 0.
+    pub depth: u32,
+    pub attr: [VsAttrInfo; VS_NR_ATTRS],
+    pub stats: VsStats,
+}
+
+/// [`VS_IOC_LIST`]: in: `buf` (user address of `cap` [`VsInfo`]s), `cap`; out: `count`, the
+/// number of VSs that exist. min(cap, count) entries are written, parents before children.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VsList {
+    pub buf: u64,
+    pub cap: u32,
+    pub count: u32,
+}
+
+// Layouts are part of the ABI: a change here must be deliberate.
+const _: () = assert!(size_of::<VsVersion>() == 16);
+const _: () = assert!(size_of::<VsAttrs>() == 16);
+const _: () = assert!(size_of::<VsCreate>() == 56);
+const _: () = assert!(size_of::<VsSet>() == 32);
+const _: () = assert!(size_of::<VsAttrInfo>() == 24);
+const _: () = assert!(size_of::<VsStats>() == 128);
+const _: () = assert!(size_of::<VsInfo>() == 8 + VS_NAME_LEN + 8 + 3 * 24 + 128);
+const _: () = assert!(size_of::<VsList>() == 16);
+
+/// Ioctl type byte ("magic").
+pub const VS_IOC_MAGIC: u32 = 0xB9;
+
+const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
+
+/// The asm-generic `_IOC` encoding (x86, arm64, riscv): dir:2 size:14 type:8 nr:8.
+const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    assert!(size < (1 << 14));
+    (dir << 30) | ((size as u32) << 16) | (VS_IOC_MAGIC << 8) | nr
+}
+
+pub const VS_IOC_VERSION: u32 = ioc(IOC_READ, 0x00, size_of::<VsVersion>());
+pub const VS_IOC_CREATE: u32 = ioc(IOC_READ | IOC_WRITE, 0x01, size_of::<VsCreate>());
+pub const VS_IOC_DESTROY: u32 = ioc(IOC_WRITE, 0x02, size_of::<u32>());
+pub const VS_IOC_GET: u32 = ioc(IOC_READ | IOC_WRITE, 0x03, size_of::<VsInfo>());
+pub const VS_IOC_LIST: u32 = ioc(IOC_READ | IOC_WRITE, 0x04, size_of::<VsList>());
+pub const VS_IOC_SET: u32 = ioc(IOC_WRITE, 0x05, size_of::<VsSet>());
+
+/// The printable part of a NUL-padded name buffer.
+pub fn name_bytes(buf: &[u8; VS_NAME_LEN]) -> &[u8] {
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(VS_NAME_LEN);
+    &buf[..len]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_numbers_match_linux_encoding() {
+        // Values computed by hand from include/uapi/asm-generic/ioctl.h.
+        assert_eq!(VS_IOC_VERSION, 0x8010_b900);
+        assert_eq!(VS_IOC_CREATE, 0xc038_b901);
+        assert_eq!(VS_IOC_DESTROY, 0x4004_b902);
+        assert_eq!(VS_IOC_LIST, 0xc010_b904);
+    }
+
+    #[test]
+    fn name_bytes_stops_at_nul() {
+        let mut b = [0u8; VS_NAME_LEN];
+        b[..4].copy_from_slice(b"www1");
+        assert_eq!(name_bytes(&b), b"www1");
+        let full = [b'a'; VS_NAME_LEN];
+        assert_eq!(name_bytes(&full).len(), VS_NAME_LEN);
+    }
+}

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Task membership: which VS each classified task belongs to.
+//!
+//! The unit is the task (a thread): the accept gate must be able to move the one thread of a
+//! threaded server that accepted a request. Tasks of the root VS have no entry; absence means
+//! VS 0, so a machine's thousands of unclassified tasks cost nothing and the table only grows
+//! with the classified ones.
+//!
+//! An open-addressing hash table keyed by global pid, with linear probing and backward-shift
+//! deletion (no tombstones, so lookups never degrade), over caller-provided storage whose length
+//! is a power of two. It refuses to fill beyond 7/8, which keeps probe sequences short. Nothing
+//! here allocates: safe under a spinlock and in probe handlers.
+
+/// One classified task. `pid == 0` marks a free entry (pid 0 is the idle task, never a member).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub pid: u32,
+    /// Registry slot of the task's VS.
+    pub slot: u16,
+    /// Registry slot + 1 of a process-count reservation this task holds for a fork in progress
+    /// (0: none). See `tree::Registry::reserve`.
+    pub pending: u16,
+}
+
+/// The table is at 7/8 of its capacity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+pub struct Members<S> {
+    entries: S,
+    len: usize,
+}
+
+fn hash(pid: u32, mask: usize) -> usize {
+    // Fibonacci hashing: consecutive pids spread over the table.
+    (pid.wrapping_mul(0x9E37_79B1) as usize) & mask
+}
+
+impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
+    /// Take `entries` (a power-of-two length; every element is cleared).
+    pub fn new(mut entries: S) -> Option<Self> {
+        if !entries.len().is_power_of_two() {
+            return None;
+        }
+        for e in entries.iter_mut() {
+            *e = Entry::default();
+        }
+        Some(Self { entries, len: 0 })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Most entries the table accepts.
+    pub fn limit(&self) -> usize {
+        self.entries.len() / 8 * 7
+    }
+
+    fn mask(&self) -> usize {
+        self.entries.len() - 1
+    }
+
+    /// Index of `pid`'s entry, or of the free entry where it would go.
+    fn probe(&self, pid: u32) -> usize {
+        let mask = self.mask();
+        let mut i = hash(pid, mask);
+        // The table is never full, so a free entry ends every probe sequence.
+        loop {
+            let e = &self.entries[i];
+            if e.pid == pid || e.pid == 0 {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    pub fn get(&self, pid: u32) -> Option<&Entry> {
+        if pid == 0 {
+            return None;
+        }
+        let e = &self.entries[self.probe(pid)];
+        (e.pid == pid).then_some(e)
+    }
+
+    pub fn get_mut(&mut self, pid: u32) -> Option<&mut Entry> {
+        if pid == 0 {
+            return None;
+        }
+        let i = self.probe(pid);
+        let e = &mut self.entries[i];
+        (e.pid == pid).then_some(e)
+    }
+
+    /// The entry for `pid`, created (slot 0, nothing pending) if absent.
+    pub fn entry(&mut self, pid: u32) -> Result<&mut Entry, Full> {
+        if pid == 0 {
+            return Err(Full);
+        }
+        let i = self.probe(pid);
+        if self.entries[i].pid == 0 {
+            if self.len >= self.limit() {
+                return Err(Full);
+            }
+            self.entries[i] = Entry { pid, slot: 0, pending: 0 };
+            self.len += 1;
+        }
+        Ok(&mut self.entries[i])
+    }
+
+    /// Remove `pid`'s entry, returning it.
+    pub fn remove(&mut self, pid: u32) -> Option<Entry> {
+        if pid == 0 {
+            return None;
+        }
+        let mask = self.mask();
+        let mut hole = self.probe(pid);
+        let old = self.entries[hole];
+        if old.pid != pid {
+            return None;
+        }
+        // Backward-shift: move later members of the probe run into the hole when their home
+        // position does not lie cyclically in (hole, j].
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let e = self.entries[j];
+            if e.pid == 0 {
+                break;
+            }
+            let home = hash(e.pid, mask);
+            let dist_home = j.wrapping_sub(home) & mask;
+            let dist_hole = j.wrapping_sub(hole) & mask;
+            if dist_home >= dist_hole {
+                self.entries[hole] = e;
+                hole = j;
+            }
+        }
+        self.entries[hole] = Entry::default();
+        self.len -= 1;
+        Some(old)
+    }
+
+    /// Drop the entry of `pid` if it holds nothing: in the root VS with no reservation.
+    pub fn tidy(&mut self, pid: u32) {
+        if matches!(self.get(pid), Some(e) if e.slot == 0 && e.pending == 0) {
+            self.remove(pid);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.entries.iter().filter(|e| e.pid != 0)
+    }
+}

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The VS hierarchy: creation, destruction, attribute inheritance and the share budget.
+//!
+//! A [`Registry`] owns a fixed array of slots handed to it at construction (the module
+//! allocates it once at load, the host tests use a `Vec`), so no operation allocates and every
+//! one is bounded by [`VS_MAX`] and [`VS_MAX_DEPTH`]: safe to run under a spinlock.
+//! Slot 0 is always the root VS 0. Lookup by id is a scan: control-path only; hot paths keep
+//! slot indices.
+//!
+//! Inheritance (the paper's `servctl(DETACH ...)`): each attribute of a VS is either
+//! *detached* (the VS has its own value) or *shared* (the VS draws from the pool of its nearest
+//! detached ancestor, its *source*). The root has every attribute detached.
+//! Shares are percentages of the parent's pool; the detached shares of the children of one
+//! VS may add up to at most 100 (the rest is the parent's own pool, used by its own tasks and
+//! by its undetached children). `max_procs` has no budget: a task counts against the limit of
+//! its source and of every detached ancestor above it, like the pids cgroup.
+
+use crate::abi::{
+    VsAttrInfo, VsAttrs, VsInfo, VS_ATTR_MASK_ALL, VS_ATTR_PROCS, VS_GLOBAL_MAX, VS_GLOBAL_MIN,
+    VS_ID_AUTO, VS_LOCAL_MAX, VS_LOCAL_MIN, VS_MAX_DEPTH, VS_NAME_LEN, VS_NR_ATTRS,
+    VS_PROCS_UNLIMITED, VS_ROOT, VS_SHARE_MAX, VS_SHARE_MIN,
+};
+
+/// Why an operation on the hierarchy was refused; the module maps each to one errno.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// A malformed name, id out of range, bad value or mask, or an operation the root refuses.
+    Invalid,
+    /// No VS with that id.
+    NotFound,
+    /// The name or id is taken.
+    Exists,
+    /// The VS has children or members, or is the root.
+    Busy,
+    /// No free slot, the tree is too deep, or the parent's share budget is exhausted.
+    NoSpace,
+    /// A process-count limit on the VS or an ancestor is reached.
+    Again,
+}
+
+pub type Result<T> = core::result::Result<T, Error>;
+
+/// A VS as the registry keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub id: u32,
+    /// Slot of the parent (the root's is 0, its own).
+    pub parent: u32,
+    pub name: [u8; VS_NAME_LEN],
+    /// Own values, indexed by `VS_ATTR_*`; meaningful where `detached` has the bit.
+    pub own: [u32; VS_NR_ATTRS],
+    /// Bit `1 << VS_ATTR_*` set: the attribute is detached.
+    pub detached: u32,
+    pub nr_children: u32,
+    /// Tasks bound to this VS; a VS with members cannot be destroyed.
+    pub nr_members: u32,
+    /// Forks in progress that will add a task to this VS (see [`Registry::reserve`]).
+    pub nr_reserved: u32,
+    /// Members and reservations of this VS and all its descendants: what `max_procs` limits.
+    pub subtree: u32,
+    pub depth: u32,
+}
+
+pub type Slot = Option<Node>;
+
+/// Check a user-supplied name buffer: 1..=31 bytes of `[A-Za-z0-9_.-]` starting with a letter
+/// or `_` (so a name is never mistaken for a VSID), NUL-padded with nothing after the NUL.
+pub fn validate_name(buf: &[u8; VS_NAME_LEN]) -> Result<()> {
+    let len = buf.iter().position(|&b| b == 0).ok_or(Error::Invalid)?;
+    if len == 0 || buf[len..].iter().any(|&b| b != 0) {
+        return Err(Error::Invalid);
+    }
+    let first = buf[0];
+    if !(first.is_ascii_alphabetic() || first == b'_') {
+        return Err(Error::Invalid);
+    }
+    if buf[..len]
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+    {
+        Ok(())
+    } else {
+        Err(Error::Invalid)
+    }
+}
+
+/// Whether `id` may be given explicitly to a new VS.
+pub fn id_in_range(id: u32) -> bool {
+    (VS_GLOBAL_MIN..=VS_GLOBAL_MAX).contains(&id) || (VS_LOCAL_MIN..=VS_LOCAL_MAX).contains(&id)
+}
+
+fn validate_value(attr: usize, value: u32) -> Result<()> {
+    if attr == VS_ATTR_PROCS as usize || (VS_SHARE_MIN..=VS_SHARE_MAX).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::Invalid)
+    }
+}
+
+fn is_share(attr: usize) -> bool {
+    attr != VS_ATTR_PROCS as usize
+}
+
+/// The VS tree over caller-provided slot storage.
+pub struct Registry<S> {
+    slots: S,
+    count: u32,
+    /// Where the search for the next auto-assigned local id starts.
+    next_id: u32,
+}
+
+impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
+    /// Take `slots` (at least one; every element is overwritten) and create the root.
+    pub fn new(mut slots: S) -> Result<Self> {
+        if slots.is_empty() {
+            return Err(Error::NoSpace);
+        }
+        for s in slots.iter_mut() {
+            *s = None;
+        }
+        let mut name = [0u8; VS_NAME_LEN];
+        name[..4].copy_from_slice(b"root");
+        slots[0] = Some(Node {
+            id: VS_ROOT,
+            parent: 0,
+            name,
+            own: [VS_SHARE_MAX, VS_SHARE_MAX, VS_PROCS_UNLIMITED],
+            detached: VS_ATTR_MASK_ALL,
+            nr_children: 0,
+            nr_members: 0,
+            nr_reserved: 0,
+            subtree: 0,
+            depth: 0,
+        });
+        Ok(Self { slots, count: 1, next_id: VS_LOCAL_MIN })
+    }
+
+    /// Number of VSs, root included.
+    pub fn len(&self) -> u32 {
+        self.count
+    }
+
+    /// Always false: the root exists.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The slot holding VS `id`.
+    pub fn find(&self, id: u32) -> Option<usize> {
+        self.slots.iter().position(|s| matches!(s, Some(n) if n.id == id))
+    }
+
+    /// The slot holding the VS named `name` (the bytes before the NUL).
+    pub fn find_name(&self, name: &[u8]) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| matches!(s, Some(n) if crate::abi::name_bytes(&n.name) == name))
+    }
+
+    /// The VS in `slot`, if any.
+    pub fn node(&self, slot: usize) -> Option<&Node> {
+        self.slots.get(slot).and_then(|s| s.as_ref())
+    }
+
+    fn node_mut(&mut self, slot: usize) -> Result<&mut Node> {
+        self.slots.get_mut(slot).and_then(|s| s.as_mut()).ok_or(Error::NotFound)
+    }
+
+    fn get(&self, slot: usize) -> Result<&Node> {
+        self.node(slot).ok_or(Error::NotFound)
+    }
+
+    fn id_taken(&self, id: u32) -> bool {
+        self.find(id).is_some()
+    }
+
+    fn alloc_id(&mut self) -> Result<u32> {
+        // At most VS_MAX ids are taken, so this finds one within VS_MAX + 1 steps.
+        let mut id = self.next_id;
+        for _ in 0..=self.slots.len() {
+            if !(VS_LOCAL_MIN..=VS_LOCAL_MAX).contains(&id) {
+                id = VS_LOCAL_MIN;
+            }
+            if !self.id_taken(id) {
+                self.next_id = id.wrapping_add(1);
+                return Ok(id);
+            }
+            id = id.wrapping_add(1);
+        }
+        Err(Error::NoSpace)
+    }
+
+    /// Sum of the detached `attr` shares of the children of `parent`, skipping `skip`.
+    fn children_share(&self, parent: usize, attr: usize, skip: Option<usize>) -> u32 {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| Some(i) != skip && i != 0)
+            .filter_map(|(_, s)| s.as_ref())
+            .filter(|n| n.parent as usize == parent && n.detached & (1 << attr) != 0)
+            .map(|n| n.own[attr])
+            .sum()
+    }
+
+    /// Share left in `parent`'s budget for `attr` if `skip` held none.
+    pub fn share_left(&self, parent: usize, attr: usize, skip: Option<usize>) -> u32 {
+        VS_SHARE_MAX.saturating_sub(self.children_share(parent, attr, skip))
+    }
+
+    /// Check that `own`/`detached`, proposed for a child `slot` (or a new one) of `parent`,
+    /// fit the parent's share budgets.
+    fn check_budget(
+        &self,
+        parent: usize,
+        slot: Option<usize>,
+        own: &[u32; VS_NR_ATTRS],
+        detached: u32,
+    ) -> Result<()> {
+        for attr in 0..VS_NR_ATTRS {
+            if is_share(attr)
+                && detached & (1 << attr) != 0
+                && own[attr] > self.share_left(parent, attr, slot)
+            {
+                return Err(Error::NoSpace);
+            }
+        }
+        Ok(())
+    }
+
+    /// Create a VS named `name` under `parent_id`, with id `id` (or [`VS_ID_AUTO`]); the
+    /// attributes in `attrs.mask` are detached with the given values. Returns the new id.
+    pub fn create(
+        &mut self,
+        name: &[u8; VS_NAME_LEN],
+        parent_id: u32,
+        id: u32,
+        attrs: &VsAttrs,
+    ) -> Result<u32> {
+        validate_name(name)?;
+        if attrs.mask & !VS_ATTR_MASK_ALL != 0 || (id != VS_ID_AUTO && !id_in_range(id)) {
+            return Err(Error::Invalid);
+        }
+        let mut own = [0u32; VS_NR_ATTRS];
+        for (attr, v) in own.iter_mut().enumerate() {
+            if attrs.mask & (1 << attr) != 0 {
+                *v = attrs.get(attr as u32);
+                validate_value(attr, *v)?;
+            }
+        }
+        let parent = self.find(parent_id).ok_or(Error::NotFound)?;
+        if self.find_name(crate::abi::name_bytes(name)).is_some()
+            || (id != VS_ID_AUTO && self.id_taken(id))
+        {
+            return Err(Error::Exists);
+        }
+        let depth = self.get(parent)?.depth + 1;
+        if depth > VS_MAX_DEPTH {
+            return Err(Error::NoSpace);
+        }
+        let free = self.slots.iter().position(|s| s.is_none()).ok_or(Error::NoSpace)?;
+        self.check_budget(parent, None, &own, attrs.mask)?;
+        let id = if id == VS_ID_AUTO { self.alloc_id()? } else { id };
+        self.slots[free] = Some(Node {
+            id,
+            parent: parent as u32,
+            name: *name,
+            own,
+            detached: attrs.mask,
+            nr_children: 0,
+            nr_members: 0,
+            nr_reserved: 0,
+            subtree: 0,
+            depth,
+        });
+        self.node_mut(parent)?.nr_children += 1;
+        self.count += 1;
+        Ok(id)
+    }
+
+    /// Destroy VS `id`: refused for the root and for a VS with children or members.
+    pub fn destroy(&mut self, id: u32) -> Result<()> {
+        let slot = self.find(id).ok_or(Error::NotFound)?;
+        let n = *self.get(slot)?;
+        if slot == 0 || n.nr_children != 0 || n.subtree != 0 {
+            return Err(Error::Busy);
+        }
+        self.slots[slot] = None;
+        let parent = self.node_mut(n.parent as usize)?;
+        parent.nr_children = parent.nr_children.saturating_sub(1);
+        self.count -= 1;
+        Ok(())
+    }
+
+    /// Attach `attach_mask`, detach `detach_mask` (copying the inherited value), then set the
+    /// values in `values.mask`. Validated as a whole before anything changes.
+    pub fn set(
+        &mut self,
+        id: u32,
+        attach_mask: u32,
+        detach_mask: u32,
+        values: &VsAttrs,
+    ) -> Result<()> {
+        let all = attach_mask | detach_mask | values.mask;
+        if all & !VS_ATTR_MASK_ALL != 0 || attach_mask & (detach_mask | values.mask) != 0 {
+            return Err(Error::Invalid);
+        }
+        let slot = self.find(id).ok_or(Error::NotFound)?;
+        let n = *self.get(slot)?;
+        let mut own = n.own;
+        let mut detached = n.detached & !attach_mask;
+        for attr in 0..VS_NR_ATTRS {
+            let bit = 1 << attr;
+            if detach_mask & bit != 0 && n.detached & bit == 0 {
+                own[attr] = self.effective(slot, attr).0;
+            }
+            if values.mask & bit != 0 {
+                own[attr] = values.get(attr as u32);
+                validate_value(attr, own[attr])?;
+            }
+        }
+        detached |= detach_mask | values.mask;
+        if slot == 0 {
+            // The root always has every attribute, the whole machine and no process limit
+            // (that would be a limit on the machine: the kernel's own job).
+            if attach_mask != 0 || own != n.own {
+                return Err(Error::Invalid);
+            }
+        } else {
+            self.check_budget(n.parent as usize, Some(slot), &own, detached)?;
+        }
+        let node = self.node_mut(slot)?;
+        node.own = own;
+        node.detached = detached;
+        Ok(())
+    }
+
+    /// The value of `attr` in force for the VS in `slot`, and the slot it comes from.
+    pub fn effective(&self, slot: usize, attr: usize) -> (u32, usize) {
+        let mut s = slot;
+        // Depth is bounded, and the root is detached for everything, so this ends.
+        for _ in 0..=VS_MAX_DEPTH {
+            match self.node(s) {
+                Some(n) if n.detached & (1 << attr) != 0 => return (n.own[attr], s),
+                Some(n) => s = n.parent as usize,
+                None => break,
+            }
+        }
+        let root = self.node(0).map_or(0, |n| n.own[attr]);
+        (root, 0)
+    }
+
+    /// The machine fraction (parts per million) of the pool `slot` draws `attr` from.
+    pub fn machine_ppm(&self, slot: usize, attr: usize) -> u32 {
+        let mut ppm: u64 = 1_000_000;
+        let mut s = slot;
+        for _ in 0..=VS_MAX_DEPTH {
+            let (value, source) = self.effective(s, attr);
+            if source == 0 {
+                break;
+            }
+            ppm = ppm * u64::from(value) / u64::from(VS_SHARE_MAX);
+            s = self.node(source).map_or(0, |n| n.parent as usize);
+        }
+        ppm as u32
+    }
+
+    /// Everything [`VsInfo`] holds but the statistics, for the VS in `slot`.
+    pub fn info(&self, slot: usize) -> Result<VsInfo> {
+        let n = self.get(slot)?;
+        let mut info = VsInfo {
+            id: n.id,
+            parent: self.get(n.parent as usize)?.id,
+            name: n.name,
+            nr_children: n.nr_children,
+            depth: n.depth,
+            ..VsInfo::default()
+        };
+        for (attr, a) in info.attr.iter_mut().enumerate() {
+            let (effective, source) = self.effective(slot, attr);
+            *a = VsAttrInfo {
+                own: if n.detached & (1 << attr) != 0 { n.own[attr] } else { 0 },
+                detached: u32::from(n.detached & (1 << attr) != 0),
+                effective,
+                source: self.get(source)?.id,
+                machine_ppm: if is_share(attr) { self.machine_ppm(slot, attr) } else { 0 },
+                _pad: 0,
+            };
+        }
+        Ok(info)
+    }
+
+    /// Slots in use, parents before children (by depth, then slot).
+    pub fn slots_by_depth(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..=VS_MAX_DEPTH).flat_map(move |d| {
+            self.slots
+                .iter()
+                .enumerate()
+                .filter(move |(_, s)| matches!(s, Some(n) if n.depth == d))
+                .map(|(i, _)| i)
+        })
+    }
+
+    /// Apply `delta` to the subtree counts of `slot` and all its ancestors.
+    fn add_subtree(&mut self, slot: usize, delta: i32) -> Result<()> {
+        let mut s = slot;
+        for _ in 0..=VS_MAX_DEPTH {
+            let n = self.node_mut(s)?;
+            n.subtree = n.subtree.checked_add_signed(delta).ok_or(Error::Invalid)?;
+            if s == 0 {
+                return Ok(());
+            }
+            s = n.parent as usize;
+        }
+        Ok(())
+    }
+
+    /// Whether one more task fits every process-count limit that applies to `slot`: its own
+    /// or its source's, and those of every detached ancestor above.
+    pub fn has_room(&self, slot: usize) -> bool {
+        let bit = 1 << VS_ATTR_PROCS;
+        let mut s = slot;
+        for _ in 0..=VS_MAX_DEPTH {
+            let Some(n) = self.node(s) else { return false };
+            let limit = n.own[VS_ATTR_PROCS as usize];
+            if n.detached & bit != 0 && limit != VS_PROCS_UNLIMITED && n.subtree >= limit {
+                return false;
+            }
+            if s == 0 {
+                return true;
+            }
+            s = n.parent as usize;
+        }
+        true
+    }
+
+    /// Reserve room for a task about to be forked into `slot`; `Again` at a limit. Either
+    /// [`commit`](Self::commit) (the fork succeeded) or [`unreserve`](Self::unreserve) follows.
+    pub fn reserve(&mut self, slot: usize) -> Result<()> {
+        if !self.has_room(slot) {
+            return Err(Error::Again);
+        }
+        self.add_subtree(slot, 1)?;
+        self.node_mut(slot)?.nr_reserved += 1;
+        Ok(())
+    }
+
+    /// Give back a reservation of `slot` (the fork failed).
+    pub fn unreserve(&mut self, slot: usize) -> Result<()> {
+        let n = self.node_mut(slot)?;
+        n.nr_reserved = n.nr_reserved.checked_sub(1).ok_or(Error::Invalid)?;
+        self.add_subtree(slot, -1)
+    }
+
+    /// Turn a reservation of `slot` into a member.
+    pub fn commit(&mut self, slot: usize) -> Result<()> {
+        let n = self.node_mut(slot)?;
+        n.nr_reserved = n.nr_reserved.checked_sub(1).ok_or(Error::Invalid)?;
+        n.nr_members += 1;
+        Ok(())
+    }
+
+    /// Add a member to `slot` without a limit check (a gate moved a running task here).
+    pub fn join(&mut self, slot: usize) -> Result<()> {
+        self.node_mut(slot)?.nr_members += 1;
+        self.add_subtree(slot, 1)
+    }
+
+    /// Remove a member from `slot`.
+    pub fn leave(&mut self, slot: usize) -> Result<()> {
+        let n = self.node_mut(slot)?;
+        n.nr_members = n.nr_members.checked_sub(1).ok_or(Error::Invalid)?;
+        self.add_subtree(slot, -1)
+    }
+}
