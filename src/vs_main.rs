@@ -9,8 +9,15 @@
 
 use kernel::prelude::*;
 
+// The pure logic is shared with vsctl and the host tests, so not every public item is used
+// here, and "pub" means "public to the other users of the crate".
+#[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/abi.rs"]
 mod abi;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/members.rs"]
+mod members;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/tree.rs"]
 mod tree;
 

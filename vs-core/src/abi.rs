@@ -175,6 +175,106 @@ pub struct VsList {
     pub count: u32,
 }
 
+/// Classification events: the gates at which a rule can move a task to another VS.
+pub const VS_EV_FORK: u32 = 1;
+pub const VS_EV_EXEC: u32 = 2;
+pub const VS_EV_SOCKET: u32 = 3;
+pub const VS_EV_CONNECT: u32 = 4;
+pub const VS_EV_ACCEPT: u32 = 5;
+pub const VS_EV_UNIX_CONNECT: u32 = 6;
+pub const VS_EV_UNIX_ACCEPT: u32 = 7;
+pub const VS_EV_UNIX_RECV: u32 = 8;
+pub const VS_EV_PIPE_READ: u32 = 9;
+pub const VS_EV_MSG_RECV: u32 = 10;
+pub const VS_EV_MAX: u32 = 10;
+/// Rule text names of the events, indexed by `VS_EV_*` (0 unused).
+pub const VS_EV_NAMES: [&str; VS_EV_MAX as usize + 1] = [
+    "", "fork", "exec", "socket", "connect", "accept", "unix-connect", "unix-accept",
+    "unix-recv", "pipe-read", "msg-recv",
+];
+/// Whether the event has a requester (the other side: a client, a writer, a sender).
+pub const fn vs_event_has_req(ev: u32) -> bool {
+    matches!(ev, VS_EV_ACCEPT | VS_EV_UNIX_ACCEPT | VS_EV_UNIX_RECV | VS_EV_PIPE_READ | VS_EV_MSG_RECV)
+}
+
+/// Wildcard VS in a rule's `cur` or `req` (`*` in rule text).
+pub const VS_ANY: u32 = u32::MAX;
+/// Rule target: the requester's VS (`req` in rule text).
+pub const VS_TARGET_REQ: u32 = u32::MAX;
+/// Rule target: stay where it is (`keep` in rule text); stops further matching.
+pub const VS_TARGET_KEEP: u32 = u32::MAX - 1;
+/// Length of a rule's exec path buffer (paths up to 127 bytes, NUL-padded).
+pub const VS_PATH_LEN: usize = 128;
+/// Most rules that can be installed at once.
+pub const VS_MAX_RULES: u32 = 16384;
+
+/// A classification rule: `(event, cur[, req=R][, path=P]) -> (target)`. Rules are tried in
+/// id order; the first that matches decides.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VsRule {
+    /// Assigned by the kernel on add; ascending ids are the evaluation order.
+    pub id: u32,
+    pub event: u32,
+    /// The VS of the task at the gate, or [`VS_ANY`].
+    pub cur: u32,
+    /// The requester's VS, or [`VS_ANY`]; must be `VS_ANY` for events without a requester.
+    pub req: u32,
+    /// A VS id, [`VS_TARGET_REQ`] or [`VS_TARGET_KEEP`].
+    pub target: u32,
+    pub _pad: u32,
+    /// Times the rule decided a classification.
+    pub hits: u64,
+    /// Exec only: the executable's path as passed to execve; empty: any.
+    pub path: [u8; VS_PATH_LEN],
+}
+
+impl Default for VsRule {
+    fn default() -> Self {
+        Self { id: 0, event: 0, cur: VS_ANY, req: VS_ANY, target: VS_TARGET_KEEP, _pad: 0, hits: 0, path: [0; VS_PATH_LEN] }
+    }
+}
+
+/// [`VS_IOC_ADD_RULES`]: in: `buf` (user address of `count` [`VsRule`]s); out: `first_id`, the
+/// id of the first; the others follow consecutively. All are added or none.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VsRuleAdd {
+    pub buf: u64,
+    pub count: u32,
+    pub first_id: u32,
+}
+
+/// [`VS_IOC_LIST_RULES`]: like [`VsList`], for rules, in evaluation order.
+pub type VsRuleList = VsList;
+
+/// [`VS_IOC_ADD_PROCESS`]: bind task `pid` (with `VS_PROC_TREE`: and its descendants) to VS
+/// `id`; out: `count`, the number of tasks moved.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VsProc {
+    pub pid: u32,
+    pub id: u32,
+    pub flags: u32,
+    pub count: u32,
+}
+pub const VS_PROC_TREE: u32 = 1;
+
+/// [`VS_IOC_WHICH`]: in: `pid`; out: `id` of the VS the task belongs to.
+pub type VsWhich = VsProc;
+
+/// [`VS_IOC_MEMBERS`]: in: `id`, `buf` (user address of `cap` u32 pids), `cap`; out: `count`,
+/// the number of member tasks (min(cap, count) pids written).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VsMembers {
+    pub buf: u64,
+    pub id: u32,
+    pub cap: u32,
+    pub count: u32,
+    pub _pad: u32,
+}
+
 // Layouts are part of the ABI: a change here must be deliberate.
 const _: () = assert!(size_of::<VsVersion>() == 16);
 const _: () = assert!(size_of::<VsAttrs>() == 16);
@@ -184,6 +284,10 @@ const _: () = assert!(size_of::<VsAttrInfo>() == 24);
 const _: () = assert!(size_of::<VsStats>() == 128);
 const _: () = assert!(size_of::<VsInfo>() == 8 + VS_NAME_LEN + 8 + 3 * 24 + 128);
 const _: () = assert!(size_of::<VsList>() == 16);
+const _: () = assert!(size_of::<VsRule>() == 32 + VS_PATH_LEN);
+const _: () = assert!(size_of::<VsRuleAdd>() == 16);
+const _: () = assert!(size_of::<VsProc>() == 16);
+const _: () = assert!(size_of::<VsMembers>() == 24);
 
 /// Ioctl type byte ("magic").
 pub const VS_IOC_MAGIC: u32 = 0xB9;
@@ -203,6 +307,12 @@ pub const VS_IOC_DESTROY: u32 = ioc(IOC_WRITE, 0x02, size_of::<u32>());
 pub const VS_IOC_GET: u32 = ioc(IOC_READ | IOC_WRITE, 0x03, size_of::<VsInfo>());
 pub const VS_IOC_LIST: u32 = ioc(IOC_READ | IOC_WRITE, 0x04, size_of::<VsList>());
 pub const VS_IOC_SET: u32 = ioc(IOC_WRITE, 0x05, size_of::<VsSet>());
+pub const VS_IOC_ADD_RULES: u32 = ioc(IOC_READ | IOC_WRITE, 0x06, size_of::<VsRuleAdd>());
+pub const VS_IOC_DEL_RULE: u32 = ioc(IOC_WRITE, 0x07, size_of::<u32>());
+pub const VS_IOC_LIST_RULES: u32 = ioc(IOC_READ | IOC_WRITE, 0x08, size_of::<VsRuleList>());
+pub const VS_IOC_ADD_PROCESS: u32 = ioc(IOC_READ | IOC_WRITE, 0x09, size_of::<VsProc>());
+pub const VS_IOC_WHICH: u32 = ioc(IOC_READ | IOC_WRITE, 0x0a, size_of::<VsWhich>());
+pub const VS_IOC_MEMBERS: u32 = ioc(IOC_READ | IOC_WRITE, 0x0b, size_of::<VsMembers>());
 
 /// The printable part of a NUL-padded name buffer.
 pub fn name_bytes(buf: &[u8; VS_NAME_LEN]) -> &[u8] {

@@ -1,0 +1,536 @@
+// SPDX-License-Identifier: GPL-2.0
+//! What went wrong, in words a person understands: each errno of each operation becomes a
+//! message. The module answers with errnos only, so where one errno has several causes
+//! (`ENOSPC`, `EEXIST`) the cause is worked out from a fresh `VS_IOC_LIST` answer.
+
+use std::fmt;
+use std::io;
+
+use vs_core::abi::{
+    name_bytes, VsAttrs, VsInfo, VsSet, VsVersion, VS_ABI_VERSION, VS_ATTR_CPU, VS_ATTR_NET,
+    VS_DEVICE, VS_MAX_DEPTH, VS_ROOT, VS_SHARE_MAX,
+};
+
+use crate::dev::{DevError, Op};
+use crate::output::label;
+use crate::resolve::by_id;
+
+/// A failure of vsctl: the message (printed after `vsctl: `) and its kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The command line is wrong: exit status 2.
+    Usage(String),
+    /// The operation failed: exit status 1.
+    Failed(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Failed(_) => 1,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Usage(m) | Error::Failed(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// The C library's text for `errno`.
+pub fn strerror(errno: i32) -> String {
+    io::Error::from_raw_os_error(errno).to_string()
+}
+
+/// Causes that mean the same for every operation; the C library's text otherwise.
+fn reason(errno: i32) -> String {
+    match errno {
+        libc::EPERM => "permission denied: needs CAP_SYS_ADMIN".into(),
+        libc::EFAULT => "bad address (a bug in vsctl or the module)".into(),
+        libc::ENOTTY => format!(
+            "{VS_DEVICE} does not know this command (vsctl and vs.ko from different builds?)"
+        ),
+        _ => strerror(errno),
+    }
+}
+
+/// Opening the device or asking its version failed.
+pub fn open_failed(e: DevError) -> Error {
+    let m = match (e.op, e.errno) {
+        (Op::Open, libc::ENOENT) => {
+            format!("vs module not loaded: {VS_DEVICE} missing (insmod vs.ko first)")
+        }
+        (Op::Open, libc::ENXIO | libc::ENODEV) => {
+            format!("vs module not loaded: no driver behind {VS_DEVICE} (insmod vs.ko first)")
+        }
+        (Op::Open, libc::EACCES | libc::EPERM) => {
+            format!("cannot open {VS_DEVICE}: permission denied")
+        }
+        (Op::Open, errno) => format!("cannot open {VS_DEVICE}: {}", strerror(errno)),
+        (Op::Version, libc::ENOTTY | libc::EINVAL) => {
+            format!("{VS_DEVICE} is not the vs control device: it does not answer VS_IOC_VERSION")
+        }
+        (op, errno) => format!("{}: {}", op.name(), reason(errno)),
+    };
+    Error::Failed(m)
+}
+
+/// Refuse a module that speaks another ABI.
+pub fn check_abi(v: &VsVersion) -> Result<(), Error> {
+    if v.abi == VS_ABI_VERSION {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!(
+            "ABI mismatch: the vs module speaks ABI {}, this vsctl speaks ABI {VS_ABI_VERSION} \
+             (use the vsctl built with the loaded vs.ko)",
+            v.abi
+        )))
+    }
+}
+
+/// A read-only ioctl (`VS_IOC_LIST`, `VS_IOC_GET`, `VS_IOC_VERSION`) failed.
+pub fn read_failed(e: DevError) -> Error {
+    Error::Failed(format!("{}: {}", e.op.name(), reason(e.errno)))
+}
+
+/// `VS_IOC_GET` of a VS found in the list failed.
+pub fn get_failed(e: DevError, target: &VsInfo) -> Error {
+    if e.errno == libc::ENOENT {
+        Error::Failed(format!(
+            "no VS with id {} (destroyed meanwhile?)",
+            target.id
+        ))
+    } else {
+        read_failed(e)
+    }
+}
+
+/// Share of `parent`'s pool for `attr` not taken by its detached children other than `skip`.
+pub fn share_left(list: &[VsInfo], parent: u32, attr: u32, skip: Option<u32>) -> u32 {
+    let used: u64 = list
+        .iter()
+        .filter(|i| i.parent == parent && i.id != parent && Some(i.id) != skip)
+        .map(|i| &i.attr[attr as usize])
+        .filter(|a| a.detached != 0)
+        .map(|a| u64::from(a.own))
+        .sum();
+    u64::from(VS_SHARE_MAX).saturating_sub(used) as u32
+}
+
+fn share_name(attr: u32) -> &'static str {
+    if attr == VS_ATTR_CPU {
+        "cpu"
+    } else {
+        "net"
+    }
+}
+
+/// How to call VS `id` in a message.
+fn label_of(list: &[VsInfo], id: u32) -> String {
+    match by_id(list, id) {
+        Some(i) => label(i),
+        None if id == VS_ROOT => "root".into(),
+        None => format!("id {id}"),
+    }
+}
+
+/// Everything a `create` failure is explained with; `list`, `nr_vs` and `max_vs` are read
+/// after the failure.
+pub struct CreateCtx<'a> {
+    pub name: &'a str,
+    pub id: Option<u32>,
+    pub parent: &'a VsInfo,
+    pub attrs: &'a VsAttrs,
+    pub list: &'a [VsInfo],
+    pub nr_vs: u32,
+    pub max_vs: u32,
+}
+
+/// `VS_IOC_CREATE` failed with `errno`.
+pub fn create_failed(errno: i32, c: &CreateCtx) -> Error {
+    let what = match errno {
+        libc::EEXIST => {
+            let name_taken = c
+                .list
+                .iter()
+                .any(|i| name_bytes(&i.name) == c.name.as_bytes());
+            match c.id {
+                _ if name_taken => format!("a VS named '{}' already exists", c.name),
+                Some(id) if by_id(c.list, id).is_some() => {
+                    format!("a VS with id {id} already exists")
+                }
+                _ => "a VS with that name or id already exists".into(),
+            }
+        }
+        libc::ENOSPC => create_nospc(c),
+        libc::ENOENT => format!("parent {} does not exist", label(c.parent)),
+        libc::EINVAL => "the module refused the name, id or values as invalid".into(),
+        _ => reason(errno),
+    };
+    Error::Failed(format!("create '{}': {what}", c.name))
+}
+
+/// Which of the three causes of `ENOSPC` stopped a `create`, checked in the module's order.
+fn create_nospc(c: &CreateCtx) -> String {
+    if c.parent.depth >= VS_MAX_DEPTH {
+        return format!("the hierarchy is at most {VS_MAX_DEPTH} levels deep");
+    }
+    if c.nr_vs >= c.max_vs {
+        return format!("the limit of {} VSs is reached", c.max_vs);
+    }
+    for attr in [VS_ATTR_CPU, VS_ATTR_NET] {
+        if c.attrs.mask & (1 << attr) != 0 {
+            let left = share_left(c.list, c.parent.id, attr, None);
+            if c.attrs.get(attr) > left {
+                return format!(
+                    "parent {} has only {left}% {} share left",
+                    label(c.parent),
+                    share_name(attr)
+                );
+            }
+        }
+    }
+    "no room: the VS limit, the depth limit or the parent's share budget is exhausted".into()
+}
+
+/// `destroy root`, refused before asking the module.
+pub fn destroy_root() -> Error {
+    Error::Failed("destroy root: the root VS cannot be destroyed".into())
+}
+
+/// `VS_IOC_DESTROY` of `target` failed with `errno`.
+pub fn destroy_failed(errno: i32, target: &VsInfo) -> Error {
+    let what = match errno {
+        libc::EBUSY if target.id == VS_ROOT => "the root VS cannot be destroyed".into(),
+        libc::EBUSY => "it still has child VSs or member processes".into(),
+        libc::ENOENT => "no such VS (destroyed meanwhile?)".into(),
+        _ => reason(errno),
+    };
+    Error::Failed(format!("destroy {}: {what}", label(target)))
+}
+
+/// `VS_IOC_SET` `req` on `target` failed with `errno`; `list` is read after the failure.
+pub fn set_failed(errno: i32, target: &VsInfo, req: &VsSet, list: &[VsInfo]) -> Error {
+    let what = match errno {
+        libc::EINVAL if target.id == VS_ROOT => "the root VS always has 100% cpu and net share \
+                                                 and cannot inherit (only --max-procs can change)"
+            .into(),
+        libc::EINVAL => "the module refused the values or masks as invalid".into(),
+        libc::ENOSPC => set_nospc(target, req, list),
+        libc::ENOENT => "no such VS (destroyed meanwhile?)".into(),
+        _ => reason(errno),
+    };
+    Error::Failed(format!("set {}: {what}", label(target)))
+}
+
+/// Which share budget of the parent a `set` overflowed.
+fn set_nospc(target: &VsInfo, req: &VsSet, list: &[VsInfo]) -> String {
+    for attr in [VS_ATTR_CPU, VS_ATTR_NET] {
+        let bit = 1 << attr;
+        let a = &target.attr[attr as usize];
+        let wanted = if req.values.mask & bit != 0 {
+            req.values.get(attr)
+        } else if req.detach_mask & bit != 0 && a.detached == 0 {
+            // Detaching copies the inherited value.
+            a.effective
+        } else {
+            continue;
+        };
+        let left = share_left(list, target.parent, attr, Some(target.id));
+        if wanted > left {
+            return format!(
+                "parent {} has only {left}% {} share left",
+                label_of(list, target.parent),
+                share_name(attr)
+            );
+        }
+    }
+    "the parent's share budget is exhausted (its children's own shares add up to at most 100%)"
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::tests::{sample, vs};
+    use vs_core::abi::{VS_ATTR_PROCS, VS_MAX};
+
+    fn msg(e: Error) -> String {
+        assert_eq!(e.exit_code(), 1);
+        e.message().to_string()
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+        assert_eq!(Error::Failed("x".into()).exit_code(), 1);
+    }
+
+    #[test]
+    fn opening() {
+        let e = |op, errno| msg(open_failed(DevError { op, errno }));
+        assert_eq!(
+            e(Op::Open, libc::ENOENT),
+            "vs module not loaded: /dev/vs missing (insmod vs.ko first)"
+        );
+        assert!(e(Op::Open, libc::ENXIO).starts_with("vs module not loaded"));
+        assert_eq!(
+            e(Op::Open, libc::EACCES),
+            "cannot open /dev/vs: permission denied"
+        );
+        assert!(e(Op::Version, libc::ENOTTY).contains("not the vs control device"));
+        assert!(e(Op::Open, libc::EMFILE).starts_with("cannot open /dev/vs: "));
+    }
+
+    #[test]
+    fn abi_version_must_match() {
+        let mut v = VsVersion {
+            abi: VS_ABI_VERSION,
+            max_vs: 4096,
+            name_len: 32,
+            nr_vs: 1,
+        };
+        assert_eq!(check_abi(&v), Ok(()));
+        v.abi = VS_ABI_VERSION + 1;
+        let m = msg(check_abi(&v).err().unwrap_or(Error::Failed(String::new())));
+        assert!(m.starts_with("ABI mismatch"), "{m}");
+        assert!(m.contains(&format!("ABI {}", VS_ABI_VERSION + 1)), "{m}");
+    }
+
+    #[test]
+    fn unknown_errno_uses_strerror() {
+        let m = msg(read_failed(DevError {
+            op: Op::List,
+            errno: libc::EIO,
+        }));
+        assert_eq!(
+            m,
+            format!("list: {}", io::Error::from_raw_os_error(libc::EIO))
+        );
+        assert!(m.starts_with("list: Input/output error"), "{m}");
+        let m = msg(read_failed(DevError {
+            op: Op::Get,
+            errno: libc::ENOTTY,
+        }));
+        assert!(
+            m.starts_with("get: /dev/vs does not know this command"),
+            "{m}"
+        );
+    }
+
+    fn ctx<'a>(
+        name: &'a str,
+        id: Option<u32>,
+        parent: &'a VsInfo,
+        attrs: &'a VsAttrs,
+        list: &'a [VsInfo],
+    ) -> CreateCtx<'a> {
+        CreateCtx {
+            name,
+            id,
+            parent,
+            attrs,
+            list,
+            nr_vs: list.len() as u32,
+            max_vs: VS_MAX,
+        }
+    }
+
+    #[test]
+    fn create_errors() {
+        let l = sample();
+        let none = VsAttrs::default();
+        let root = &l[0];
+        let web = &l[1];
+        assert_eq!(
+            msg(create_failed(
+                libc::EPERM,
+                &ctx("www1", None, root, &none, &l)
+            )),
+            "create 'www1': permission denied: needs CAP_SYS_ADMIN"
+        );
+        assert_eq!(
+            msg(create_failed(
+                libc::EEXIST,
+                &ctx("www1", None, root, &none, &l)
+            )),
+            "create 'www1': a VS named 'www1' already exists"
+        );
+        assert_eq!(
+            msg(create_failed(
+                libc::EEXIST,
+                &ctx("new", Some(5), root, &none, &l)
+            )),
+            "create 'new': a VS with id 5 already exists"
+        );
+        assert_eq!(
+            msg(create_failed(libc::ENOENT, &ctx("x", None, web, &none, &l))),
+            "create 'x': parent 'web' does not exist"
+        );
+        assert_eq!(
+            msg(create_failed(libc::EINVAL, &ctx("x", None, web, &none, &l))),
+            "create 'x': the module refused the name, id or values as invalid"
+        );
+    }
+
+    #[test]
+    fn create_nospc_causes() {
+        let mut l = sample();
+        // Give root a second detached cpu child: web 50 + this 45 leaves 5.
+        l.push(vs(
+            66,
+            0,
+            "batch",
+            1,
+            [
+                (true, 45, 66, 450_000),
+                (false, 100, 0, 0),
+                (false, 0, 0, 0),
+            ],
+        ));
+        let root = l[0];
+        let ten = VsAttrs::default().with(VS_ATTR_CPU, 10);
+        assert_eq!(
+            msg(create_failed(
+                libc::ENOSPC,
+                &ctx("x", None, &root, &ten, &l)
+            )),
+            "create 'x': parent root has only 5% cpu share left"
+        );
+        let web = l[1];
+        // web's only child www1 has 20% net of its own: 80 left, so 90 does not fit.
+        let net = VsAttrs::default().with(VS_ATTR_NET, 90);
+        assert_eq!(
+            msg(create_failed(libc::ENOSPC, &ctx("x", None, &web, &net, &l))),
+            "create 'x': parent 'web' has only 80% net share left"
+        );
+        let mut full = ctx("x", None, &web, &net, &l);
+        full.nr_vs = VS_MAX;
+        assert_eq!(
+            msg(create_failed(libc::ENOSPC, &full)),
+            "create 'x': the limit of 4096 VSs is reached"
+        );
+        let mut deep = web;
+        deep.depth = VS_MAX_DEPTH;
+        assert_eq!(
+            msg(create_failed(
+                libc::ENOSPC,
+                &ctx("x", None, &deep, &net, &l)
+            )),
+            "create 'x': the hierarchy is at most 32 levels deep"
+        );
+        let fits = VsAttrs::default()
+            .with(VS_ATTR_CPU, 5)
+            .with(VS_ATTR_PROCS, 1);
+        assert!(msg(create_failed(
+            libc::ENOSPC,
+            &ctx("x", None, &root, &fits, &l)
+        ))
+        .starts_with("create 'x': no room"));
+    }
+
+    #[test]
+    fn budget_arithmetic() {
+        let l = sample();
+        assert_eq!(share_left(&l, 0, VS_ATTR_CPU, None), 50);
+        assert_eq!(share_left(&l, 0, VS_ATTR_CPU, Some(64)), 100);
+        assert_eq!(
+            share_left(&l, 0, VS_ATTR_NET, None),
+            100,
+            "root itself does not count"
+        );
+        assert_eq!(share_left(&l, 64, VS_ATTR_NET, None), 80);
+    }
+
+    #[test]
+    fn destroy_errors() {
+        let l = sample();
+        assert_eq!(
+            msg(destroy_root()),
+            "destroy root: the root VS cannot be destroyed"
+        );
+        assert_eq!(
+            msg(destroy_failed(libc::EBUSY, &l[0])),
+            "destroy root: the root VS cannot be destroyed"
+        );
+        assert_eq!(
+            msg(destroy_failed(libc::EBUSY, &l[1])),
+            "destroy 'web': it still has child VSs or member processes"
+        );
+        assert_eq!(
+            msg(destroy_failed(libc::EPERM, &l[1])),
+            "destroy 'web': permission denied: needs CAP_SYS_ADMIN"
+        );
+    }
+
+    #[test]
+    fn set_errors() {
+        let mut l = sample();
+        l.push(vs(
+            66,
+            0,
+            "batch",
+            1,
+            [
+                (true, 45, 66, 450_000),
+                (false, 100, 0, 0),
+                (false, 0, 0, 0),
+            ],
+        ));
+        let web = l[1];
+        let req = |values: VsAttrs, detach: u32| VsSet {
+            id: 64,
+            attach_mask: 0,
+            detach_mask: detach,
+            _pad: 0,
+            values,
+        };
+        // web may grow to 55 (100 - batch's 45).
+        assert_eq!(
+            msg(set_failed(
+                libc::ENOSPC,
+                &web,
+                &req(VsAttrs::default().with(VS_ATTR_CPU, 60), 0),
+                &l
+            )),
+            "set 'web': parent root has only 55% cpu share left"
+        );
+        // Detaching net copies the inherited 100%, which does not fit beside... nothing: fits.
+        assert!(msg(set_failed(
+            libc::ENOSPC,
+            &web,
+            &req(VsAttrs::default(), 1 << VS_ATTR_NET),
+            &l
+        ))
+        .contains("share budget is exhausted"));
+        // db inherits cpu 100% from root; detaching copies 100 but only 5 are left.
+        let db = l[2];
+        let r = VsSet {
+            id: 5,
+            attach_mask: 0,
+            detach_mask: 1 << VS_ATTR_CPU,
+            _pad: 0,
+            values: VsAttrs::default(),
+        };
+        assert_eq!(
+            msg(set_failed(libc::ENOSPC, &db, &r, &l)),
+            "set 'db': parent root has only 5% cpu share left"
+        );
+        assert!(msg(set_failed(libc::EINVAL, &l[0], &r, &l)).starts_with("set root: the root VS"));
+        assert_eq!(
+            msg(set_failed(libc::EPERM, &web, &r, &l)),
+            "set 'web': permission denied: needs CAP_SYS_ADMIN"
+        );
+        assert!(
+            msg(set_failed(libc::EIO, &web, &r, &l)).starts_with("set 'web': Input/output error")
+        );
+    }
+}

@@ -1,0 +1,683 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Rendering of what the module reports, as text for people and as JSON for programs.
+//!
+//! Text conventions: a share is a percentage of the parent's pool; a value in parentheses,
+//! like `(50%)`, is inherited from an ancestor, one without is the VS's own (detached) value.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{json, Value};
+use vs_core::abi::{
+    name_bytes, VsAttrInfo, VsInfo, VsStats, VsVersion, VS_ABI_VERSION, VS_ATTR_CPU, VS_ATTR_NET,
+    VS_ATTR_PROCS, VS_PROCS_UNLIMITED, VS_ROOT,
+};
+
+use crate::resolve::by_id;
+
+/// The name of a VS as text.
+pub fn name(info: &VsInfo) -> String {
+    String::from_utf8_lossy(name_bytes(&info.name)).into_owned()
+}
+
+/// How messages refer to a VS: `root`, or its name in quotes.
+pub fn label(info: &VsInfo) -> String {
+    if info.id == VS_ROOT {
+        "root".into()
+    } else {
+        format!("'{}'", name(info))
+    }
+}
+
+/// The name of VS `id`, if it is in `list`.
+fn name_of(list: &[VsInfo], id: u32) -> Option<String> {
+    by_id(list, id).map(name)
+}
+
+/// Whether VS `info` is its own parent (the root is).
+fn is_root(info: &VsInfo) -> bool {
+    info.id == VS_ROOT || info.id == info.parent
+}
+
+/// Parts per million as a percentage.
+pub fn machine_percent(ppm: u32) -> f64 {
+    f64::from(ppm) / 10_000.0
+}
+
+/// A percentage with at most two decimals and no trailing zeros: `12.5%`, `100%`.
+pub fn fmt_percent(p: f64) -> String {
+    let s = format!("{p:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}%")
+}
+
+/// A process limit: the number, or `unlimited`.
+pub fn fmt_limit(v: u32) -> String {
+    if v == VS_PROCS_UNLIMITED {
+        "unlimited".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The effective value of attribute `attr`, in parentheses when inherited.
+pub fn fmt_value(attr: u32, a: &VsAttrInfo) -> String {
+    let v = if attr == VS_ATTR_PROCS {
+        fmt_limit(a.effective)
+    } else {
+        format!("{}%", a.effective)
+    };
+    if a.detached != 0 {
+        v
+    } else {
+        format!("({v})")
+    }
+}
+
+/// CPU time as seconds with milliseconds: `1.234s`.
+pub fn fmt_cpu_time(ns: u64) -> String {
+    format!(
+        "{}.{:03}s",
+        ns / 1_000_000_000,
+        ns % 1_000_000_000 / 1_000_000
+    )
+}
+
+/// Lay out `rows` under `header` in columns two spaces apart; columns whose `right` flag is
+/// set are right-aligned. Widths count characters, so tree-drawing prefixes line up.
+pub fn table(header: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = header.iter().map(|s| s.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let w = width.get(i).copied().unwrap_or(0);
+            if right.get(i).copied().unwrap_or(false) {
+                line.push_str(&format!("{cell:>w$}"));
+            } else {
+                line.push_str(&format!("{cell:<w$}"));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The JSON object of one attribute.
+fn attr_json(attr: u32, a: &VsAttrInfo, list: &[VsInfo]) -> Value {
+    let detached = a.detached != 0;
+    let mut v = json!({
+        "own": if detached { Some(a.own) } else { None },
+        "detached": detached,
+        "effective": a.effective,
+        "source": a.source,
+        "source_name": name_of(list, a.source),
+    });
+    if attr == VS_ATTR_PROCS {
+        v["unlimited"] = json!(a.effective == VS_PROCS_UNLIMITED);
+        v["machine_percent"] = Value::Null;
+    } else {
+        v["machine_percent"] = json!(machine_percent(a.machine_ppm));
+    }
+    v
+}
+
+/// Every counter of [`VsStats`] but the reserved ones.
+pub fn stats_json(s: &VsStats) -> Value {
+    json!({
+        "nr_procs": s.nr_procs,
+        "cpu_time_ns": s.cpu_time_ns,
+        "forks": s.forks,
+        "execs": s.execs,
+        "reclass_in": s.reclass_in,
+        "reclass_out": s.reclass_out,
+        "denied_forks": s.denied_forks,
+        "rx_packets": s.rx_packets,
+        "rx_bytes": s.rx_bytes,
+        "tx_packets": s.tx_packets,
+        "tx_bytes": s.tx_bytes,
+    })
+}
+
+/// Everything about one VS; `list` supplies the names of its parent and of its sources.
+pub fn vs_json(info: &VsInfo, list: &[VsInfo]) -> Value {
+    let (parent, parent_name) = if is_root(info) {
+        (None, None)
+    } else {
+        (Some(info.parent), name_of(list, info.parent))
+    };
+    json!({
+        "id": info.id,
+        "name": name(info),
+        "parent": parent,
+        "parent_name": parent_name,
+        "depth": info.depth,
+        "children": info.nr_children,
+        "cpu_share": attr_json(VS_ATTR_CPU, &info.attr[VS_ATTR_CPU as usize], list),
+        "net_share": attr_json(VS_ATTR_NET, &info.attr[VS_ATTR_NET as usize], list),
+        "max_procs": attr_json(VS_ATTR_PROCS, &info.attr[VS_ATTR_PROCS as usize], list),
+        "stats": stats_json(&info.stats),
+    })
+}
+
+/// `list --json`: an array of [`vs_json`] objects, parents before children.
+pub fn list_json(list: &[VsInfo]) -> Value {
+    Value::Array(list.iter().map(|i| vs_json(i, list)).collect())
+}
+
+/// `stats --json` for one VS.
+pub fn stats_entry_json(info: &VsInfo) -> Value {
+    json!({ "id": info.id, "name": name(info), "stats": stats_json(&info.stats) })
+}
+
+/// `stats --json` for every VS.
+pub fn stats_all_json(list: &[VsInfo]) -> Value {
+    Value::Array(list.iter().map(stats_entry_json).collect())
+}
+
+fn kv(out: &mut String, key: &str, value: &str) {
+    out.push_str(&format!("{key:<14}{value}\n"));
+}
+
+/// The counters of one VS, one per line.
+fn stats_lines(out: &mut String, s: &VsStats) {
+    kv(out, "processes", &s.nr_procs.to_string());
+    kv(out, "cpu time", &fmt_cpu_time(s.cpu_time_ns));
+    kv(out, "forks", &s.forks.to_string());
+    kv(out, "execs", &s.execs.to_string());
+    kv(out, "reclass in", &s.reclass_in.to_string());
+    kv(out, "reclass out", &s.reclass_out.to_string());
+    kv(out, "denied forks", &s.denied_forks.to_string());
+    kv(out, "rx packets", &s.rx_packets.to_string());
+    kv(out, "rx bytes", &s.rx_bytes.to_string());
+    kv(out, "tx packets", &s.tx_packets.to_string());
+    kv(out, "tx bytes", &s.tx_bytes.to_string());
+}
+
+/// One attribute for `show`: value, where it comes from, and the machine fraction.
+fn attr_text(attr: u32, a: &VsAttrInfo, list: &[VsInfo]) -> String {
+    let value = if attr == VS_ATTR_PROCS {
+        fmt_limit(a.effective)
+    } else {
+        format!("{}%", a.effective)
+    };
+    let from = if a.detached != 0 {
+        "own value".to_string()
+    } else {
+        match name_of(list, a.source) {
+            Some(n) => format!("inherited from {n} (id {})", a.source),
+            None => format!("inherited from id {}", a.source),
+        }
+    };
+    if attr == VS_ATTR_PROCS {
+        format!("{value}, {from}")
+    } else {
+        format!(
+            "{value}, {from}; {} of the machine",
+            fmt_percent(machine_percent(a.machine_ppm))
+        )
+    }
+}
+
+/// `show`: every field of one VS.
+pub fn show_text(info: &VsInfo, list: &[VsInfo]) -> String {
+    let mut out = String::new();
+    kv(&mut out, "name", &name(info));
+    kv(&mut out, "id", &info.id.to_string());
+    let parent = if is_root(info) {
+        "-".to_string()
+    } else {
+        match name_of(list, info.parent) {
+            Some(n) => format!("{n} (id {})", info.parent),
+            None => format!("id {}", info.parent),
+        }
+    };
+    kv(&mut out, "parent", &parent);
+    kv(&mut out, "depth", &info.depth.to_string());
+    kv(&mut out, "children", &info.nr_children.to_string());
+    for (attr, key) in [
+        (VS_ATTR_CPU, "cpu share"),
+        (VS_ATTR_NET, "net share"),
+        (VS_ATTR_PROCS, "max procs"),
+    ] {
+        kv(
+            &mut out,
+            key,
+            &attr_text(attr, &info.attr[attr as usize], list),
+        );
+    }
+    stats_lines(&mut out, &info.stats);
+    out
+}
+
+/// `stats VS`: the counters of one VS.
+pub fn stats_text(info: &VsInfo) -> String {
+    let mut out = String::new();
+    kv(
+        &mut out,
+        "name",
+        &format!("{} (id {})", name(info), info.id),
+    );
+    stats_lines(&mut out, &info.stats);
+    out
+}
+
+/// `stats`: the counters of every VS, a row each.
+pub fn stats_table(list: &[VsInfo]) -> String {
+    let header = [
+        "NAME",
+        "ID",
+        "PROCS",
+        "CPU_TIME",
+        "FORKS",
+        "EXECS",
+        "RECLASS_IN",
+        "RECLASS_OUT",
+        "DENIED_FORKS",
+        "RX_PACKETS",
+        "RX_BYTES",
+        "TX_PACKETS",
+        "TX_BYTES",
+    ];
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|i| {
+            let s = &i.stats;
+            vec![
+                name(i),
+                i.id.to_string(),
+                s.nr_procs.to_string(),
+                fmt_cpu_time(s.cpu_time_ns),
+                s.forks.to_string(),
+                s.execs.to_string(),
+                s.reclass_in.to_string(),
+                s.reclass_out.to_string(),
+                s.denied_forks.to_string(),
+                s.rx_packets.to_string(),
+                s.rx_bytes.to_string(),
+                s.tx_packets.to_string(),
+                s.tx_bytes.to_string(),
+            ]
+        })
+        .collect();
+    let mut right = vec![true; header.len()];
+    right[0] = false;
+    table(&header, &rows, &right)
+}
+
+/// `list`: the tree, one VS a line, children below their parent with box-drawing branches.
+pub fn list_text(list: &[VsInfo]) -> String {
+    let ids: HashSet<u32> = list.iter().map(|i| i.id).collect();
+    let mut children: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut tops = Vec::new();
+    for (n, i) in list.iter().enumerate() {
+        if is_root(i) || !ids.contains(&i.parent) {
+            tops.push(n);
+        } else {
+            children.entry(i.parent).or_default().push(n);
+        }
+    }
+    let mut walk = Walk {
+        list,
+        children: &children,
+        seen: vec![false; list.len()],
+        rows: Vec::new(),
+    };
+    for n in tops {
+        walk.visit(n, String::new(), String::new());
+    }
+    // Anything not reached (only possible with an inconsistent answer) still gets a line.
+    for n in 0..list.len() {
+        walk.visit(n, String::new(), String::new());
+    }
+    table(
+        &["NAME", "ID", "CPU", "NET", "MAX_PROCS", "PROCS"],
+        &walk.rows,
+        &[false, true, false, false, false, true],
+    )
+}
+
+struct Walk<'a> {
+    list: &'a [VsInfo],
+    children: &'a HashMap<u32, Vec<usize>>,
+    seen: Vec<bool>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Walk<'_> {
+    fn visit(&mut self, n: usize, lead: String, cont: String) {
+        if self.seen[n] {
+            return;
+        }
+        self.seen[n] = true;
+        let i = &self.list[n];
+        self.rows.push(vec![
+            format!("{lead}{}", name(i)),
+            i.id.to_string(),
+            fmt_value(VS_ATTR_CPU, &i.attr[VS_ATTR_CPU as usize]),
+            fmt_value(VS_ATTR_NET, &i.attr[VS_ATTR_NET as usize]),
+            fmt_value(VS_ATTR_PROCS, &i.attr[VS_ATTR_PROCS as usize]),
+            i.stats.nr_procs.to_string(),
+        ]);
+        let kids = self.children.get(&i.id).cloned().unwrap_or_default();
+        for (k, c) in kids.iter().enumerate() {
+            let last = k + 1 == kids.len();
+            let (branch, more) = if last {
+                ("└─ ", "   ")
+            } else {
+                ("├─ ", "│  ")
+            };
+            self.visit(*c, format!("{cont}{branch}"), format!("{cont}{more}"));
+        }
+    }
+}
+
+/// `version`.
+pub fn version_text(v: &VsVersion) -> String {
+    let mut out = String::new();
+    kv(
+        &mut out,
+        "abi",
+        &format!("{} (vsctl speaks {VS_ABI_VERSION})", v.abi),
+    );
+    kv(&mut out, "max VSs", &v.max_vs.to_string());
+    kv(&mut out, "VSs", &v.nr_vs.to_string());
+    kv(
+        &mut out,
+        "name length",
+        &format!("{} bytes with the NUL", v.name_len),
+    );
+    out
+}
+
+/// `version --json`.
+pub fn version_json(v: &VsVersion) -> Value {
+    json!({
+        "abi": v.abi,
+        "vsctl_abi": VS_ABI_VERSION,
+        "max_vs": v.max_vs,
+        "nr_vs": v.nr_vs,
+        "name_len": v.name_len,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use vs_core::abi::VS_NAME_LEN;
+
+    /// A name buffer holding `s`.
+    fn name_array(s: &str) -> [u8; VS_NAME_LEN] {
+        let mut b = [0u8; VS_NAME_LEN];
+        let n = s.len().min(VS_NAME_LEN);
+        b[..n].copy_from_slice(&s.as_bytes()[..n]);
+        b
+    }
+
+    /// A VS entry as the module would report it; `attrs` are (detached, effective, source,
+    /// ppm) for cpu, net, procs.
+    pub(crate) fn vs(
+        id: u32,
+        parent: u32,
+        name: &str,
+        depth: u32,
+        attrs: [(bool, u32, u32, u32); 3],
+    ) -> VsInfo {
+        let mut i = VsInfo {
+            id,
+            parent,
+            name: name_array(name),
+            depth,
+            ..VsInfo::default()
+        };
+        for (a, (det, eff, src, ppm)) in i.attr.iter_mut().zip(attrs) {
+            *a = VsAttrInfo {
+                own: if det { eff } else { 0 },
+                detached: u32::from(det),
+                effective: eff,
+                source: src,
+                machine_ppm: ppm,
+                _pad: 0,
+            };
+        }
+        i
+    }
+
+    /// root(0) -> web(64, cpu 50 own) -> www1(65, inherits cpu, net 20 own, procs 100 own);
+    /// root -> db(5, inherits everything). Child counts follow.
+    pub(crate) fn sample() -> Vec<VsInfo> {
+        let mut root = vs(
+            0,
+            0,
+            "root",
+            0,
+            [
+                (true, 100, 0, 1_000_000),
+                (true, 100, 0, 1_000_000),
+                (true, 0, 0, 0),
+            ],
+        );
+        root.nr_children = 2;
+        root.stats.nr_procs = 120;
+        let mut web = vs(
+            64,
+            0,
+            "web",
+            1,
+            [
+                (true, 50, 64, 500_000),
+                (false, 100, 0, 1_000_000),
+                (false, 0, 0, 0),
+            ],
+        );
+        web.nr_children = 1;
+        let mut www1 = vs(
+            65,
+            64,
+            "www1",
+            2,
+            [
+                (false, 50, 64, 500_000),
+                (true, 20, 65, 200_000),
+                (true, 100, 65, 0),
+            ],
+        );
+        www1.stats = VsStats {
+            nr_procs: 3,
+            cpu_time_ns: 1_234_567_890,
+            forks: 10,
+            execs: 4,
+            rx_bytes: 1500,
+            ..VsStats::default()
+        };
+        let db = vs(
+            5,
+            0,
+            "db",
+            1,
+            [
+                (false, 100, 0, 1_000_000),
+                (false, 100, 0, 1_000_000),
+                (false, 0, 0, 0),
+            ],
+        );
+        vec![root, web, db, www1]
+    }
+
+    #[test]
+    fn values_mark_inheritance() {
+        let l = sample();
+        assert_eq!(fmt_value(VS_ATTR_CPU, &l[1].attr[0]), "50%");
+        assert_eq!(fmt_value(VS_ATTR_CPU, &l[3].attr[0]), "(50%)");
+        assert_eq!(fmt_value(VS_ATTR_PROCS, &l[0].attr[2]), "unlimited");
+        assert_eq!(fmt_value(VS_ATTR_PROCS, &l[1].attr[2]), "(unlimited)");
+        assert_eq!(fmt_value(VS_ATTR_PROCS, &l[3].attr[2]), "100");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(fmt_percent(12.5), "12.5%");
+        assert_eq!(fmt_percent(100.0), "100%");
+        assert_eq!(fmt_percent(machine_percent(333_333)), "33.33%");
+        assert_eq!(fmt_percent(0.0), "0%");
+        assert_eq!(fmt_cpu_time(1_234_567_890), "1.234s");
+        assert_eq!(fmt_cpu_time(5_000_000), "0.005s");
+        assert_eq!(fmt_limit(0), "unlimited");
+        assert_eq!(fmt_limit(7), "7");
+    }
+
+    #[test]
+    fn list_is_a_tree() {
+        let text = list_text(&sample());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[0].starts_with("NAME"));
+        assert!(lines[1].starts_with("root "));
+        // db and web are root's children in list order: web first (└─ for the last one).
+        assert!(lines[2].starts_with("├─ web "), "{text}");
+        assert!(lines[3].starts_with("│  └─ www1 "), "{text}");
+        assert!(lines[4].starts_with("└─ db "), "{text}");
+        let www1: Vec<&str> = lines[3].split_whitespace().collect();
+        assert_eq!(www1[3..], ["65", "(50%)", "20%", "100", "3"]);
+        let root: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(root, ["root", "0", "100%", "100%", "unlimited", "120"]);
+        assert!(
+            text.lines().all(|l| l == l.trim_end()),
+            "no trailing blanks"
+        );
+    }
+
+    #[test]
+    fn list_survives_missing_parents() {
+        let l = sample();
+        let orphan_only = vec![l[3]];
+        let text = list_text(&orphan_only);
+        assert!(
+            text.lines().nth(1).is_some_and(|l| l.starts_with("www1 ")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let rows = vec![
+            vec!["a".to_string(), "1".to_string()],
+            vec!["bbb".into(), "22".into()],
+        ];
+        assert_eq!(
+            table(&["N", "ID"], &rows, &[false, true]),
+            "N    ID\na     1\nbbb  22\n"
+        );
+    }
+
+    #[test]
+    fn json_of_a_vs() {
+        let l = sample();
+        let v = vs_json(&l[3], &l);
+        assert_eq!(v["id"], 65);
+        assert_eq!(v["name"], "www1");
+        assert_eq!(v["parent"], 64);
+        assert_eq!(v["parent_name"], "web");
+        assert_eq!(v["depth"], 2);
+        assert_eq!(v["children"], 0);
+        assert_eq!(
+            v["cpu_share"],
+            json!({"own": null, "detached": false, "effective": 50, "source": 64,
+                   "source_name": "web", "machine_percent": 50.0})
+        );
+        assert_eq!(v["net_share"]["own"], 20);
+        assert_eq!(v["net_share"]["machine_percent"], 20.0);
+        assert_eq!(v["max_procs"]["own"], 100);
+        assert_eq!(v["max_procs"]["unlimited"], false);
+        assert_eq!(v["max_procs"]["machine_percent"], Value::Null);
+        assert_eq!(v["stats"]["cpu_time_ns"], 1_234_567_890u64);
+        assert_eq!(v["stats"]["rx_bytes"], 1500);
+        let keys = v["stats"].as_object().map(|o| o.len());
+        assert_eq!(keys, Some(11), "every VsStats field but _reserved");
+
+        let root = vs_json(&l[0], &l);
+        assert_eq!(root["parent"], Value::Null);
+        assert_eq!(root["parent_name"], Value::Null);
+        assert_eq!(root["max_procs"]["unlimited"], true);
+        assert_eq!(root["max_procs"]["own"], 0);
+
+        let all = list_json(&l);
+        assert_eq!(all.as_array().map(Vec::len), Some(4));
+        assert_eq!(all[3]["name"], "www1");
+    }
+
+    #[test]
+    fn show_has_every_field() {
+        let l = sample();
+        let text = show_text(&l[3], &l);
+        for want in [
+            "name          www1",
+            "id            65",
+            "parent        web (id 64)",
+            "depth         2",
+            "children      0",
+            "cpu share     50%, inherited from web (id 64); 50% of the machine",
+            "net share     20%, own value; 20% of the machine",
+            "max procs     100, own value",
+            "processes     3",
+            "cpu time      1.234s",
+            "forks         10",
+            "rx bytes      1500",
+            "tx bytes      0",
+        ] {
+            assert!(
+                text.lines().any(|line| line == want),
+                "missing {want:?} in\n{text}"
+            );
+        }
+        assert!(show_text(&l[0], &l)
+            .lines()
+            .any(|line| line == "parent        -"));
+    }
+
+    #[test]
+    fn stats_views() {
+        let l = sample();
+        let t = stats_table(&l);
+        assert_eq!(t.lines().count(), 5);
+        let www1: Vec<&str> = t.lines().nth(4).unwrap_or("").split_whitespace().collect();
+        assert_eq!(www1[..6], ["www1", "65", "3", "1.234s", "10", "4"]);
+        let one = stats_text(&l[3]);
+        assert!(one.starts_with("name          www1 (id 65)\n"), "{one}");
+        let j = stats_all_json(&l);
+        assert_eq!(j[3]["stats"]["forks"], 10);
+        assert_eq!(stats_entry_json(&l[0])["name"], "root");
+    }
+
+    #[test]
+    fn version_views() {
+        let v = VsVersion {
+            abi: 1,
+            max_vs: 4096,
+            name_len: 32,
+            nr_vs: 3,
+        };
+        let j = version_json(&v);
+        assert_eq!(
+            (j["abi"].clone(), j["max_vs"].clone(), j["nr_vs"].clone()),
+            (json!(1), json!(4096), json!(3))
+        );
+        assert!(version_text(&v).contains("max VSs       4096"));
+    }
+
+    #[test]
+    fn labels() {
+        let l = sample();
+        assert_eq!(label(&l[0]), "root");
+        assert_eq!(label(&l[1]), "'web'");
+    }
+}
