@@ -3,6 +3,8 @@
 # then fail if the kernel log shows a BUG, WARNING, Oops, KASAN or lockdep report.
 set -u
 cd "$VS_ROOT" || exit 90
+echo "=== vs-guest-begin ==="
+trap 'echo "=== vs-guest-end ==="' EXIT
 export PATH="$VS_ROOT/target/release:$PATH"
 export VS_KO="$VS_ROOT/vs.ko"
 

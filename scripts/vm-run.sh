@@ -26,13 +26,15 @@ CMDFILE=$LOG.cmd
 log "vm: booting $(basename "$KDIR") under QEMU/TCG with 2 vCPUs (console log: $LOG)"
 start=$(date +%s)
 set +e
-# --verbose puts the guest console in the log too, for the tail shown on failure; lines of
-# the console start with a '[' timestamp or come from virtme, the rest is the command's output.
+# --verbose puts the guest console in the log too, for the tail shown on failure. Shown live:
+# what the command prints between guest-run.sh's markers, less interleaved kernel messages.
 timeout --kill-after=10 "${VS_VM_TIMEOUT:-1200}" \
 	vng --disable-kvm --cpus 2 --memory 2G --verbose \
 	--run "$IMG" --user root --rwdir "$VS_ROOT" \
 	--append "root=/dev/root printk.time=1 panic=-1" \
-	--exec "bash $CMDFILE" </dev/null 2>&1 | tee "$LOG" | grep --line-buffered -vE '^\[ *[0-9]+\.[0-9]+\]|^virtme-ng-init:|^\+ |^qemu-system'
+	--exec "bash $CMDFILE" </dev/null 2>&1 | tee "$LOG" |
+	awk '/^=== vs-guest-begin ===/ { on = 1; next } /^=== vs-guest-end ===/ { on = 0; next }
+		on && !/^\[ *[0-9]+\.[0-9]+\]/ { print; fflush() }'
 rc=${PIPESTATUS[0]}
 set -e
 took=$(($(date +%s) - start))

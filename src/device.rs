@@ -7,6 +7,7 @@
 //! an unprivileged caller learns nothing from the error). Unknown commands get `ENOTTY`.
 
 use core::mem::size_of;
+use kernel::error::Error;
 use kernel::prelude::*;
 use kernel::types::{AsBytes, FromBytes};
 use kernel::uaccess::UserSlice;
@@ -32,6 +33,12 @@ fn dispatch(cmd: u32, arg: usize) -> Result {
         VS_IOC_GET => get(arg),
         VS_IOC_LIST => list(arg),
         VS_IOC_SET => set(admin()?, arg),
+        VS_IOC_ADD_RULES => add_rules(admin()?, arg),
+        VS_IOC_DEL_RULE => del_rule(admin()?, arg),
+        VS_IOC_LIST_RULES => list_rules(arg),
+        VS_IOC_ADD_PROCESS => add_process(admin()?, arg),
+        VS_IOC_WHICH => which(arg),
+        VS_IOC_MEMBERS => members(arg),
         _ => Err(ENOTTY),
     }
 }
@@ -56,7 +63,7 @@ fn write_user<T: AsBytes>(arg: usize, value: &T) -> Result {
 }
 
 fn version(arg: usize) -> Result {
-    let nr_vs = state::with(|s| Ok(s.reg.len()))?;
+    let nr_vs = state::with(|s| Ok(s.vs.reg.len()))?;
     let v = VsVersion { abi: VS_ABI_VERSION, max_vs: VS_MAX, name_len: VS_NAME_LEN as u32, nr_vs };
     write_user(arg, &v)
 }
@@ -64,14 +71,14 @@ fn version(arg: usize) -> Result {
 fn create(_: Admin, arg: usize) -> Result {
     let mut req: VsCreate = read_user(arg)?;
     req.id = state::with(|s| {
-        s.reg.create(&req.name, req.parent, req.id, &req.attrs).map_err(to_errno)
+        s.vs.create(&req.name, req.parent, req.id, &req.attrs).map_err(to_errno)
     })?;
     write_user(arg, &req)
 }
 
 fn destroy(_: Admin, arg: usize) -> Result {
     let id: u32 = read_user(arg)?;
-    state::with(|s| s.reg.destroy(id).map_err(to_errno))
+    state::with(|s| s.vs.destroy(id).map_err(to_errno))
 }
 
 fn set(_: Admin, arg: usize) -> Result {
@@ -80,7 +87,8 @@ fn set(_: Admin, arg: usize) -> Result {
         return Err(EINVAL);
     }
     state::with(|s| {
-        s.reg
+        s.vs
+            .reg
             .set(req.id, req.attach_mask, req.detach_mask, &req.values)
             .map_err(to_errno)
     })
@@ -88,13 +96,15 @@ fn set(_: Admin, arg: usize) -> Result {
 
 /// Everything reported about the VS in `slot`.
 fn info(s: &state::State, slot: usize) -> Result<VsInfo> {
-    s.reg.info(slot).map_err(to_errno)
+    let mut info = s.vs.reg.info(slot).map_err(to_errno)?;
+    info.stats = s.vs.stats(slot);
+    Ok(info)
 }
 
 fn get(arg: usize) -> Result {
     let req: VsInfo = read_user(arg)?;
     let info = state::with(|s| {
-        let slot = s.reg.find(req.id).ok_or(ENOENT)?;
+        let slot = s.vs.slot_of_id(req.id).ok_or(ENOENT)?;
         info(s, slot)
     })?;
     write_user(arg, &info)
@@ -103,20 +113,134 @@ fn get(arg: usize) -> Result {
 fn list(arg: usize) -> Result {
     let mut req: VsList = read_user(arg)?;
     let cap = (req.cap as usize).min(VS_MAX as usize);
-    let bytes = cap.checked_mul(size_of::<VsInfo>()).ok_or(EINVAL)?;
-    let buf = usize::try_from(req.buf).map_err(|_| EFAULT)?;
     // Allocate before taking the lock: nothing under it may sleep.
     let mut out = KVVec::<VsInfo>::with_capacity(cap, GFP_KERNEL)?;
     req.count = state::with(|s| {
-        for slot in s.reg.slots_by_depth().take(cap) {
+        for slot in s.vs.reg.slots_by_depth().take(cap) {
             // Capacity was reserved above, so this push does not allocate.
             out.push(info(s, slot)?, GFP_ATOMIC)?;
         }
-        Ok(s.reg.len())
+        Ok(s.vs.reg.len())
     })?;
+    write_array(req.buf, &out)?;
+    write_user(arg, &req)
+}
+
+/// Write `items` to the user array at `buf` (room for `cap` of them).
+fn write_array<T: AsBytes>(buf: u64, items: &[T]) -> Result {
+    let buf = usize::try_from(buf).map_err(|_| EFAULT)?;
+    let bytes = items.len().checked_mul(size_of::<T>()).ok_or(EINVAL)?;
     let mut writer = UserSlice::new(buf, bytes).writer();
-    for entry in out.iter() {
-        writer.write(entry)?;
+    for item in items {
+        writer.write(item)?;
     }
+    Ok(())
+}
+
+fn add_rules(_: Admin, arg: usize) -> Result {
+    let mut req: VsRuleAdd = read_user(arg)?;
+    let count = req.count as usize;
+    if count == 0 || count > VS_MAX_RULES as usize {
+        return Err(EINVAL);
+    }
+    let buf = usize::try_from(req.buf).map_err(|_| EFAULT)?;
+    let bytes = count.checked_mul(size_of::<VsRule>()).ok_or(EINVAL)?;
+    let mut reader = UserSlice::new(buf, bytes).reader();
+    let mut rules = KVVec::<VsRule>::with_capacity(count, GFP_KERNEL)?;
+    for _ in 0..count {
+        rules.push(reader.read::<VsRule>()?, GFP_KERNEL)?;
+    }
+    req.first_id = state::with(|s| s.vs.add_rules(&rules).map_err(to_errno))?;
+    write_user(arg, &req)
+}
+
+fn del_rule(_: Admin, arg: usize) -> Result {
+    let id: u32 = read_user(arg)?;
+    state::with(|s| s.vs.rules.delete(id).map_err(to_errno))
+}
+
+fn list_rules(arg: usize) -> Result {
+    let mut req: VsRuleList = read_user(arg)?;
+    let cap = (req.cap as usize).min(VS_MAX_RULES as usize);
+    let mut out = KVVec::<VsRule>::with_capacity(cap, GFP_KERNEL)?;
+    req.count = state::with(|s| {
+        for rule in s.vs.rules.iter().take(cap) {
+            // Capacity was reserved above, so this push does not allocate.
+            out.push(rule.spec, GFP_ATOMIC)?;
+        }
+        Ok(s.vs.rules.len() as u32)
+    })?;
+    write_array(req.buf, &out)?;
+    write_user(arg, &req)
+}
+
+fn add_process(_: Admin, arg: usize) -> Result {
+    let mut req: VsProc = read_user(arg)?;
+    if req.flags & !VS_PROC_TREE != 0 || req.count != 0 {
+        return Err(EINVAL);
+    }
+    let vpid = i32::try_from(req.pid).map_err(|_| ESRCH)?;
+    if vpid <= 0 {
+        return Err(ESRCH);
+    }
+    let mut moved = 0u32;
+    let mut failed: Option<Error> = None;
+    glue::for_each_task(vpid, req.flags & VS_PROC_TREE != 0, &mut |pid, task| {
+        if failed.is_some() {
+            return;
+        }
+        let res = state::with(|s| {
+            // Checked under the state lock, which the exit gate also takes: a task seen
+            // alive here has not passed its exit gate, so its entry will be removed there.
+            if task.exiting() {
+                return Ok(());
+            }
+            let slot = s.vs.slot_of_id(req.id).ok_or(ENOENT)?;
+            if s.vs.slot_of(pid as u64) != slot {
+                s.vs.add_process(pid as u64, slot).map_err(to_errno)?;
+                moved += 1;
+            }
+            Ok(())
+        });
+        if let Err(e) = res {
+            failed = Some(e);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    req.count = moved;
+    write_user(arg, &req)
+}
+
+fn which(arg: usize) -> Result {
+    let mut req: VsWhich = read_user(arg)?;
+    let vpid = i32::try_from(req.pid).map_err(|_| ESRCH)?;
+    let pid = glue::global_pid(vpid)?;
+    req.id = state::with(|s| Ok(s.vs.id_of(pid as u64)))?;
+    write_user(arg, &req)
+}
+
+fn members(arg: usize) -> Result {
+    let mut req: VsMembers = read_user(arg)?;
+    if req._pad != 0 {
+        return Err(EINVAL);
+    }
+    let cap = (req.cap as usize).min(1 << 16);
+    let mut out = KVVec::<u32>::with_capacity(cap, GFP_KERNEL)?;
+    req.count = state::with(|s| {
+        let slot = s.vs.slot_of_id(req.id).ok_or(ENOENT)?;
+        let mut count = 0u32;
+        // The root's members are implicit (every unclassified task): none are listed.
+        for e in s.vs.members.iter().filter(|e| slot != 0 && usize::from(e.slot) == slot) {
+            if out.len() < cap {
+                // Capacity was reserved above, so this push does not allocate.
+                out.push(e.pid as u32, GFP_ATOMIC)?;
+            }
+            count += 1;
+        }
+        Ok(count)
+    })?;
+    write_array(req.buf, &out)?;
     write_user(arg, &req)
 }

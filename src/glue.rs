@@ -9,6 +9,72 @@ extern "C" {
     fn vs_glue_capable_admin() -> bool;
     fn vs_glue_misc_register() -> core::ffi::c_int;
     fn vs_glue_misc_deregister();
+    fn vs_glue_probes_register() -> core::ffi::c_int;
+    fn vs_glue_probes_unregister();
+    fn vs_glue_for_each_task(vpid: i32, tree: bool, ctx: *mut core::ffi::c_void) -> core::ffi::c_int;
+    fn vs_glue_task_exiting(task: *const core::ffi::c_void) -> bool;
+    fn vs_glue_global_pid(vpid: i32) -> core::ffi::c_int;
+}
+
+fn to_result(ret: core::ffi::c_int) -> kernel::error::Result<i32> {
+    if ret < 0 {
+        Err(kernel::error::Error::from_errno(ret))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Register every gate (tracepoints, kprobes, kretprobes); all or none.
+pub(crate) fn probes_register() -> kernel::error::Result {
+    // SAFETY: called once from module init after the state exists; paired with
+    // `probes_unregister` in module exit.
+    to_result(unsafe { vs_glue_probes_register() }).map(|_| ())
+}
+
+/// Unregister every gate and wait until none is running.
+pub(crate) fn probes_unregister() {
+    // SAFETY: only called after a successful `probes_register`, in process context.
+    unsafe { vs_glue_probes_unregister() }
+}
+
+/// A task handed to [`for_each_task`]'s callback; valid for the duration of the callback.
+pub(crate) struct TaskRef(*const core::ffi::c_void);
+
+impl TaskRef {
+    /// Whether the task has started exiting: binding it now would outlive it.
+    pub(crate) fn exiting(&self) -> bool {
+        // SAFETY: the pointer is a live task for the duration of the callback (RCU held by
+        // the glue while it walks the task list).
+        unsafe { vs_glue_task_exiting(self.0) }
+    }
+}
+
+/// Call `f(global pid, task)` for each thread of process `vpid` (caller's pid namespace) and,
+/// with `tree`, of its descendants. `ESRCH` if there is no such process. `f` runs under RCU.
+pub(crate) fn for_each_task(vpid: i32, tree: bool, f: &mut dyn FnMut(i32, TaskRef)) -> kernel::error::Result {
+    let mut f = f;
+    let ctx = &mut f as *mut &mut dyn FnMut(i32, TaskRef) as *mut core::ffi::c_void;
+    // SAFETY: `ctx` points to `f`, alive until this returns; the glue passes it back only to
+    // `vs_rust_bind_task` during the call.
+    to_result(unsafe { vs_glue_for_each_task(vpid, tree, ctx) }).map(|_| ())
+}
+
+/// Called by the glue for each task of `for_each_task`.
+///
+/// # Safety
+///
+/// `ctx` is the pointer `for_each_task` passed; `task` a live task_struct.
+#[no_mangle]
+unsafe extern "C" fn vs_rust_bind_task(ctx: *mut core::ffi::c_void, pid: i32, task: *const core::ffi::c_void) {
+    // SAFETY: per the contract, `ctx` points to the `&mut dyn FnMut` of `for_each_task`.
+    let f = unsafe { &mut *(ctx as *mut &mut dyn FnMut(i32, TaskRef)) };
+    f(pid, TaskRef(task));
+}
+
+/// The global pid of `vpid` in the caller's namespace; `ESRCH` if there is none.
+pub(crate) fn global_pid(vpid: i32) -> kernel::error::Result<i32> {
+    // SAFETY: no preconditions; runs in process context (ioctl).
+    to_result(unsafe { vs_glue_global_pid(vpid) })
 }
 
 /// Interrupt state saved by [`state_lock`]; give it back to [`state_unlock`].

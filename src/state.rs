@@ -12,13 +12,32 @@
 use core::cell::UnsafeCell;
 use kernel::prelude::*;
 
-use crate::abi::VS_MAX;
+use crate::abi::{VsStats, VS_MAX, VS_MAX_RULES};
+use crate::classify::{Store, Vs};
 use crate::glue;
-use crate::tree::{Registry, Slot};
+use crate::members::Entry;
+use crate::rules::{IndexEntry, Rule};
+use crate::tree::Slot;
+
+/// Classified tasks the module can track (7/8 of the table; a power of two as it requires).
+const MEMBER_TABLE: usize = 1 << 16;
+/// Pipes and messages in flight that can carry a tag.
+const OBJECT_TABLE: usize = 1 << 13;
+
+/// The kernel's storage for the pure logic: vmalloc'ed arrays, allocated once at load.
+pub(crate) struct KStore;
+
+impl Store for KStore {
+    type Slots = VVec<Slot>;
+    type Entries = VVec<Entry>;
+    type Rules = VVec<Rule>;
+    type Index = VVec<IndexEntry>;
+    type Stats = VVec<VsStats>;
+}
 
 /// Everything the state lock protects.
 pub(crate) struct State {
-    pub(crate) reg: Registry<VVec<Slot>>,
+    pub(crate) vs: Vs<KStore>,
 }
 
 struct Global(UnsafeCell<Option<State>>);
@@ -50,11 +69,19 @@ fn publish(new: Option<State>) -> Option<State> {
     old
 }
 
-/// Allocate and publish the state: the registry with its root VS.
+/// Allocate and publish the state: the registry with its root VS, empty tables.
 pub(crate) fn init() -> Result {
-    let slots = VVec::from_elem(None, VS_MAX as usize, GFP_KERNEL)?;
-    let reg = Registry::new(slots).map_err(crate::error::to_errno)?;
-    drop(publish(Some(State { reg })));
+    let blank_rule = Rule { spec: Default::default(), target_slot: 0, path_hash: 0 };
+    let vs = Vs::new(
+        VVec::from_elem(None, VS_MAX as usize, GFP_KERNEL)?,
+        VVec::from_elem(Entry::default(), MEMBER_TABLE, GFP_KERNEL)?,
+        VVec::from_elem(Entry::default(), OBJECT_TABLE, GFP_KERNEL)?,
+        VVec::from_elem(blank_rule, VS_MAX_RULES as usize, GFP_KERNEL)?,
+        VVec::from_elem(IndexEntry::default(), VS_MAX_RULES as usize, GFP_KERNEL)?,
+        VVec::from_elem(VsStats::default(), VS_MAX as usize, GFP_KERNEL)?,
+    )
+    .map_err(crate::error::to_errno)?;
+    drop(publish(Some(State { vs })));
     Ok(())
 }
 

@@ -4,11 +4,21 @@
  * capable(), an irq-safe spinlock). Kept thin on purpose: every decision is made in Rust; the
  * functions here only register, forward and lock. Declared to Rust in src/glue.rs.
  */
+#include <linux/binfmts.h>
 #include <linux/capability.h>
 #include <linux/fs.h>
+#include <linux/kprobes.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/pipe_fs_i.h>
+#include <linux/sched/signal.h>
 #include <linux/spinlock.h>
+#include <linux/tracepoint.h>
+#include <net/af_unix.h>
+#include <net/inet_ecn.h>
+#include <net/inet_sock.h>
+#include <net/sock.h>
+#include <net/tcp_states.h>
 
 #include "vs_glue.h"
 
@@ -65,4 +75,383 @@ int vs_glue_misc_register(void)
 void vs_glue_misc_deregister(void)
 {
 	misc_deregister(&vs_misc);
+}
+
+/*
+ * Gates. Every probe below only extracts what the Rust side needs from kernel structures
+ * (pids, addresses, the requester's tag) and forwards it; the decisions are in src/gates.rs.
+ * Probes run in atomic context: nothing here sleeps.
+ */
+
+/* Tag a socket with a VS: sk_mark locally, and for IPv4 the DSCP bits of the TOS byte when
+ * the VSID is global (1..63), so that a peer on another host can read it from the wire. */
+static void vs_tag_sock(struct sock *sk, u32 vsid)
+{
+	if (!sk || !vsid)
+		return;
+	WRITE_ONCE(sk->sk_mark, vsid);
+	if (sk->sk_family == AF_INET) {
+		struct inet_sock *inet = inet_sk(sk);
+		u8 dscp = vs_rust_dscp_of(vsid);
+
+		WRITE_ONCE(inet->tos, (READ_ONCE(inet->tos) & INET_ECN_MASK) | (dscp << 2));
+	}
+	sk_dst_reset(sk);
+}
+
+/* The VS tag a unix socket's peer carries (0: none). */
+static u32 vs_unix_peer_tag(struct sock *sk)
+{
+	struct sock *peer;
+	u32 tag;
+
+	if (!sk)
+		return 0;
+	peer = unix_peer_get(sk);
+	if (!peer)
+		return 0;
+	tag = READ_ONCE(peer->sk_mark);
+	sock_put(peer);
+	return tag;
+}
+
+/* --- tracepoints (found by name: the sched ones are not exported) --- */
+
+static void vs_tp_fork(void *data, struct task_struct *parent, struct task_struct *child)
+{
+	vs_rust_on_fork(parent->pid, child->pid);
+}
+
+static void vs_tp_exec(void *data, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	char buf[256];
+	const char *path = NULL;
+
+	/* The resolved path of the executable (symlinks followed), else the name given. */
+	if (bprm->file)
+		path = d_path(&bprm->file->f_path, buf, sizeof(buf));
+	if (IS_ERR_OR_NULL(path))
+		path = bprm->filename;
+	vs_rust_on_exec(p->pid, old_pid, path, strnlen(path, sizeof(buf)));
+}
+
+static void vs_tp_exit(void *data, struct task_struct *p)
+{
+	vs_rust_on_exit(p->pid);
+}
+
+static void vs_tp_sock_state(void *data, const struct sock *sk, const int oldstate, const int newstate)
+{
+	/* CLOSE -> SYN_SENT happens in the connecting task, under the socket lock. */
+	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT && in_task())
+		vs_tag_sock((struct sock *)sk, vs_rust_on_connect(current->pid));
+}
+
+static struct vs_tracepoint {
+	const char *name;
+	void *probe;
+	struct tracepoint *tp;
+	bool registered;
+} vs_tps[] = {
+	{ "sched_process_fork", vs_tp_fork },
+	{ "sched_process_exec", vs_tp_exec },
+	{ "sched_process_exit", vs_tp_exit },
+	{ "inet_sock_set_state", vs_tp_sock_state },
+};
+
+static void vs_find_tp(struct tracepoint *tp, void *priv)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(vs_tps); i++)
+		if (!strcmp(tp->name, vs_tps[i].name))
+			vs_tps[i].tp = tp;
+}
+
+/* --- kprobes --- */
+
+/* Runs instead of a fork syscall that the process limit refuses (same signature). */
+static noinline long vs_fork_denied(const struct pt_regs *regs)
+{
+	return -EAGAIN;
+}
+
+static int vs_kp_fork(struct kprobe *p, struct pt_regs *regs)
+{
+	if (vs_rust_fork_check(current->pid))
+		return 0;
+	/* Skip the syscall: return to its caller through vs_fork_denied. */
+	instruction_pointer_set(regs, (unsigned long)vs_fork_denied);
+	return 1;
+}
+
+/* A post handler makes the kprobe IPMODIFY, which changing regs->ip requires. */
+static void vs_kp_post_nop(struct kprobe *p, struct pt_regs *regs, unsigned long flags)
+{
+}
+
+static int vs_kp_unix_connect(struct kprobe *p, struct pt_regs *regs)
+{
+	struct socket *sock = (struct socket *)regs_get_kernel_argument(regs, 0);
+
+	vs_tag_sock(sock->sk, vs_rust_on_unix_connect(current->pid));
+	return 0;
+}
+
+static int vs_kp_unix_recv(struct kprobe *p, struct pt_regs *regs)
+{
+	struct socket *sock = (struct socket *)regs_get_kernel_argument(regs, 0);
+
+	vs_rust_on_unix_recv(current->pid, vs_unix_peer_tag(sock->sk));
+	return 0;
+}
+
+static void *vs_pipe_of(struct pt_regs *regs)
+{
+	struct kiocb *iocb = (struct kiocb *)regs_get_kernel_argument(regs, 0);
+
+	return iocb->ki_filp->private_data;
+}
+
+static int vs_kp_pipe_write(struct kprobe *p, struct pt_regs *regs)
+{
+	vs_rust_tag_object((unsigned long)vs_pipe_of(regs), current->pid);
+	return 0;
+}
+
+static int vs_kp_pipe_read(struct kprobe *p, struct pt_regs *regs)
+{
+	vs_rust_on_pipe_read(current->pid, (unsigned long)vs_pipe_of(regs));
+	return 0;
+}
+
+static int vs_kp_free_obj(struct kprobe *p, struct pt_regs *regs)
+{
+	vs_rust_untag_object(regs_get_kernel_argument(regs, 0));
+	return 0;
+}
+
+static int vs_kp_store_msg(struct kprobe *p, struct pt_regs *regs)
+{
+	vs_rust_on_msg_recv(current->pid, regs_get_kernel_argument(regs, 1));
+	return 0;
+}
+
+#define VS_KPROBE(sym, pre, post) { .symbol_name = sym, .pre_handler = pre, .post_handler = post }
+static struct kprobe vs_kps[] = {
+	VS_KPROBE("__x64_sys_fork", vs_kp_fork, vs_kp_post_nop),
+	VS_KPROBE("__x64_sys_vfork", vs_kp_fork, vs_kp_post_nop),
+	VS_KPROBE("__x64_sys_clone", vs_kp_fork, vs_kp_post_nop),
+	VS_KPROBE("__x64_sys_clone3", vs_kp_fork, vs_kp_post_nop),
+	VS_KPROBE("unix_stream_connect", vs_kp_unix_connect, NULL),
+	VS_KPROBE("unix_stream_recvmsg", vs_kp_unix_recv, NULL),
+	VS_KPROBE("unix_dgram_recvmsg", vs_kp_unix_recv, NULL),
+	VS_KPROBE("pipe_write", vs_kp_pipe_write, NULL),
+	VS_KPROBE("pipe_read", vs_kp_pipe_read, NULL),
+	VS_KPROBE("free_pipe_info", vs_kp_free_obj, NULL),
+	VS_KPROBE("store_msg", vs_kp_store_msg, NULL),
+	VS_KPROBE("free_msg", vs_kp_free_obj, NULL),
+};
+static struct kprobe *vs_kp_ptrs[ARRAY_SIZE(vs_kps)];
+
+/* --- kretprobes --- */
+
+static int vs_krp_clone_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	if ((long)regs_return_value(regs) < 0)
+		vs_rust_fork_failed(current->pid);
+	return 0;
+}
+
+struct vs_sock_create_args {
+	struct socket **res;
+	int kern;
+};
+
+static int vs_krp_sock_create_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct vs_sock_create_args *a = (void *)ri->data;
+
+	a->res = (struct socket **)regs_get_kernel_argument(regs, 4);
+	a->kern = regs_get_kernel_argument(regs, 5);
+	return 0;
+}
+
+static int vs_krp_sock_create_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct vs_sock_create_args *a = (void *)ri->data;
+
+	/* The new socket is not yet visible to anyone else: tag it without its lock. */
+	if (regs_return_value(regs) == 0 && !a->kern && a->res && *a->res)
+		vs_tag_sock((*a->res)->sk, vs_rust_on_socket(current->pid));
+	return 0;
+}
+
+static int vs_krp_inet_accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct sock *newsk = (struct sock *)regs_return_value(regs);
+	u32 req = 0;
+
+	if (!newsk)
+		return 0;
+	/* The client's TOS, as received on its handshake-completing packet. */
+	if (newsk->sk_family == AF_INET)
+		req = READ_ONCE(inet_sk(newsk)->rcv_tos) >> 2;
+	vs_tag_sock(newsk, vs_rust_on_accept(current->pid, req));
+	return 0;
+}
+
+static int vs_krp_unix_accept_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	*(struct socket **)ri->data = (struct socket *)regs_get_kernel_argument(regs, 1);
+	return 0;
+}
+
+static int vs_krp_unix_accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct socket *newsock = *(struct socket **)ri->data;
+
+	if (regs_return_value(regs) == 0 && newsock && newsock->sk)
+		vs_tag_sock(newsock->sk, vs_rust_on_unix_accept(current->pid,
+								vs_unix_peer_tag(newsock->sk)));
+	return 0;
+}
+
+static int vs_krp_load_msg_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	void *msg = (void *)regs_return_value(regs);
+
+	if (!IS_ERR_OR_NULL(msg))
+		vs_rust_tag_object((unsigned long)msg, current->pid);
+	return 0;
+}
+
+/* Blocking functions (accept, vfork's clone) hold an instance while they sleep. */
+#define VS_KRP_ACTIVE 512
+static struct kretprobe vs_krps[] = {
+	{ .kp.symbol_name = "kernel_clone", .handler = vs_krp_clone_ret,
+	  .maxactive = VS_KRP_ACTIVE },
+	{ .kp.symbol_name = "__sock_create", .entry_handler = vs_krp_sock_create_entry,
+	  .handler = vs_krp_sock_create_ret, .data_size = sizeof(struct vs_sock_create_args),
+	  .maxactive = VS_KRP_ACTIVE },
+	{ .kp.symbol_name = "inet_csk_accept", .handler = vs_krp_inet_accept_ret,
+	  .maxactive = VS_KRP_ACTIVE },
+	{ .kp.symbol_name = "unix_accept", .entry_handler = vs_krp_unix_accept_entry,
+	  .handler = vs_krp_unix_accept_ret, .data_size = sizeof(struct socket *),
+	  .maxactive = VS_KRP_ACTIVE },
+	{ .kp.symbol_name = "load_msg", .handler = vs_krp_load_msg_ret,
+	  .maxactive = VS_KRP_ACTIVE },
+};
+static struct kretprobe *vs_krp_ptrs[ARRAY_SIZE(vs_krps)];
+
+void vs_glue_probes_unregister(void)
+{
+	int i;
+
+	unregister_kretprobes(vs_krp_ptrs, ARRAY_SIZE(vs_krps));
+	unregister_kprobes(vs_kp_ptrs, ARRAY_SIZE(vs_kps));
+	for (i = 0; i < ARRAY_SIZE(vs_tps); i++) {
+		if (vs_tps[i].registered)
+			tracepoint_probe_unregister(vs_tps[i].tp, vs_tps[i].probe, NULL);
+		vs_tps[i].registered = false;
+	}
+	/* No probe of ours is running or will run after this. */
+	tracepoint_synchronize_unregister();
+}
+
+int vs_glue_probes_register(void)
+{
+	int i, ret;
+
+	for_each_kernel_tracepoint(vs_find_tp, NULL);
+	for (i = 0; i < ARRAY_SIZE(vs_tps); i++) {
+		if (!vs_tps[i].tp) {
+			pr_err("tracepoint %s not found\n", vs_tps[i].name);
+			ret = -ENOENT;
+			goto fail_tp;
+		}
+		ret = tracepoint_probe_register(vs_tps[i].tp, vs_tps[i].probe, NULL);
+		if (ret) {
+			pr_err("tracepoint %s: %d\n", vs_tps[i].name, ret);
+			goto fail_tp;
+		}
+		vs_tps[i].registered = true;
+	}
+	for (i = 0; i < ARRAY_SIZE(vs_kps); i++)
+		vs_kp_ptrs[i] = &vs_kps[i];
+	ret = register_kprobes(vs_kp_ptrs, ARRAY_SIZE(vs_kps));
+	if (ret) {
+		pr_err("kprobes: %d\n", ret);
+		goto fail_tp;
+	}
+	for (i = 0; i < ARRAY_SIZE(vs_krps); i++)
+		vs_krp_ptrs[i] = &vs_krps[i];
+	ret = register_kretprobes(vs_krp_ptrs, ARRAY_SIZE(vs_krps));
+	if (ret) {
+		pr_err("kretprobes: %d\n", ret);
+		unregister_kprobes(vs_kp_ptrs, ARRAY_SIZE(vs_kps));
+		goto fail_tp;
+	}
+	return 0;
+
+fail_tp:
+	for (i = 0; i < ARRAY_SIZE(vs_tps); i++) {
+		if (vs_tps[i].registered)
+			tracepoint_probe_unregister(vs_tps[i].tp, vs_tps[i].probe, NULL);
+		vs_tps[i].registered = false;
+	}
+	tracepoint_synchronize_unregister();
+	return ret;
+}
+
+/* --- tasks, for ioctls --- */
+
+/*
+ * Call vs_rust_bind_task(ctx, task) for every thread of the process with pid `vpid` (in the
+ * caller's pid namespace) and, with `tree`, of all its descendants. Returns -ESRCH if there is
+ * no such process. Runs under RCU: the callback must not sleep.
+ */
+int vs_glue_for_each_task(pid_t vpid, bool tree, void *ctx)
+{
+	struct task_struct *leader, *g, *t;
+
+	rcu_read_lock();
+	leader = pid_task(find_vpid(vpid), PIDTYPE_PID);
+	if (!leader) {
+		rcu_read_unlock();
+		return -ESRCH;
+	}
+	for_each_process_thread(g, t) {
+		struct task_struct *a = g;
+
+		if (tree) {
+			/* Is g the process or a descendant of it? */
+			while (a != leader && a != &init_task && a->real_parent != a)
+				a = rcu_dereference(a->real_parent);
+		}
+		if (same_thread_group(a, leader))
+			vs_rust_bind_task(ctx, t->pid, t);
+	}
+	rcu_read_unlock();
+	return 0;
+}
+
+/* Whether the task has started exiting (its exit gate has run or is about to). */
+bool vs_glue_task_exiting(const void *task)
+{
+	return READ_ONCE(((const struct task_struct *)task)->flags) & PF_EXITING;
+}
+
+/* The global pid of the task with `vpid` in the caller's namespace, or -ESRCH. */
+int vs_glue_global_pid(pid_t vpid)
+{
+	struct task_struct *t;
+	int ret = -ESRCH;
+
+	rcu_read_lock();
+	t = pid_task(find_vpid(vpid), PIDTYPE_PID);
+	if (t)
+		ret = t->pid;
+	rcu_read_unlock();
+	return ret;
 }

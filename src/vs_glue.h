@@ -8,8 +8,32 @@
 
 #include <linux/types.h>
 
-/* Provided by Rust. */
+/* Provided by Rust (src/device.rs, src/gates.rs). */
 long vs_rust_ioctl(unsigned int cmd, unsigned long arg);
+void vs_rust_on_fork(pid_t parent, pid_t child);
+void vs_rust_on_exec(pid_t pid, pid_t old_pid, const char *path, size_t len);
+void vs_rust_on_exit(pid_t pid);
+/* True to let the fork go on, false to fail it with EAGAIN. */
+bool vs_rust_fork_check(pid_t pid);
+void vs_rust_fork_failed(pid_t pid);
+/*
+ * Socket and IPC gates: apply the rules of that event; `req` is the requester's tag (a VSID,
+ * 0 if unknown), `obj` the address of the pipe or message that carries it. Those that return
+ * a value return the task's VSID afterwards, for tagging the socket.
+ */
+u32 vs_rust_on_socket(pid_t pid);
+u32 vs_rust_on_connect(pid_t pid);
+u32 vs_rust_on_accept(pid_t pid, u32 req);
+u32 vs_rust_on_unix_connect(pid_t pid);
+u32 vs_rust_on_unix_accept(pid_t pid, u32 req);
+void vs_rust_on_unix_recv(pid_t pid, u32 req);
+void vs_rust_on_pipe_read(pid_t pid, unsigned long obj);
+void vs_rust_on_msg_recv(pid_t pid, unsigned long obj);
+/* The DSCP value that carries VS `vsid` on the wire (0: it does not travel). */
+u8 vs_rust_dscp_of(u32 vsid);
+void vs_rust_tag_object(unsigned long addr, pid_t pid);
+void vs_rust_untag_object(unsigned long addr);
+void vs_rust_bind_task(void *ctx, pid_t pid, const void *task);
 
 /* Provided by vs_glue.c. */
 unsigned long vs_glue_state_lock(void);
@@ -17,5 +41,10 @@ void vs_glue_state_unlock(unsigned long flags);
 bool vs_glue_capable_admin(void);
 int vs_glue_misc_register(void);
 void vs_glue_misc_deregister(void);
+int vs_glue_probes_register(void);
+void vs_glue_probes_unregister(void);
+int vs_glue_for_each_task(pid_t vpid, bool tree, void *ctx);
+bool vs_glue_task_exiting(const void *task);
+int vs_glue_global_pid(pid_t vpid);
 
 #endif /* VS_GLUE_H */

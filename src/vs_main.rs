@@ -2,7 +2,8 @@
 //! vs: virtual services for Linux (Reumann et al., USENIX ATC 2000) as a loadable module.
 //!
 //! Supported features: the VS hierarchy with inherited attributes, managed through ioctls on
-//! `/dev/vs` (see README.md "Status" for what is not built yet).
+//! `/dev/vs`; task membership and classification gates with an in-kernel rule table; the
+//! process-count limit (see README.md "Status" for what is not built yet).
 //!
 //! Layout: the pure logic (ABI, VS tree) is in `vs-core/` and compiled here as modules of
 //! this crate; kernel glue is one file per object below, and the C glue is `vs_glue.c`.
@@ -15,14 +16,21 @@ use kernel::prelude::*;
 #[path = "../vs-core/src/abi.rs"]
 mod abi;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/classify.rs"]
+mod classify;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/members.rs"]
 mod members;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/rules.rs"]
+mod rules;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/tree.rs"]
 mod tree;
 
 mod device;
 mod error;
+mod gates;
 mod glue;
 mod state;
 mod uapi;
@@ -40,7 +48,12 @@ struct VsModule;
 impl kernel::Module for VsModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         state::init()?;
+        if let Err(e) = glue::probes_register() {
+            state::teardown();
+            return Err(e);
+        }
         if let Err(e) = glue::misc_register() {
+            glue::probes_unregister();
             state::teardown();
             return Err(e);
         }
@@ -54,6 +67,8 @@ impl Drop for VsModule {
         // The device goes first: once it is gone no ioctl can start, and none is running
         // because an open file holds a module reference (fops.owner).
         glue::misc_deregister();
+        // No gate runs after this; then every task's membership goes with the state.
+        glue::probes_unregister();
         state::teardown();
         pr_info!("unloaded\n");
     }

@@ -19,6 +19,7 @@ pub const EINVAL: Errno = Errno(libc::EINVAL);
 pub const ENOTTY: Errno = Errno(libc::ENOTTY);
 pub const ENOSPC: Errno = Errno(libc::ENOSPC);
 pub const EAGAIN: Errno = Errno(libc::EAGAIN);
+pub const ESRCH: Errno = Errno(libc::ESRCH);
 
 /// `/dev/vs`, open.
 pub struct Dev(File);
@@ -79,6 +80,46 @@ impl Dev {
         self.call(VS_IOC_SET, &mut s).map(|_| ())
     }
 
+    /// Install `rules` atomically; the id of the first.
+    pub fn add_rules(&self, rules: &[VsRule]) -> Result<u32, Errno> {
+        let mut a = VsRuleAdd { buf: rules.as_ptr() as u64, count: rules.len() as u32, first_id: 0 };
+        self.call(VS_IOC_ADD_RULES, &mut a).map(|_| a.first_id)
+    }
+
+    pub fn del_rule(&self, id: u32) -> Result<(), Errno> {
+        let mut id = id;
+        self.call(VS_IOC_DEL_RULE, &mut id).map(|_| ())
+    }
+
+    pub fn rules(&self) -> Result<Vec<VsRule>, Errno> {
+        let mut buf = vec![VsRule::default(); 256];
+        let mut l = VsRuleList { buf: buf.as_mut_ptr() as u64, cap: 256, count: 0 };
+        self.call(VS_IOC_LIST_RULES, &mut l)?;
+        buf.truncate(l.count as usize);
+        Ok(buf)
+    }
+
+    /// Bind `pid` (its threads; with `tree` its descendants too) to VS `id`; tasks moved.
+    pub fn add_process(&self, id: u32, pid: i32, tree: bool) -> Result<u32, Errno> {
+        let mut p = VsProc { pid: pid as u32, id, flags: if tree { VS_PROC_TREE } else { 0 }, count: 0 };
+        self.call(VS_IOC_ADD_PROCESS, &mut p).map(|_| p.count)
+    }
+
+    pub fn which(&self, pid: i32) -> Result<u32, Errno> {
+        let mut w = VsWhich { pid: pid as u32, ..Default::default() };
+        self.call(VS_IOC_WHICH, &mut w).map(|_| w.id)
+    }
+
+    /// Member pids of VS `id`, sorted.
+    pub fn members(&self, id: u32) -> Result<Vec<u32>, Errno> {
+        let mut buf = vec![0u32; 1 << 16];
+        let mut m = VsMembers { buf: buf.as_mut_ptr() as u64, id, cap: 1 << 16, count: 0, _pad: 0 };
+        self.call(VS_IOC_MEMBERS, &mut m)?;
+        buf.truncate(m.count as usize);
+        buf.sort_unstable();
+        Ok(buf)
+    }
+
     /// Every VS, parents first.
     pub fn list(&self) -> Result<Vec<VsInfo>, Errno> {
         let mut buf = vec![VsInfo::default(); VS_MAX as usize];
@@ -113,6 +154,13 @@ impl Fixture {
     }
 
     fn cleanup(&self) {
+        if let Ok(rules) = self.dev.rules() {
+            for r in rules {
+                let _ = self.dev.del_rule(r.id);
+            }
+        }
+        // This process (and its threads) back to the root, so its VSs can go.
+        let _ = self.dev.add_process(VS_ROOT, std::process::id() as i32, false);
         if let Ok(mut all) = self.dev.list() {
             all.sort_by_key(|i| std::cmp::Reverse(i.depth));
             for i in all.iter().filter(|i| i.id != VS_ROOT) {

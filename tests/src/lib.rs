@@ -9,5 +9,6 @@
 
 pub mod dev;
 pub mod ktap;
+pub mod proc;
 
 pub use ktap::{run, Fail, Outcome, Test};

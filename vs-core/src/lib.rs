@@ -4,10 +4,21 @@
 //! The kernel module compiles these files as modules of its own crate (see `src/vs_main.rs`),
 //! `vsctl` links them as a crate, and `cargo test` checks them on the host. Every file uses
 //! `crate::` paths only to its siblings, which is what makes both uses work.
+//!
+//! One exception to "no allocation": `rule_parse` (the rule notation, for vsctl) uses `alloc`
+//! and exists only with the cargo feature `parse`; the kernel module never includes it.
 
 #![no_std]
 #![forbid(unsafe_code)]
 
+// The rule notation parser allocates: userspace only (the kernel never compiles lib.rs).
+#[cfg(feature = "parse")]
+extern crate alloc;
+
 pub mod abi;
+pub mod classify;
 pub mod members;
+pub mod rules;
+#[cfg(feature = "parse")]
+pub mod rule_parse;
 pub mod tree;

@@ -11,10 +11,11 @@
 //! is a power of two. It refuses to fill beyond 7/8, which keeps probe sequences short. Nothing
 //! here allocates: safe under a spinlock and in probe handlers.
 
-/// One classified task. `pid == 0` marks a free entry (pid 0 is the idle task, never a member).
+/// One classified task (or, in an object table, one tagged kernel object keyed by address).
+/// `pid == 0` marks a free entry (pid 0 is the idle task, never a member; no object is at 0).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Entry {
-    pub pid: u32,
+    pub pid: u64,
     /// Registry slot of the task's VS.
     pub slot: u16,
     /// Registry slot + 1 of a process-count reservation this task holds for a fork in progress
@@ -31,9 +32,11 @@ pub struct Members<S> {
     len: usize,
 }
 
-fn hash(pid: u32, mask: usize) -> usize {
-    // Fibonacci hashing: consecutive pids spread over the table.
-    (pid.wrapping_mul(0x9E37_79B1) as usize) & mask
+fn hash(pid: u64, mask: usize) -> usize {
+    // Fibonacci hashing, taking the high bits: consecutive pids and aligned addresses both
+    // spread over the table.
+    let h = pid.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h >> 32) as usize ^ (h >> 48) as usize) & mask
 }
 
 impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
@@ -66,7 +69,7 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
     }
 
     /// Index of `pid`'s entry, or of the free entry where it would go.
-    fn probe(&self, pid: u32) -> usize {
+    fn probe(&self, pid: u64) -> usize {
         let mask = self.mask();
         let mut i = hash(pid, mask);
         // The table is never full, so a free entry ends every probe sequence.
@@ -79,7 +82,7 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
         }
     }
 
-    pub fn get(&self, pid: u32) -> Option<&Entry> {
+    pub fn get(&self, pid: u64) -> Option<&Entry> {
         if pid == 0 {
             return None;
         }
@@ -87,7 +90,7 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
         (e.pid == pid).then_some(e)
     }
 
-    pub fn get_mut(&mut self, pid: u32) -> Option<&mut Entry> {
+    pub fn get_mut(&mut self, pid: u64) -> Option<&mut Entry> {
         if pid == 0 {
             return None;
         }
@@ -97,7 +100,7 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
     }
 
     /// The entry for `pid`, created (slot 0, nothing pending) if absent.
-    pub fn entry(&mut self, pid: u32) -> Result<&mut Entry, Full> {
+    pub fn entry(&mut self, pid: u64) -> Result<&mut Entry, Full> {
         if pid == 0 {
             return Err(Full);
         }
@@ -113,7 +116,7 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
     }
 
     /// Remove `pid`'s entry, returning it.
-    pub fn remove(&mut self, pid: u32) -> Option<Entry> {
+    pub fn remove(&mut self, pid: u64) -> Option<Entry> {
         if pid == 0 {
             return None;
         }
@@ -146,7 +149,7 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
     }
 
     /// Drop the entry of `pid` if it holds nothing: in the root VS with no reservation.
-    pub fn tidy(&mut self, pid: u32) {
+    pub fn tidy(&mut self, pid: u64) {
         if matches!(self.get(pid), Some(e) if e.slot == 0 && e.pending == 0) {
             self.remove(pid);
         }

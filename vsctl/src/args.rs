@@ -128,6 +128,26 @@ pub fn parse_values(
     Ok(attrs)
 }
 
+/// A process id: a positive number that fits a `pid_t`.
+pub fn parse_pid(s: &str) -> Result<u32, Error> {
+    match s.trim().parse::<u32>() {
+        Ok(v) if v >= 1 && v <= i32::MAX as u32 => Ok(v),
+        _ => Err(Error::Usage(format!(
+            "invalid pid '{s}': must be a positive number"
+        ))),
+    }
+}
+
+/// A rule id, as `vsctl rules` prints it: a positive number.
+pub fn parse_rule_id(s: &str) -> Result<u32, Error> {
+    match s.trim().parse::<u32>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(Error::Usage(format!(
+            "invalid rule id '{s}': must be a positive number (see 'vsctl rules')"
+        ))),
+    }
+}
+
 fn mask(attrs: &[Attr]) -> u32 {
     attrs.iter().fold(0, |m, a| m | a.bit())
 }
@@ -280,6 +300,23 @@ mod tests {
             "--attach net conflicts with --detach net"
         );
         assert!(usage(set_request(7, VsAttrs::default(), &[], &[])).contains("nothing to change"));
+    }
+
+    #[test]
+    fn pids_and_rule_ids() {
+        assert_eq!(parse_pid("1").unwrap(), 1);
+        assert_eq!(parse_pid("2147483647").unwrap(), 2_147_483_647);
+        for bad in ["0", "-1", "2147483648", "x", ""] {
+            assert_eq!(
+                usage(parse_pid(bad)),
+                format!("invalid pid '{bad}': must be a positive number")
+            );
+        }
+        assert_eq!(parse_rule_id("7").unwrap(), 7);
+        assert_eq!(parse_rule_id("4294967295").unwrap(), u32::MAX);
+        for bad in ["0", "-3", "4294967296", "r1"] {
+            assert!(usage(parse_rule_id(bad)).starts_with(&format!("invalid rule id '{bad}'")));
+        }
     }
 
     #[test]

@@ -7,12 +7,13 @@ use std::fmt;
 use std::io;
 
 use vs_core::abi::{
-    name_bytes, VsAttrs, VsInfo, VsSet, VsVersion, VS_ABI_VERSION, VS_ATTR_CPU, VS_ATTR_NET,
-    VS_DEVICE, VS_MAX_DEPTH, VS_ROOT, VS_SHARE_MAX,
+    name_bytes, VsAttrs, VsInfo, VsRule, VsSet, VsVersion, VS_ABI_VERSION, VS_ANY, VS_ATTR_CPU,
+    VS_ATTR_NET, VS_ATTR_PROCS, VS_DEVICE, VS_MAX_DEPTH, VS_MAX_RULES, VS_ROOT, VS_SHARE_MAX,
+    VS_TARGET_KEEP, VS_TARGET_REQ,
 };
 
 use crate::dev::{DevError, Op};
-use crate::output::label;
+use crate::output::{fmt_limit, label};
 use crate::resolve::by_id;
 
 /// A failure of vsctl: the message (printed after `vsctl: `) and its kind.
@@ -201,6 +202,91 @@ fn create_nospc(c: &CreateCtx) -> String {
     "no room: the VS limit, the depth limit or the parent's share budget is exhausted".into()
 }
 
+/// The VSs that `rules` name (as the task's VS, the requester's or the target), each once.
+fn rule_vss(rules: &[VsRule]) -> Vec<u32> {
+    let mut ids: Vec<u32> = rules
+        .iter()
+        .flat_map(|r| [r.cur, r.req, r.target])
+        .filter(|&id| id != VS_ANY && id != VS_TARGET_REQ && id != VS_TARGET_KEEP)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// `VS_IOC_ADD_RULES` of `rules` failed with `errno`; `list` is read after the failure.
+pub fn addrule_failed(errno: i32, rules: &[VsRule], list: &[VsInfo]) -> Error {
+    let what = match errno {
+        libc::EINVAL => "invalid rule (the kernel refused: its event, requester, exec path or \
+                         target is not valid; vsctl and vs.ko from different builds?)"
+            .into(),
+        libc::ENOENT => {
+            let gone: Vec<String> = rule_vss(rules)
+                .into_iter()
+                .filter(|&id| by_id(list, id).is_none())
+                .map(|id| id.to_string())
+                .collect();
+            if gone.is_empty() {
+                "a VS in the rule no longer exists".into()
+            } else {
+                format!(
+                    "a VS in the rule no longer exists (no VS with id {})",
+                    gone.join(", ")
+                )
+            }
+        }
+        libc::ENOSPC => format!("the rule table is full ({VS_MAX_RULES} rules)"),
+        _ => reason(errno),
+    };
+    Error::Failed(format!("addrule: {what}"))
+}
+
+/// `VS_IOC_DEL_RULE` of rule `id` failed with `errno`.
+pub fn delrule_failed(errno: i32, id: u32) -> Error {
+    let what = match errno {
+        libc::ENOENT => format!("no rule with id {id}"),
+        _ => reason(errno),
+    };
+    Error::Failed(format!("delrule: {what}"))
+}
+
+/// `VS_IOC_ADD_PROCESS` of `pid` to `target` failed with `errno`; `list` is read after the
+/// failure.
+pub fn addprocess_failed(errno: i32, pid: u32, target: &VsInfo, list: &[VsInfo]) -> Error {
+    let what = match errno {
+        libc::ESRCH => format!("no process with pid {pid}"),
+        libc::ENOENT => format!("no VS {} (destroyed meanwhile?)", label(target)),
+        libc::EAGAIN => {
+            // The limit in force may be an ancestor's, shared with the VSs inheriting it.
+            let now = by_id(list, target.id).unwrap_or(target);
+            let a = &now.attr[VS_ATTR_PROCS as usize];
+            let from = if a.detached != 0 || a.source == target.id {
+                String::new()
+            } else {
+                format!(", inherited from {}", label_of(list, a.source))
+            };
+            format!(
+                "VS {} is at its process limit ({}{from})",
+                label(target),
+                fmt_limit(a.effective)
+            )
+        }
+        libc::ENOSPC => "too many classified tasks (the module's membership table is full)".into(),
+        libc::EINVAL => "the module refused the pid or the flags as invalid".into(),
+        _ => reason(errno),
+    };
+    Error::Failed(format!("addprocess: {what}"))
+}
+
+/// `VS_IOC_WHICH` of `pid` failed.
+pub fn which_failed(e: DevError, pid: u32) -> Error {
+    if e.errno == libc::ESRCH {
+        Error::Failed(format!("which: no process with pid {pid}"))
+    } else {
+        read_failed(e)
+    }
+}
+
 /// `destroy root`, refused before asking the module.
 pub fn destroy_root() -> Error {
     Error::Failed("destroy root: the root VS cannot be destroyed".into())
@@ -210,7 +296,7 @@ pub fn destroy_root() -> Error {
 pub fn destroy_failed(errno: i32, target: &VsInfo) -> Error {
     let what = match errno {
         libc::EBUSY if target.id == VS_ROOT => "the root VS cannot be destroyed".into(),
-        libc::EBUSY => "it still has child VSs or member processes".into(),
+        libc::EBUSY => "it still has child VSs, member processes or rules that name it".into(),
         libc::ENOENT => "no such VS (destroyed meanwhile?)".into(),
         _ => reason(errno),
     };
@@ -220,8 +306,8 @@ pub fn destroy_failed(errno: i32, target: &VsInfo) -> Error {
 /// `VS_IOC_SET` `req` on `target` failed with `errno`; `list` is read after the failure.
 pub fn set_failed(errno: i32, target: &VsInfo, req: &VsSet, list: &[VsInfo]) -> Error {
     let what = match errno {
-        libc::EINVAL if target.id == VS_ROOT => "the root VS always has 100% cpu and net share \
-                                                 and cannot inherit (only --max-procs can change)"
+        libc::EINVAL if target.id == VS_ROOT => "the root VS cannot be changed: it always has \
+                                                 100% cpu and net share and no process limit"
             .into(),
         libc::EINVAL => "the module refused the values or masks as invalid".into(),
         libc::ENOSPC => set_nospc(target, req, list),
@@ -463,12 +549,111 @@ mod tests {
         );
         assert_eq!(
             msg(destroy_failed(libc::EBUSY, &l[1])),
-            "destroy 'web': it still has child VSs or member processes"
+            "destroy 'web': it still has child VSs, member processes or rules that name it"
         );
         assert_eq!(
             msg(destroy_failed(libc::EPERM, &l[1])),
             "destroy 'web': permission denied: needs CAP_SYS_ADMIN"
         );
+    }
+
+    fn rules_naming(ids: &[(u32, u32, u32)]) -> Vec<VsRule> {
+        ids.iter()
+            .map(|&(cur, req, target)| VsRule {
+                event: vs_core::abi::VS_EV_ACCEPT,
+                cur,
+                req,
+                target,
+                ..VsRule::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn addrule_errors() {
+        let l = sample();
+        let ok = rules_naming(&[(65, VS_ANY, VS_TARGET_REQ), (64, 5, VS_TARGET_KEEP)]);
+        assert_eq!(
+            msg(addrule_failed(libc::ENOSPC, &ok, &l)),
+            "addrule: the rule table is full (16384 rules)"
+        );
+        assert!(msg(addrule_failed(libc::EINVAL, &ok, &l))
+            .starts_with("addrule: invalid rule (the kernel refused: "));
+        assert_eq!(
+            msg(addrule_failed(libc::ENOENT, &ok, &l)),
+            "addrule: a VS in the rule no longer exists"
+        );
+        let gone = rules_naming(&[(65, 77, 78), (77, VS_ANY, 5)]);
+        assert_eq!(
+            msg(addrule_failed(libc::ENOENT, &gone, &l)),
+            "addrule: a VS in the rule no longer exists (no VS with id 77, 78)"
+        );
+        assert_eq!(
+            msg(addrule_failed(libc::EPERM, &ok, &l)),
+            "addrule: permission denied: needs CAP_SYS_ADMIN"
+        );
+    }
+
+    #[test]
+    fn delrule_errors() {
+        assert_eq!(
+            msg(delrule_failed(libc::ENOENT, 42)),
+            "delrule: no rule with id 42"
+        );
+        assert_eq!(
+            msg(delrule_failed(libc::EPERM, 42)),
+            "delrule: permission denied: needs CAP_SYS_ADMIN"
+        );
+    }
+
+    #[test]
+    fn addprocess_errors() {
+        let l = sample();
+        let (web, www1, db) = (&l[1], &l[3], &l[2]);
+        assert_eq!(
+            msg(addprocess_failed(libc::ESRCH, 4321, web, &l)),
+            "addprocess: no process with pid 4321"
+        );
+        assert_eq!(
+            msg(addprocess_failed(libc::ENOENT, 4321, web, &l)),
+            "addprocess: no VS 'web' (destroyed meanwhile?)"
+        );
+        // www1 has its own limit of 100.
+        assert_eq!(
+            msg(addprocess_failed(libc::EAGAIN, 1, www1, &l)),
+            "addprocess: VS 'www1' is at its process limit (100)"
+        );
+        // A limit inherited from an ancestor is named.
+        let mut l2 = l.clone();
+        l2[0].attr[VS_ATTR_PROCS as usize].effective = 50;
+        l2[2].attr[VS_ATTR_PROCS as usize].effective = 50;
+        assert_eq!(
+            msg(addprocess_failed(libc::EAGAIN, 1, db, &l2)),
+            "addprocess: VS 'db' is at its process limit (50, inherited from root)"
+        );
+        assert_eq!(
+            msg(addprocess_failed(libc::ENOSPC, 1, web, &l)),
+            "addprocess: too many classified tasks (the module's membership table is full)"
+        );
+        assert_eq!(
+            msg(addprocess_failed(libc::EPERM, 1, web, &l)),
+            "addprocess: permission denied: needs CAP_SYS_ADMIN"
+        );
+    }
+
+    #[test]
+    fn which_errors() {
+        let e = |errno| {
+            msg(which_failed(
+                DevError {
+                    op: Op::Which,
+                    errno,
+                },
+                99,
+            ))
+        };
+        assert_eq!(e(libc::ESRCH), "which: no process with pid 99");
+        assert!(e(libc::EIO).starts_with("which: Input/output error"));
     }
 
     #[test]

@@ -16,16 +16,26 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
-use vs_core::abi::{VsAttrs, VsCreate, VsInfo, VsVersion, VS_ID_AUTO, VS_ROOT};
+use vs_core::abi::{name_bytes, VsAttrs, VsCreate, VsInfo, VsVersion, VS_ID_AUTO, VS_ROOT};
+use vs_core::rule_parse::parse_rule;
 
 use crate::args::Attr;
 use crate::dev::Device;
 use crate::errors::{CreateCtx, Error};
+use crate::output::Member;
 
 const AFTER_HELP: &str = "\
 A VS argument is a VS name or a VSID (0 is root). Shares are percentages of the parent's
 share (1..100); a VS without its own value for an attribute inherits it from the nearest
 ancestor that has one. Read commands take --json.
+
+A rule is written as in the paper: (EVENT, VS[, req=VS][, path=PATH]) -> (TARGET), e.g.
+  vsctl addrule '(fork, www1) -> (www1)'
+  vsctl addrule '(accept, fcgi, req=www2) -> (www2)'
+  vsctl addrule '(accept, www[1|2], req=www[2|1]) -> (www[2|1])'   (two rules)
+  vsctl addrule '(exec, *, path=/usr/sbin/nginx) -> (web)'
+EVENT is fork, exec, socket, connect, accept, unix-connect, unix-accept, unix-recv,
+pipe-read or msg-recv; '*' is any VS; TARGET 'req' is the requester's VS, 'keep' stays.
 
 Exit status: 0 done, 1 the operation failed, 2 bad command line.";
 
@@ -135,6 +145,61 @@ enum Commands {
     },
     /// Show the module's ABI version, how many VSs may exist and how many do
     Version {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a classification rule and print its id (one id per rule it expands to)
+    ///
+    /// RULE is (EVENT, VS[, req=VS][, path=PATH]) -> (TARGET). VS is a name, a VSID or '*'
+    /// (any VS); req= (the requester's VS) is for accept, unix-accept, unix-recv, pipe-read
+    /// and msg-recv; path= (the absolute path of the program) for exec. TARGET is a VS,
+    /// 'req' (the requester's VS) or 'keep' (stay, and stop matching). A VS may list
+    /// alternatives, as in www[1|2]: the rule then stands for one rule per alternative, the
+    /// i-th alternatives of every VS taken together; all of them are added, or none.
+    /// Rules are tried in id order; the first that matches decides.
+    Addrule {
+        /// The rule; quote it for the shell, e.g. '(fork, www1) -> (www1)'
+        rule: String,
+    },
+    /// Delete the rule with id ID (as `vsctl rules` shows it)
+    Delrule {
+        /// The rule id
+        id: String,
+    },
+    /// List the rules in evaluation order: id, rule, and how often it decided
+    Rules {
+        /// Print a JSON array of rule objects
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a process to a VS and print how many tasks were moved
+    ///
+    /// Every thread of the process moves; with --tree, its descendants too.
+    Addprocess {
+        /// The VS: name or VSID
+        vs: String,
+        /// The process id
+        pid: String,
+        /// Move the descendants of the process too
+        #[arg(long)]
+        tree: bool,
+    },
+    /// Print the VS a task belongs to: its name and VSID
+    Which {
+        /// The process (or thread) id
+        pid: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the tasks of a VS, or of every VS but root: pid, command, VS
+    ///
+    /// Root membership is implicit: every task not classified into another VS belongs to
+    /// root, so `vsctl ps root` lists nothing.
+    Ps {
+        /// The VS: name or VSID [default: every VS but root]
+        vs: Option<String>,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -280,6 +345,120 @@ fn version(as_json: bool) -> Result<String, Error> {
     }
 }
 
+fn addrule(rule: &str) -> Result<String, Error> {
+    // Syntax first, with every name taken as known: a typo is reported even without vs.ko.
+    parse_rule(rule, |_| Some(VS_ROOT)).map_err(|e| Error::Usage(e.render(rule)))?;
+    let (dev, _) = open()?;
+    let vss = list(&dev)?;
+    let rules = parse_rule(rule, |name| {
+        vss.iter()
+            .find(|i| name_bytes(&i.name) == name.as_bytes())
+            .map(|i| i.id)
+    })
+    .map_err(|e| Error::Usage(e.render(rule)))?;
+    match dev.add_rules(&rules) {
+        Ok(first) => Ok((0..rules.len() as u32)
+            .map(|i| format!("{}\n", first.wrapping_add(i)))
+            .collect()),
+        Err(e) => {
+            let fresh = dev.list().unwrap_or(vss);
+            Err(errors::addrule_failed(e.errno, &rules, &fresh))
+        }
+    }
+}
+
+fn delrule(id: &str) -> Result<String, Error> {
+    let id = args::parse_rule_id(id)?;
+    let (dev, _) = open()?;
+    dev.del_rule(id)
+        .map_err(|e| errors::delrule_failed(e.errno, id))?;
+    Ok(String::new())
+}
+
+fn rules(as_json: bool) -> Result<String, Error> {
+    let (dev, _) = open()?;
+    let vss = list(&dev)?;
+    let rules = dev.rules().map_err(errors::read_failed)?;
+    if as_json {
+        json(&output::rules_json(&rules, &vss))
+    } else {
+        Ok(output::rules_table(&rules, &vss))
+    }
+}
+
+fn addprocess(vs: &str, pid: &str, tree: bool) -> Result<String, Error> {
+    let pid = args::parse_pid(pid)?;
+    let (dev, _) = open()?;
+    let vss = list(&dev)?;
+    let target = *resolve::find(&vss, vs)?;
+    match dev.add_process(pid, target.id, tree) {
+        Ok(moved) => Ok(format!("{moved}\n")),
+        Err(e) => {
+            let fresh = dev.list().unwrap_or(vss);
+            Err(errors::addprocess_failed(e.errno, pid, &target, &fresh))
+        }
+    }
+}
+
+fn which(pid: &str, as_json: bool) -> Result<String, Error> {
+    let pid = args::parse_pid(pid)?;
+    let (dev, _) = open()?;
+    let id = dev.which(pid).map_err(|e| errors::which_failed(e, pid))?;
+    let vss = list(&dev)?;
+    if as_json {
+        json(&output::which_json(pid, id, &vss))
+    } else {
+        Ok(output::which_text(id, &vss))
+    }
+}
+
+/// The command name of task `pid`, if it still exists.
+fn comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end_matches('\n').to_string())
+}
+
+fn ps(vs: Option<&str>, as_json: bool) -> Result<String, Error> {
+    let (dev, _) = open()?;
+    let vss = list(&dev)?;
+    let targets: Vec<VsInfo> = match vs {
+        Some(vs) => {
+            let target = *resolve::find(&vss, vs)?;
+            if target.id == VS_ROOT {
+                return if as_json {
+                    eprintln!("vsctl: {}", output::ROOT_MEMBERS_NOTE);
+                    json(&output::ps_json(&[], &vss))
+                } else {
+                    Ok(format!("{}\n", output::ROOT_MEMBERS_NOTE))
+                };
+            }
+            vec![target]
+        }
+        None => vss.iter().filter(|i| i.id != VS_ROOT).copied().collect(),
+    };
+    let mut members = Vec::new();
+    for target in &targets {
+        let mut pids = match dev.members(target.id) {
+            Ok(pids) => pids,
+            // Destroyed since the list was read: it has no members any more.
+            Err(e) if e.errno == libc::ENOENT && vs.is_none() => continue,
+            Err(e) => return Err(errors::get_failed(e, target)),
+        };
+        pids.sort_unstable();
+        members.extend(pids.into_iter().map(|pid| Member {
+            pid,
+            comm: comm(pid),
+            id: target.id,
+        }));
+    }
+    if as_json {
+        json(&output::ps_json(&members, &vss))
+    } else {
+        Ok(output::ps_table(&members, &vss))
+    }
+}
+
 /// Run one command; returns what goes to standard output.
 fn run(cli: Cli) -> Result<String, Error> {
     match &cli.command {
@@ -300,6 +479,12 @@ fn run(cli: Cli) -> Result<String, Error> {
         Commands::List { json } => list_cmd(*json),
         Commands::Stats { vs, json } => stats(vs.as_deref(), *json),
         Commands::Version { json } => version(*json),
+        Commands::Addrule { rule } => addrule(rule),
+        Commands::Delrule { id } => delrule(id),
+        Commands::Rules { json } => rules(*json),
+        Commands::Addprocess { vs, pid, tree } => addprocess(vs, pid, *tree),
+        Commands::Which { pid, json } => which(pid, *json),
+        Commands::Ps { vs, json } => ps(vs.as_deref(), *json),
     }
 }
 
@@ -403,9 +588,73 @@ mod tests {
             &["stats", "--json"],
             &["stats", "web", "--json"],
             &["version", "--json"],
+            &["rules", "--json"],
+            &["which", "1", "--json"],
+            &["ps", "--json"],
+            &["ps", "web", "--json"],
         ] {
             assert!(parse(argv).is_ok(), "{argv:?}");
         }
+    }
+
+    #[test]
+    fn rule_and_process_arguments() {
+        match parse(&["addrule", "(fork, www1) -> (www1)"]).map(|c| c.command) {
+            Ok(Commands::Addrule { rule }) => assert_eq!(rule, "(fork, www1) -> (www1)"),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["addprocess", "web", "1234", "--tree"]).map(|c| c.command) {
+            Ok(Commands::Addprocess { vs, pid, tree }) => {
+                assert_eq!((vs.as_str(), pid.as_str(), tree), ("web", "1234", true))
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["ps"]).map(|c| c.command) {
+            Ok(Commands::Ps { vs, json }) => assert_eq!((vs, json), (None, false)),
+            other => panic!("{other:?}"),
+        }
+        for argv in [
+            &["addrule"][..],
+            &["addrule", "(fork, a) -> (b)", "extra"],
+            &["delrule"],
+            &["addprocess", "web"],
+            &["which"],
+        ] {
+            let e = parse(argv).err().map(|e| e.exit_code());
+            assert_eq!(e, Some(2), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn bad_pids_and_rule_ids_are_refused_before_opening_the_device() {
+        assert!(matches!(delrule("0"), Err(Error::Usage(_))));
+        assert!(matches!(delrule("x"), Err(Error::Usage(_))));
+        assert!(matches!(
+            addprocess("web", "0", false),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(which("-1", false), Err(Error::Usage(_))));
+        assert_eq!(
+            addrule("(forkk, www1) -> (www1)").map_err(|e| (e.exit_code(), e.to_string())),
+            Err((
+                2,
+                "unknown event 'forkk' (expected one of: fork, exec, socket, connect, accept, \
+                 unix-connect, unix-accept, unix-recv, pipe-read, msg-recv)\n  \
+                 (forkk, www1) -> (www1)\n   ^^^^^"
+                    .into()
+            ))
+        );
+    }
+
+    #[test]
+    fn addrule_help_shows_the_notation() {
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("addrule")
+            .map(|c| c.render_long_help().to_string());
+        assert!(help.is_some_and(|h| h.contains("'keep'") && h.contains("www[1|2]")));
+        let top = Cli::command().render_long_help().to_string();
+        assert!(top.contains("(accept, www[1|2], req=www[2|1]) -> (www[2|1])"));
     }
 
     #[test]

@@ -8,9 +8,11 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Value};
 use vs_core::abi::{
-    name_bytes, VsAttrInfo, VsInfo, VsStats, VsVersion, VS_ABI_VERSION, VS_ATTR_CPU, VS_ATTR_NET,
-    VS_ATTR_PROCS, VS_PROCS_UNLIMITED, VS_ROOT,
+    name_bytes, VsAttrInfo, VsInfo, VsRule, VsStats, VsVersion, VS_ABI_VERSION, VS_ANY,
+    VS_ATTR_CPU, VS_ATTR_NET, VS_ATTR_PROCS, VS_EV_NAMES, VS_PATH_LEN, VS_PROCS_UNLIMITED, VS_ROOT,
+    VS_TARGET_KEEP, VS_TARGET_REQ,
 };
+use vs_core::rule_parse::format_rule;
 
 use crate::resolve::by_id;
 
@@ -381,6 +383,115 @@ impl Walk<'_> {
     }
 }
 
+/// Rule `r` in the notation, VSs by name where they exist.
+pub fn rule_text(r: &VsRule, list: &[VsInfo]) -> String {
+    format_rule(r, |id| name_of(list, id))
+}
+
+/// `rules`: one rule a line in evaluation order, with its id and hits.
+pub fn rules_table(rules: &[VsRule], list: &[VsInfo]) -> String {
+    let rows: Vec<Vec<String>> = rules
+        .iter()
+        .map(|r| vec![r.id.to_string(), rule_text(r, list), r.hits.to_string()])
+        .collect();
+    table(&["ID", "RULE", "HITS"], &rows, &[true, false, true])
+}
+
+/// A VS of a rule as JSON: null for `*`.
+fn rule_vs_json(id: u32, list: &[VsInfo]) -> (Value, Value) {
+    if id == VS_ANY {
+        (Value::Null, Value::Null)
+    } else {
+        (json!(id), json!(name_of(list, id)))
+    }
+}
+
+/// One rule as JSON; `cur` and `req` are null for `*`, `target` an id or "req"/"keep".
+pub fn rule_json(r: &VsRule, list: &[VsInfo]) -> Value {
+    let (cur, cur_name) = rule_vs_json(r.cur, list);
+    let (req, req_name) = rule_vs_json(r.req, list);
+    let (target, target_name) = match r.target {
+        VS_TARGET_REQ => (json!("req"), Value::Null),
+        VS_TARGET_KEEP => (json!("keep"), Value::Null),
+        id => (json!(id), json!(name_of(list, id))),
+    };
+    let path_len = r.path.iter().position(|&b| b == 0).unwrap_or(VS_PATH_LEN);
+    let path = (path_len > 0).then(|| String::from_utf8_lossy(&r.path[..path_len]).into_owned());
+    json!({
+        "id": r.id,
+        "event": VS_EV_NAMES.get(r.event as usize).copied().filter(|n| !n.is_empty()),
+        "cur": cur,
+        "cur_name": cur_name,
+        "req": req,
+        "req_name": req_name,
+        "target": target,
+        "target_name": target_name,
+        "path": path,
+        "hits": r.hits,
+        "text": rule_text(r, list),
+    })
+}
+
+/// `rules --json`.
+pub fn rules_json(rules: &[VsRule], list: &[VsInfo]) -> Value {
+    Value::Array(rules.iter().map(|r| rule_json(r, list)).collect())
+}
+
+/// `which`: `NAME ID` (`-` for the name of a VS missing from the list).
+pub fn which_text(id: u32, list: &[VsInfo]) -> String {
+    let name = name_of(list, id).unwrap_or_else(|| "-".into());
+    format!("{name} {id}\n")
+}
+
+/// `which --json`.
+pub fn which_json(pid: u32, id: u32, list: &[VsInfo]) -> Value {
+    json!({ "pid": pid, "id": id, "name": name_of(list, id) })
+}
+
+/// A classified task as `ps` shows it: `comm` is `None` if the task is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub pid: u32,
+    pub comm: Option<String>,
+    /// The task's VS.
+    pub id: u32,
+}
+
+/// What `ps root` says instead of listing every unclassified task of the machine.
+pub const ROOT_MEMBERS_NOTE: &str = "root membership is implicit: every task that is not \
+    classified into another VS (by a rule or 'vsctl addprocess') belongs to root; \
+    'vsctl ps' lists classified tasks only";
+
+/// `ps`: a row per task.
+pub fn ps_table(members: &[Member], list: &[VsInfo]) -> String {
+    let rows: Vec<Vec<String>> = members
+        .iter()
+        .map(|m| {
+            vec![
+                m.pid.to_string(),
+                m.comm.clone().unwrap_or_else(|| "?".into()),
+                name_of(list, m.id).unwrap_or_else(|| m.id.to_string()),
+                m.id.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &["PID", "COMM", "VS", "ID"],
+        &rows,
+        &[true, false, false, true],
+    )
+}
+
+/// `ps --json`: objects like `which --json`, with the task's command name.
+pub fn ps_json(members: &[Member], list: &[VsInfo]) -> Value {
+    Value::Array(
+        members
+            .iter()
+            .map(|m| json!({ "pid": m.pid, "comm": m.comm, "id": m.id, "name": name_of(list, m.id) }))
+            .collect(),
+    )
+}
+
 /// `version`.
 pub fn version_text(v: &VsVersion) -> String {
     let mut out = String::new();
@@ -672,6 +783,116 @@ pub(crate) mod tests {
             (json!(1), json!(4096), json!(3))
         );
         assert!(version_text(&v).contains("max VSs       4096"));
+    }
+
+    fn path_of(p: &str) -> [u8; VS_PATH_LEN] {
+        let mut b = [0u8; VS_PATH_LEN];
+        b[..p.len()].copy_from_slice(p.as_bytes());
+        b
+    }
+
+    fn sample_rules() -> Vec<VsRule> {
+        use vs_core::abi::{VS_EV_ACCEPT, VS_EV_EXEC, VS_EV_FORK};
+        vec![
+            VsRule {
+                id: 3,
+                event: VS_EV_FORK,
+                cur: 65,
+                target: 65,
+                hits: 12,
+                ..VsRule::default()
+            },
+            VsRule {
+                id: 4,
+                event: VS_EV_ACCEPT,
+                cur: 64,
+                req: 77,
+                target: VS_TARGET_REQ,
+                ..VsRule::default()
+            },
+            VsRule {
+                id: 10,
+                event: VS_EV_EXEC,
+                cur: VS_ANY,
+                target: VS_TARGET_KEEP,
+                path: path_of("/usr/sbin/nginx"),
+                hits: 1,
+                ..VsRule::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn rules_views() {
+        let l = sample();
+        let r = sample_rules();
+        let want = [
+            "ID  RULE                                       HITS",
+            " 3  (fork, www1) -> (www1)                       12",
+            " 4  (accept, web, req=77) -> (req)                0",
+            "10  (exec, *, path=/usr/sbin/nginx) -> (keep)     1",
+        ];
+        assert_eq!(rules_table(&r, &l), want.join("\n") + "\n");
+        assert_eq!(rules_table(&[], &l), "ID  RULE  HITS\n");
+        let j = rules_json(&r, &l);
+        assert_eq!(
+            j[0],
+            json!({"id": 3, "event": "fork", "cur": 65, "cur_name": "www1", "req": null,
+                   "req_name": null, "target": 65, "target_name": "www1", "path": null,
+                   "hits": 12, "text": "(fork, www1) -> (www1)"})
+        );
+        // A VS that no longer exists has an id but no name.
+        assert_eq!(
+            (j[1]["req"].clone(), j[1]["req_name"].clone()),
+            (json!(77), Value::Null)
+        );
+        assert_eq!(j[1]["target"], "req");
+        assert_eq!(j[1]["target_name"], Value::Null);
+        assert_eq!(j[2]["cur"], Value::Null);
+        assert_eq!(j[2]["target"], "keep");
+        assert_eq!(j[2]["path"], "/usr/sbin/nginx");
+        assert_eq!(j[2]["event"], "exec");
+    }
+
+    #[test]
+    fn which_views() {
+        let l = sample();
+        assert_eq!(which_text(65, &l), "www1 65\n");
+        assert_eq!(which_text(0, &l), "root 0\n");
+        assert_eq!(which_text(99, &l), "- 99\n");
+        assert_eq!(
+            which_json(1234, 65, &l),
+            json!({"pid": 1234, "id": 65, "name": "www1"})
+        );
+        assert_eq!(which_json(1, 99, &l)["name"], Value::Null);
+    }
+
+    #[test]
+    fn ps_views() {
+        let l = sample();
+        let m = vec![
+            Member {
+                pid: 812,
+                comm: Some("nginx".into()),
+                id: 65,
+            },
+            Member {
+                pid: 12345,
+                comm: None,
+                id: 64,
+            },
+        ];
+        assert_eq!(
+            ps_table(&m, &l),
+            "  PID  COMM   VS    ID\n  812  nginx  www1  65\n12345  ?      web   64\n"
+        );
+        let j = ps_json(&m, &l);
+        assert_eq!(
+            j,
+            json!([{"pid": 812, "comm": "nginx", "id": 65, "name": "www1"},
+                   {"pid": 12345, "comm": null, "id": 64, "name": "web"}])
+        );
+        assert!(ROOT_MEMBERS_NOTE.starts_with("root membership is implicit"));
     }
 
     #[test]

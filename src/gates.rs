@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The classification gates: entry points called by the probes in `vs_glue.c`.
+//!
+//! Each takes the state lock once and hands over to [`crate::classify::Vs`], where the rules
+//! for membership, counts and limits live. Probes run in atomic context; so does everything
+//! here (the state lock is a spinlock and nothing under it allocates).
+//! When the module is not initialised (never, while probes are registered) they do nothing.
+
+use crate::abi::{
+    VS_EV_ACCEPT, VS_EV_CONNECT, VS_EV_MSG_RECV, VS_EV_PIPE_READ, VS_EV_SOCKET, VS_EV_UNIX_ACCEPT,
+    VS_EV_UNIX_CONNECT, VS_EV_UNIX_RECV, VS_GLOBAL_MAX, VS_GLOBAL_MIN, VS_ROOT,
+};
+use crate::classify::ForkCheck;
+use crate::state;
+
+/// The global pid the glue passes, as the membership key.
+fn key(pid: i32) -> u64 {
+    // Pids are positive; a negative value would be a glue bug and maps to "no entry".
+    u64::try_from(pid).unwrap_or(0)
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_on_fork(parent: i32, child: i32) {
+    let _ = state::with(|s| {
+        s.vs.on_fork(key(parent), key(child));
+        Ok(())
+    });
+}
+
+/// # Safety
+///
+/// `path` points to `len` readable bytes for the duration of the call.
+#[no_mangle]
+unsafe extern "C" fn vs_rust_on_exec(pid: i32, old_pid: i32, path: *const u8, len: usize) {
+    let path = if path.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: the caller guarantees `len` readable bytes at `path`.
+        unsafe { core::slice::from_raw_parts(path, len) }
+    };
+    let _ = state::with(|s| {
+        s.vs.on_exec(key(pid), key(old_pid), path);
+        Ok(())
+    });
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_on_exit(pid: i32) {
+    let _ = state::with(|s| {
+        s.vs.on_exit(key(pid));
+        Ok(())
+    });
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_fork_check(pid: i32) -> bool {
+    state::with(|s| Ok(s.vs.fork_check(key(pid)) == ForkCheck::Allow)).unwrap_or(true)
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_fork_failed(pid: i32) {
+    let _ = state::with(|s| {
+        s.vs.fork_failed(key(pid));
+        Ok(())
+    });
+}
+
+/// Apply the rules of `event`; `req` is a requester VSID read from a tag (0: unknown).
+fn gate(pid: i32, event: u32, req: Option<u32>) -> u32 {
+    state::with(|s| {
+        let req_slot = req.filter(|&r| r != VS_ROOT).and_then(|r| s.vs.slot_of_id(r));
+        Ok(s.vs.on_gate(key(pid), event, req_slot))
+    })
+    .unwrap_or(VS_ROOT)
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_on_socket(pid: i32) -> u32 {
+    gate(pid, VS_EV_SOCKET, None)
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_on_connect(pid: i32) -> u32 {
+    gate(pid, VS_EV_CONNECT, None)
+}
+
+/// `dscp` is the requester's DSCP: a global VSID (or 0).
+#[no_mangle]
+extern "C" fn vs_rust_on_accept(pid: i32, dscp: u32) -> u32 {
+    gate(pid, VS_EV_ACCEPT, Some(dscp))
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_on_unix_connect(pid: i32) -> u32 {
+    gate(pid, VS_EV_UNIX_CONNECT, None)
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_on_unix_accept(pid: i32, req: u32) -> u32 {
+    gate(pid, VS_EV_UNIX_ACCEPT, Some(req))
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_on_unix_recv(pid: i32, req: u32) {
+    gate(pid, VS_EV_UNIX_RECV, Some(req));
+}
+
+fn object_gate(pid: i32, event: u32, obj: usize) {
+    let _ = state::with(|s| {
+        let slot = s.vs.object_slot(obj as u64);
+        s.vs.on_gate(key(pid), event, (slot != 0).then_some(slot));
+        Ok(())
+    });
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_on_pipe_read(pid: i32, pipe: usize) {
+    object_gate(pid, VS_EV_PIPE_READ, pipe);
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_on_msg_recv(pid: i32, msg: usize) {
+    object_gate(pid, VS_EV_MSG_RECV, msg);
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_tag_object(addr: usize, pid: i32) {
+    let _ = state::with(|s| {
+        s.vs.tag_object(addr as u64, key(pid));
+        Ok(())
+    });
+}
+
+#[no_mangle]
+extern "C" fn vs_rust_untag_object(addr: usize) {
+    let _ = state::with(|s| {
+        s.vs.untag_object(addr as u64);
+        Ok(())
+    });
+}
+
+/// Global VSIDs travel in the DSCP field; local ones stay on this host (sk_mark only).
+#[no_mangle]
+extern "C" fn vs_rust_dscp_of(vsid: u32) -> u8 {
+    if (VS_GLOBAL_MIN..=VS_GLOBAL_MAX).contains(&vsid) {
+        vsid as u8
+    } else {
+        0
+    }
+}

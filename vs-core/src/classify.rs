@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Classification: what each gate does to task membership, counts and limits.
+//!
+//! [`Vs`] puts the VS tree, the membership table, the object-tag table and the rule table
+//! together, and has one method per gate. The kernel calls these from its probes (under the
+//! state lock) and the host tests drive them directly, so the accounting rules (a fork is
+//! reserved then committed or released, exit frees everything, exec re-keys a thread that took
+//! over its leader's pid) are checked without a kernel.
+//!
+//! A task that was never classified has no membership entry and is in the root VS.
+
+use crate::abi::{VsAttrs, VsRule, VsStats, VS_EV_EXEC, VS_EV_FORK, VS_GLOBAL_MAX, VS_GLOBAL_MIN, VS_NAME_LEN, VS_ROOT};
+use crate::members::{Entry, Members};
+use crate::rules::{IndexEntry, Rule, RuleTable, Verdict};
+use crate::tree::{Error, Registry, Result, Slot};
+
+/// The storage a [`Vs`] runs on: owned slices, allocated once by the user (kernel: `VVec`,
+/// host: `Vec`).
+pub trait Store {
+    type Slots: core::ops::DerefMut<Target = [Slot]>;
+    type Entries: core::ops::DerefMut<Target = [Entry]>;
+    type Rules: core::ops::DerefMut<Target = [Rule]>;
+    type Index: core::ops::DerefMut<Target = [IndexEntry]>;
+    type Stats: core::ops::DerefMut<Target = [VsStats]>;
+}
+
+/// Everything the gates need, behind one lock in the kernel.
+pub struct Vs<T: Store> {
+    pub reg: Registry<T::Slots>,
+    pub members: Members<T::Entries>,
+    /// Tags on kernel objects (pipes, messages): address -> slot of the VS that wrote them.
+    pub objects: Members<T::Entries>,
+    pub rules: RuleTable<T::Rules, T::Index>,
+    /// Counters per registry slot; reset when a slot is (re)used.
+    stats: T::Stats,
+    /// Slot + 1 of each global VSID (0: none), so a DSCP value maps to a VS in O(1).
+    global: [u16; VS_GLOBAL_MAX as usize + 1],
+}
+
+/// The outcome of [`Vs::fork_check`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForkCheck {
+    Allow,
+    /// The target VS (or an ancestor) is at its process limit: the fork must fail.
+    Deny,
+}
+
+impl<T: Store> Vs<T> {
+    /// Assemble from storage; `stats` must be at least as long as `slots`.
+    pub fn new(
+        slots: T::Slots,
+        entries: T::Entries,
+        objects: T::Entries,
+        rules: T::Rules,
+        index: T::Index,
+        mut stats: T::Stats,
+    ) -> Result<Self> {
+        if stats.len() < slots.len() {
+            return Err(Error::NoSpace);
+        }
+        for s in stats.iter_mut() {
+            *s = VsStats::default();
+        }
+        Ok(Self {
+            reg: Registry::new(slots)?,
+            members: Members::new(entries).ok_or(Error::Invalid)?,
+            objects: Members::new(objects).ok_or(Error::Invalid)?,
+            rules: RuleTable::new(rules, index),
+            stats,
+            global: [0; VS_GLOBAL_MAX as usize + 1],
+        })
+    }
+
+    /// Create a VS (see [`Registry::create`]) with fresh counters.
+    pub fn create(&mut self, name: &[u8; VS_NAME_LEN], parent: u32, id: u32, attrs: &VsAttrs) -> Result<u32> {
+        let id = self.reg.create(name, parent, id, attrs)?;
+        let slot = self.reg.find(id).ok_or(Error::NotFound)?;
+        self.stats[slot] = VsStats::default();
+        if (VS_GLOBAL_MIN..=VS_GLOBAL_MAX).contains(&id) {
+            self.global[id as usize] = slot as u16 + 1;
+        }
+        Ok(id)
+    }
+
+    /// Destroy a VS: refused while a rule names it, besides [`Registry::destroy`]'s reasons.
+    pub fn destroy(&mut self, id: u32) -> Result<()> {
+        if self.reg.find(id).is_some() && self.rules.references(id) {
+            return Err(Error::Busy);
+        }
+        self.reg.destroy(id)?;
+        if (VS_GLOBAL_MIN..=VS_GLOBAL_MAX).contains(&id) {
+            self.global[id as usize] = 0;
+        }
+        // Pipe/message tags of the VS would now point at a dead (or reused) slot.
+        loop {
+            let reg = &self.reg;
+            let stale = self.objects.iter().find(|e| reg.node(usize::from(e.slot)).is_none()).map(|e| e.pid);
+            let Some(key) = stale else { break };
+            self.objects.remove(key);
+        }
+        Ok(())
+    }
+
+    /// Add rules atomically (see [`RuleTable::add`]).
+    pub fn add_rules(&mut self, batch: &[VsRule]) -> Result<u32> {
+        let reg = &self.reg;
+        self.rules.add(batch, |id| reg.find(id))
+    }
+
+    /// The counters of the VS in `slot`, with the live process count.
+    pub fn stats(&self, slot: usize) -> VsStats {
+        let mut s = self.stats.get(slot).copied().unwrap_or_default();
+        s.nr_procs = self.reg.node(slot).map_or(0, |n| u64::from(n.nr_members));
+        s
+    }
+
+    /// Mutable counters of `slot`; a scratch value for an out-of-range slot.
+    fn counters(&mut self, slot: usize) -> Option<&mut VsStats> {
+        self.stats.get_mut(slot)
+    }
+
+    /// The slot of the VS task `pid` belongs to.
+    pub fn slot_of(&self, pid: u64) -> usize {
+        self.members.get(pid).map_or(0, |e| usize::from(e.slot))
+    }
+
+    /// The VSID task `pid` belongs to.
+    pub fn id_of(&self, pid: u64) -> u32 {
+        self.reg.node(self.slot_of(pid)).map_or(VS_ROOT, |n| n.id)
+    }
+
+    /// The slot of the VS with global id `id` (a DSCP value), if it exists.
+    pub fn global_slot(&self, id: u32) -> Option<usize> {
+        let s = *self.global.get(id as usize)?;
+        (s != 0).then(|| usize::from(s) - 1)
+    }
+
+    /// The slot of VS `id` (global ids in O(1), others by scan).
+    pub fn slot_of_id(&self, id: u32) -> Option<usize> {
+        if id == VS_ROOT {
+            return Some(0);
+        }
+        self.global_slot(id).or_else(|| self.reg.find(id))
+    }
+
+    /// Where the rules send a task in `cur` at `event`: `None` to stay.
+    fn decide(&mut self, event: u32, cur: usize, req: Option<usize>, path: &[u8]) -> Option<usize> {
+        let cur_id = self.reg.node(cur)?.id;
+        let req_id = req.and_then(|s| self.reg.node(s)).map(|n| n.id);
+        let (_, verdict) = self.rules.classify(event, cur_id, req_id, path)?;
+        match verdict {
+            Verdict::Slot(s) => Some(s),
+            Verdict::Req => req,
+            Verdict::Keep => None,
+        }
+    }
+
+    /// Bind task `pid` to `to`, moving its counts; no limit check (gates cannot refuse).
+    /// `Err(NoSpace)` when the membership table is full (the task stays where it was).
+    fn move_task(&mut self, pid: u64, to: usize) -> Result<()> {
+        let from = self.slot_of(pid);
+        if from == to {
+            return Ok(());
+        }
+        if to != 0 {
+            self.members.entry(pid).map_err(|_| Error::NoSpace)?.slot = to as u16;
+            self.reg.join(to)?;
+        } else if let Some(e) = self.members.get_mut(pid) {
+            e.slot = 0;
+        }
+        if from != 0 {
+            self.reg.leave(from)?;
+        }
+        self.members.tidy(pid);
+        if let Some(c) = self.counters(from) {
+            c.reclass_out += 1;
+        }
+        if let Some(c) = self.counters(to) {
+            c.reclass_in += 1;
+        }
+        Ok(())
+    }
+
+    /// Explicit binding (`vsctl addprocess`): unlike a gate, it respects process limits.
+    pub fn add_process(&mut self, pid: u64, slot: usize) -> Result<()> {
+        if self.reg.node(slot).is_none() {
+            return Err(Error::NotFound);
+        }
+        if self.slot_of(pid) != slot && slot != 0 && !self.reg.has_room(slot) {
+            return Err(Error::Again);
+        }
+        self.move_task(pid, slot)
+    }
+
+    /// Give back a reservation `pid` holds, if any.
+    fn drop_pending(&mut self, pid: u64) {
+        let Some(e) = self.members.get_mut(pid) else { return };
+        let pending = e.pending;
+        e.pending = 0;
+        if pending != 0 {
+            let _ = self.reg.unreserve(usize::from(pending) - 1);
+        }
+        self.members.tidy(pid);
+    }
+
+    /// Fork gate, before the fork (syscall entry): decide the child's VS and reserve room in
+    /// it. A child headed for the root needs no reservation.
+    pub fn fork_check(&mut self, pid: u64) -> ForkCheck {
+        // A reservation left by a fork whose failure we did not see is stale now.
+        self.drop_pending(pid);
+        let cur = self.slot_of(pid);
+        let target = self.decide(VS_EV_FORK, cur, None, b"").unwrap_or(cur);
+        if target == 0 {
+            return ForkCheck::Allow;
+        }
+        if self.reg.reserve(target).is_err() {
+            if let Some(c) = self.counters(target) {
+                c.denied_forks += 1;
+            }
+            return ForkCheck::Deny;
+        }
+        match self.members.entry(pid) {
+            Ok(e) => {
+                e.pending = target as u16 + 1;
+                ForkCheck::Allow
+            }
+            Err(_) => {
+                // Cannot track the reservation: refuse rather than overshoot the limit.
+                let _ = self.reg.unreserve(target);
+                ForkCheck::Deny
+            }
+        }
+    }
+
+    /// The fork failed after [`fork_check`](Self::fork_check) allowed it.
+    pub fn fork_failed(&mut self, pid: u64) {
+        self.drop_pending(pid);
+    }
+
+    /// Fork gate, the child exists: bind it to the reserved VS, or decide now when the fork
+    /// did not come through a checked syscall (kernel threads).
+    pub fn on_fork(&mut self, parent: u64, child: u64) {
+        let pending = self.members.get(parent).map_or(0, |e| usize::from(e.pending));
+        let target = if pending != 0 {
+            if let Some(e) = self.members.get_mut(parent) {
+                e.pending = 0;
+            }
+            self.members.tidy(parent);
+            let slot = pending - 1;
+            match self.members.entry(child) {
+                Ok(e) => {
+                    e.slot = slot as u16;
+                    let _ = self.reg.commit(slot);
+                }
+                Err(_) => {
+                    let _ = self.reg.unreserve(slot);
+                }
+            }
+            slot
+        } else {
+            let cur = self.slot_of(parent);
+            let target = self.decide(VS_EV_FORK, cur, None, b"").unwrap_or(cur);
+            if target != 0 && self.members.entry(child).map(|e| e.slot = target as u16).is_ok() {
+                let _ = self.reg.join(target);
+            }
+            target
+        };
+        if let Some(c) = self.counters(target) {
+            c.forks += 1;
+        }
+    }
+
+    /// Exit gate: the task leaves its VS, and any reservation it held is released.
+    pub fn on_exit(&mut self, pid: u64) {
+        if let Some(e) = self.members.remove(pid) {
+            if e.slot != 0 {
+                let _ = self.reg.leave(usize::from(e.slot));
+            }
+            if e.pending != 0 {
+                let _ = self.reg.unreserve(usize::from(e.pending) - 1);
+            }
+        }
+    }
+
+    /// Exec gate. `old_pid` differs from `pid` when a thread exec'd and took over its
+    /// leader's pid: its membership moves with it. Then exec rules (by path) apply.
+    pub fn on_exec(&mut self, pid: u64, old_pid: u64, path: &[u8]) {
+        if old_pid != pid {
+            if let Some(e) = self.members.remove(old_pid) {
+                // The leader's own entry went at its exit; be safe if it did not.
+                self.on_exit(pid);
+                if let Ok(n) = self.members.entry(pid) {
+                    n.slot = e.slot;
+                    n.pending = e.pending;
+                } else if e.slot != 0 {
+                    let _ = self.reg.leave(usize::from(e.slot));
+                }
+            }
+        }
+        let cur = self.slot_of(pid);
+        if let Some(to) = self.decide(VS_EV_EXEC, cur, None, path) {
+            let _ = self.move_task(pid, to);
+        }
+        let now = self.slot_of(pid);
+        if let Some(c) = self.counters(now) {
+            c.execs += 1;
+        }
+    }
+
+    /// A gate with an optional requester (accept, IPC, connect, socket): apply the rules.
+    /// Returns the task's VSID afterwards.
+    pub fn on_gate(&mut self, pid: u64, event: u32, req: Option<usize>) -> u32 {
+        let cur = self.slot_of(pid);
+        if let Some(to) = self.decide(event, cur, req, b"") {
+            let _ = self.move_task(pid, to);
+        }
+        self.id_of(pid)
+    }
+
+    /// Remember that the object at `addr` (a pipe, a message) carries the VS of `pid`.
+    pub fn tag_object(&mut self, addr: u64, pid: u64) {
+        let slot = self.slot_of(pid);
+        if slot == 0 {
+            self.objects.remove(addr);
+        } else if let Ok(e) = self.objects.entry(addr) {
+            e.slot = slot as u16;
+        }
+    }
+
+    /// The VS slot the object at `addr` was tagged with (root if untagged).
+    pub fn object_slot(&self, addr: u64) -> usize {
+        self.objects.get(addr).map_or(0, |e| usize::from(e.slot))
+    }
+
+    /// The object at `addr` is freed.
+    pub fn untag_object(&mut self, addr: u64) {
+        self.objects.remove(addr);
+    }
+}

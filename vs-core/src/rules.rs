@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The in-kernel rule table and its index.
+//!
+//! Rules are tried in id order and the first that matches decides, as in the paper. Scanning
+//! them at every fork would make classification cost grow with the table, so the table keeps
+//! an index sorted by `(event, cur, req, path hash, id)`: a classification looks up at most
+//! eight keys (the task's VS or `*`, the requester's VS or `*`, the exec path or none) by
+//! binary search and takes the smallest id among the first hits: O(log n) however many rules.
+//!
+//! Storage is two caller-provided arrays of the same capacity (rules by id, the index), so
+//! nothing here allocates; an insert or delete shifts entries (a memmove), fine for an
+//! administrative operation.
+
+use crate::abi::{
+    vs_event_has_req, VsRule, VS_ANY, VS_EV_EXEC, VS_EV_MAX, VS_PATH_LEN, VS_TARGET_KEEP,
+    VS_TARGET_REQ,
+};
+use crate::tree::{Error, Result};
+
+/// A rule as installed: the user's rule plus what the kernel resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub spec: VsRule,
+    /// Registry slot of the target VS (unused for `req`/`keep` targets).
+    pub target_slot: u16,
+    pub path_hash: u32,
+}
+
+/// One index entry; ordered by all fields in declaration order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IndexEntry {
+    pub event: u32,
+    pub cur: u32,
+    pub req: u32,
+    pub path_hash: u32,
+    pub id: u32,
+}
+
+/// What a classification decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Move the task to the VS in this registry slot.
+    Slot(usize),
+    /// Move the task to the requester's VS.
+    Req,
+    /// Leave the task where it is.
+    Keep,
+}
+
+/// The path bytes before the NUL.
+fn path_bytes(p: &[u8; VS_PATH_LEN]) -> &[u8] {
+    let n = p.iter().position(|&b| b == 0).unwrap_or(VS_PATH_LEN);
+    &p[..n]
+}
+
+/// FNV-1a of a path; 0 is reserved for "no path".
+pub fn path_hash(path: &[u8]) -> u32 {
+    if path.is_empty() {
+        return 0;
+    }
+    let h = path.iter().fold(0x811c_9dc5u32, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    h.max(1)
+}
+
+pub struct RuleTable<R, I> {
+    rules: R,
+    index: I,
+    len: usize,
+    next_id: u32,
+}
+
+impl<R, I> RuleTable<R, I>
+where
+    R: core::ops::DerefMut<Target = [Rule]>,
+    I: core::ops::DerefMut<Target = [IndexEntry]>,
+{
+    /// Take the two arrays; the capacity is the shorter one's length.
+    pub fn new(rules: R, index: I) -> Self {
+        Self { rules, index, len: 0, next_id: 1 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.rules.len().min(self.index.len())
+    }
+
+    /// Installed rules in evaluation (id) order.
+    pub fn iter(&self) -> impl Iterator<Item = &Rule> + '_ {
+        self.rules[..self.len].iter()
+    }
+
+    /// Whether any rule names VS `id` (such a VS cannot be destroyed).
+    pub fn references(&self, id: u32) -> bool {
+        self.iter().any(|r| r.spec.cur == id || r.spec.req == id || r.spec.target == id)
+    }
+
+    /// Check one rule; `slot_of` maps a VS id to its registry slot. Returns the target slot.
+    fn validate(spec: &VsRule, slot_of: &impl Fn(u32) -> Option<usize>) -> Result<u16> {
+        let ev = spec.event;
+        if ev == 0 || ev > VS_EV_MAX || spec._pad != 0 {
+            return Err(Error::Invalid);
+        }
+        let has_req = vs_event_has_req(ev);
+        if !has_req && (spec.req != VS_ANY || spec.target == VS_TARGET_REQ) {
+            return Err(Error::Invalid);
+        }
+        let path = path_bytes(&spec.path);
+        if path.len() == VS_PATH_LEN
+            || spec.path[path.len()..].iter().any(|&b| b != 0)
+            || (!path.is_empty() && (ev != VS_EV_EXEC || path[0] != b'/'))
+        {
+            return Err(Error::Invalid);
+        }
+        for id in [spec.cur, spec.req] {
+            if id != VS_ANY && slot_of(id).is_none() {
+                return Err(Error::NotFound);
+            }
+        }
+        match spec.target {
+            VS_TARGET_REQ | VS_TARGET_KEEP => Ok(0),
+            id => slot_of(id).map(|s| s as u16).ok_or(Error::NotFound),
+        }
+    }
+
+    /// Add `batch` atomically: every rule is validated before any is installed. Returns the id
+    /// of the first; the rest follow consecutively.
+    pub fn add(&mut self, batch: &[VsRule], slot_of: impl Fn(u32) -> Option<usize>) -> Result<u32> {
+        if batch.is_empty() {
+            return Err(Error::Invalid);
+        }
+        for spec in batch {
+            Self::validate(spec, &slot_of)?;
+        }
+        if self.len + batch.len() > self.capacity() {
+            return Err(Error::NoSpace);
+        }
+        let first = self.next_id;
+        if first.checked_add(batch.len() as u32).is_none() {
+            return Err(Error::NoSpace);
+        }
+        for spec in batch {
+            let target_slot = Self::validate(spec, &slot_of)?;
+            let mut spec = *spec;
+            spec.id = self.next_id;
+            spec.hits = 0;
+            self.next_id += 1;
+            let path_hash = path_hash(path_bytes(&spec.path));
+            // Ids only grow, so the new rule goes last.
+            self.rules[self.len] = Rule { spec, target_slot, path_hash };
+            let key = IndexEntry { event: spec.event, cur: spec.cur, req: spec.req, path_hash, id: spec.id };
+            let pos = self.index[..self.len].partition_point(|e| *e < key);
+            self.index.copy_within(pos..self.len, pos + 1);
+            self.index[pos] = key;
+            self.len += 1;
+        }
+        Ok(first)
+    }
+
+    /// Position of rule `id` in the rule array.
+    fn position(&self, id: u32) -> Option<usize> {
+        self.rules[..self.len].binary_search_by_key(&id, |r| r.spec.id).ok()
+    }
+
+    /// Delete rule `id`.
+    pub fn delete(&mut self, id: u32) -> Result<()> {
+        let pos = self.position(id).ok_or(Error::NotFound)?;
+        let r = self.rules[pos];
+        self.rules.copy_within(pos + 1..self.len, pos);
+        let key = IndexEntry {
+            event: r.spec.event,
+            cur: r.spec.cur,
+            req: r.spec.req,
+            path_hash: r.path_hash,
+            id,
+        };
+        let ipos = self.index[..self.len].binary_search(&key).map_err(|_| Error::Invalid)?;
+        self.index.copy_within(ipos + 1..self.len, ipos);
+        self.len -= 1;
+        Ok(())
+    }
+
+    /// The first rule (smallest id) for exactly this key whose path matches.
+    fn first_for(&self, key: IndexEntry, path: &[u8]) -> Option<usize> {
+        let idx = &self.index[..self.len];
+        let start = idx.partition_point(|e| *e < key);
+        idx[start..]
+            .iter()
+            .take_while(|e| (e.event, e.cur, e.req, e.path_hash) == (key.event, key.cur, key.req, key.path_hash))
+            .filter_map(|e| self.position(e.id))
+            .find(|&pos| key.path_hash == 0 || path_bytes(&self.rules[pos].spec.path) == path)
+    }
+
+    /// Classify a task in VS `cur` at gate `event`, with requester `req` (if the event has
+    /// one) and exec `path` (exec only). Counts a hit on the deciding rule.
+    pub fn classify(&mut self, event: u32, cur: u32, req: Option<u32>, path: &[u8]) -> Option<(u32, Verdict)> {
+        if self.len == 0 {
+            return None;
+        }
+        let hash = if event == VS_EV_EXEC { path_hash(path) } else { 0 };
+        let mut best: Option<usize> = None;
+        for c in [cur, VS_ANY] {
+            for r in [req.unwrap_or(VS_ANY), VS_ANY] {
+                for h in [hash, 0] {
+                    let key = IndexEntry { event, cur: c, req: r, path_hash: h, id: 0 };
+                    if let Some(pos) = self.first_for(key, path) {
+                        // Positions follow id order, so the smallest position wins.
+                        best = Some(best.map_or(pos, |b| b.min(pos)));
+                    }
+                    if h == 0 {
+                        break;
+                    }
+                }
+                if req.is_none() {
+                    break;
+                }
+            }
+        }
+        let pos = best?;
+        let rule = &mut self.rules[pos];
+        rule.spec.hits = rule.spec.hits.wrapping_add(1);
+        let verdict = match rule.spec.target {
+            VS_TARGET_REQ => Verdict::Req,
+            VS_TARGET_KEEP => Verdict::Keep,
+            _ => Verdict::Slot(usize::from(rule.target_slot)),
+        };
+        Some((rule.spec.id, verdict))
+    }
+}

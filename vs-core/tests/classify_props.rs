@@ -1,0 +1,200 @@
+//! Gate accounting: after any interleaving of forks (checked, committed or failed), exits,
+//! execs and explicit moves, every count equals what the live task set says, and no fork ever
+//! takes a VS past its process limit.
+
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use vs_core::abi::*;
+use vs_core::classify::{ForkCheck, Store, Vs};
+use vs_core::members::Entry;
+use vs_core::rules::{IndexEntry, Rule};
+use vs_core::tree::Slot;
+
+struct VecStore;
+impl Store for VecStore {
+    type Slots = Vec<Slot>;
+    type Entries = Vec<Entry>;
+    type Rules = Vec<Rule>;
+    type Index = Vec<IndexEntry>;
+    type Stats = Vec<VsStats>;
+}
+
+fn new_vs() -> Vs<VecStore> {
+    let blank = Rule { spec: VsRule::default(), target_slot: 0, path_hash: 0 };
+    Vs::new(vec![None; 16], vec![Entry::default(); 256], vec![Entry::default(); 64], vec![blank; 32], vec![IndexEntry::default(); 32], vec![VsStats::default(); 16]).unwrap()
+}
+
+fn name(s: &str) -> [u8; VS_NAME_LEN] {
+    let mut b = [0u8; VS_NAME_LEN];
+    b[..s.len()].copy_from_slice(s.as_bytes());
+    b
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Fork { parent: usize, outcome: u8 },
+    Exit(usize),
+    Move { task: usize, vs: usize },
+    Exec { task: usize, thread_takeover: bool },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..64, 0u8..4).prop_map(|(parent, outcome)| Op::Fork { parent, outcome }),
+        2 => (0usize..64).prop_map(Op::Exit),
+        2 => (0usize..64, 0usize..4).prop_map(|(task, vs)| Op::Move { task, vs }),
+        1 => (0usize..64, any::<bool>()).prop_map(|(task, thread_takeover)| Op::Exec { task, thread_takeover }),
+    ]
+}
+
+/// VSs: root, web (limit 5), www1 under web (inherits), batch (limit 3), and a fork rule
+/// sending batch's children to www1.
+fn setup(vs: &mut Vs<VecStore>) -> [u32; 4] {
+    let web = vs.create(&name("web"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_PROCS, 5)).unwrap();
+    let www1 = vs.create(&name("www1"), web, 1, &VsAttrs::default()).unwrap();
+    let batch = vs.create(&name("batch"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_PROCS, 3)).unwrap();
+    vs.add_rules(&[VsRule { event: VS_EV_FORK, cur: batch, target: www1, ..VsRule::default() }]).unwrap();
+    [0, web, www1, batch]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn counts_match_live_tasks(ops in prop::collection::vec(op(), 1..200)) {
+        let mut vs = new_vs();
+        let ids = setup(&mut vs);
+        let mut live: Vec<u64> = vec![1, 2];
+        let mut next_pid = 100u64;
+        let mut forks_into: BTreeMap<u32, u64> = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Fork { parent, outcome } => {
+                    let p = live[parent % live.len()];
+                    if vs.fork_check(p) == ForkCheck::Allow {
+                        if outcome == 0 {
+                            vs.fork_failed(p);
+                        } else {
+                            let c = next_pid;
+                            next_pid += 1;
+                            vs.on_fork(p, c);
+                            live.push(c);
+                            *forks_into.entry(vs.id_of(c)).or_default() += 1;
+                        }
+                    }
+                }
+                Op::Exit(i) => {
+                    if live.len() > 1 {
+                        let t = live.remove(i % live.len());
+                        vs.on_exit(t);
+                    }
+                }
+                Op::Move { task, vs: v } => {
+                    let t = live[task % live.len()];
+                    let slot = vs.slot_of_id(ids[v]).unwrap();
+                    let before = vs.reg.node(slot).unwrap().subtree;
+                    match vs.add_process(t, slot) {
+                        Ok(()) => {}
+                        Err(e) => {
+                            prop_assert_eq!(e, vs_core::tree::Error::Again);
+                            prop_assert!(!vs.reg.has_room(slot));
+                            prop_assert_eq!(before, vs.reg.node(slot).unwrap().subtree);
+                        }
+                    }
+                }
+                Op::Exec { task, thread_takeover } => {
+                    let i = task % live.len();
+                    let t = live[i];
+                    if thread_takeover {
+                        let new_pid = next_pid;
+                        next_pid += 1;
+                        vs.on_exec(new_pid, t, b"/bin/true");
+                        live[i] = new_pid;
+                    } else {
+                        vs.on_exec(t, t, b"/bin/true");
+                    }
+                }
+            }
+            // Every count follows from the membership table, and nothing is left reserved
+            // between operations.
+            for slot in 0..16 {
+                let Some(n) = vs.reg.node(slot) else { continue };
+                let members = live.iter().filter(|&&t| vs.slot_of(t) == slot).count() as u32;
+                if slot != 0 {
+                    prop_assert_eq!(n.nr_members, members, "slot {}", slot);
+                }
+                prop_assert_eq!(n.nr_reserved, 0);
+                prop_assert_eq!(u64::from(n.nr_members), vs.stats(slot).nr_procs);
+            }
+            prop_assert_eq!(vs.members.len(), live.iter().filter(|&&t| vs.slot_of(t) != 0).count());
+            // Forks never overshoot: web's subtree (web + www1) within 5, batch within 3
+            // unless explicit moves (which also check) or gates put tasks there.
+            let web = vs.reg.node(vs.slot_of_id(ids[1]).unwrap()).unwrap();
+            let batch = vs.reg.node(vs.slot_of_id(ids[3]).unwrap()).unwrap();
+            prop_assert!(web.subtree <= 5, "web subtree {}", web.subtree);
+            prop_assert!(batch.subtree <= 3, "batch subtree {}", batch.subtree);
+        }
+        for t in live {
+            vs.on_exit(t);
+        }
+        for slot in 1..16 {
+            if let Some(n) = vs.reg.node(slot) {
+                prop_assert_eq!((n.nr_members, n.subtree), (0, 0));
+            }
+        }
+        prop_assert!(vs.members.is_empty());
+        // forks counters agree with what was observed.
+        for (id, n) in forks_into {
+            prop_assert_eq!(vs.stats(vs.slot_of_id(id).unwrap()).forks, n);
+        }
+    }
+}
+
+#[test]
+fn exactly_the_limit_succeeds() {
+    let mut vs = new_vs();
+    let ids = setup(&mut vs);
+    let batch = vs.slot_of_id(ids[3]).unwrap();
+    let web = vs.slot_of_id(ids[1]).unwrap();
+    vs.reg.set(ids[1], 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 6)).unwrap();
+    for pid in 1..=3 {
+        vs.add_process(pid, web).unwrap();
+    }
+    // Three forks in flight at once: each reserves before its child exists.
+    for pid in 1..=3 {
+        assert_eq!(vs.fork_check(pid), ForkCheck::Allow);
+    }
+    assert_eq!(vs.reg.node(web).unwrap().subtree, 6);
+    assert_eq!(vs.add_process(4, web), Err(vs_core::tree::Error::Again), "reservations count");
+    vs.on_fork(1, 11);
+    vs.on_fork(2, 12);
+    vs.fork_failed(3);
+    assert_eq!(vs.stats(web).nr_procs, 5);
+    assert_eq!(vs.fork_check(11), ForkCheck::Allow, "the failed fork gave its room back");
+    assert_eq!(vs.fork_check(12), ForkCheck::Deny);
+    assert_eq!(vs.stats(web).denied_forks, 1);
+    vs.on_fork(11, 13);
+    assert_eq!(vs.stats(web).nr_procs, 6);
+    // batch's children go to www1 (inside web): web's limit binds them too.
+    vs.add_process(20, batch).unwrap();
+    assert_eq!(vs.fork_check(20), ForkCheck::Deny);
+    vs.on_exit(13);
+    assert_eq!(vs.fork_check(20), ForkCheck::Allow);
+    vs.on_fork(20, 21);
+    assert_eq!(vs.id_of(21), ids[2]);
+    assert_eq!(vs.stats(vs.slot_of_id(ids[2]).unwrap()).forks, 1);
+}
+
+#[test]
+fn destroy_needs_no_rule_naming_it_and_clears_object_tags() {
+    let mut vs = new_vs();
+    let ids = setup(&mut vs);
+    assert_eq!(vs.destroy(ids[3]), Err(vs_core::tree::Error::Busy), "a rule names batch");
+    let x = vs.create(&name("x"), 0, VS_ID_AUTO, &VsAttrs::default()).unwrap();
+    let sx = vs.slot_of_id(x).unwrap();
+    vs.add_process(7, sx).unwrap();
+    vs.tag_object(0xffff_0000_1000, 7);
+    assert_eq!(vs.object_slot(0xffff_0000_1000), sx);
+    vs.on_exit(7);
+    vs.destroy(x).unwrap();
+    assert_eq!(vs.object_slot(0xffff_0000_1000), 0);
+}

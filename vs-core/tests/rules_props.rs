@@ -1,0 +1,142 @@
+//! The indexed rule table against the paper's definition: the first rule in id order that
+//! matches decides.
+
+use proptest::prelude::*;
+use vs_core::abi::*;
+use vs_core::rules::{IndexEntry, Rule, RuleTable, Verdict};
+use vs_core::tree::Error;
+
+fn blank_rule() -> Rule {
+    Rule { spec: VsRule::default(), target_slot: 0, path_hash: 0 }
+}
+
+fn table(cap: usize) -> RuleTable<Vec<Rule>, Vec<IndexEntry>> {
+    RuleTable::new(vec![blank_rule(); cap], vec![IndexEntry::default(); cap])
+}
+
+fn path(p: &str) -> [u8; VS_PATH_LEN] {
+    let mut b = [0u8; VS_PATH_LEN];
+    b[..p.len()].copy_from_slice(p.as_bytes());
+    b
+}
+
+/// VS ids 1..=4 exist, in slots 10..=14.
+fn slot_of(id: u32) -> Option<usize> {
+    (1..=4).contains(&id).then_some(id as usize + 10)
+}
+
+const PATHS: [&str; 3] = ["", "/bin/a", "/bin/b"];
+
+fn rule() -> impl Strategy<Value = VsRule> {
+    let vs = prop_oneof![Just(VS_ANY), 1u32..=4];
+    (prop::sample::select(vec![VS_EV_FORK, VS_EV_EXEC, VS_EV_ACCEPT]), vs.clone(), vs, 0usize..3, prop_oneof![Just(VS_TARGET_KEEP), Just(VS_TARGET_REQ), 1u32..=4])
+        .prop_map(|(event, cur, req, p, target)| {
+            let has_req = vs_event_has_req(event);
+            VsRule {
+                event,
+                cur,
+                req: if has_req { req } else { VS_ANY },
+                target: if !has_req && target == VS_TARGET_REQ { VS_TARGET_KEEP } else { target },
+                path: if event == VS_EV_EXEC { path(PATHS[p]) } else { path("") },
+                ..VsRule::default()
+            }
+        })
+}
+
+/// The definition: scan in id order.
+fn naive(rules: &[VsRule], event: u32, cur: u32, req: Option<u32>, p: &str) -> Option<u32> {
+    rules
+        .iter()
+        .find(|r| {
+            r.event == event
+                && (r.cur == VS_ANY || r.cur == cur)
+                && (r.req == VS_ANY || Some(r.req) == req)
+                && (r.path == path("") || r.path == path(p))
+        })
+        .map(|r| r.id)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    #[test]
+    fn index_agrees_with_first_match(
+        batches in prop::collection::vec(prop::collection::vec(rule(), 1..4), 1..25),
+        deletes in prop::collection::vec(0usize..60, 0..10),
+        queries in prop::collection::vec((prop::sample::select(vec![VS_EV_FORK, VS_EV_EXEC, VS_EV_ACCEPT]), 1u32..=4, 1u32..=4, 0usize..3), 1..40),
+    ) {
+        let mut t = table(64);
+        let mut model: Vec<VsRule> = Vec::new();
+        for b in &batches {
+            let got = t.add(b, slot_of);
+            if model.len() + b.len() > 64 {
+                prop_assert_eq!(got, Err(Error::NoSpace));
+                continue;
+            }
+            let first = got.unwrap();
+            for (i, r) in b.iter().enumerate() {
+                model.push(VsRule { id: first + i as u32, ..*r });
+            }
+        }
+        for d in deletes {
+            if model.is_empty() { break; }
+            let id = model.remove(d % model.len()).id;
+            prop_assert_eq!(t.delete(id), Ok(()));
+            prop_assert_eq!(t.delete(id), Err(Error::NotFound));
+        }
+        let ids: Vec<u32> = t.iter().map(|r| r.spec.id).collect();
+        prop_assert_eq!(ids, model.iter().map(|r| r.id).collect::<Vec<_>>());
+        for (ev, cur, req, p) in queries {
+            let req = vs_event_has_req(ev).then_some(req);
+            let p = if ev == VS_EV_EXEC { PATHS[p] } else { "" };
+            let want = naive(&model, ev, cur, req, p);
+            let got = t.classify(ev, cur, req, p.as_bytes());
+            prop_assert_eq!(got.map(|g| g.0), want, "ev {} cur {} req {:?} path {}", ev, cur, req, p);
+            if let (Some((_, v)), Some(id)) = (got, want) {
+                let r = model.iter().find(|r| r.id == id).unwrap();
+                let expect = match r.target { VS_TARGET_REQ => Verdict::Req, VS_TARGET_KEEP => Verdict::Keep, t => Verdict::Slot(t as usize + 10) };
+                prop_assert_eq!(v, expect);
+            }
+        }
+    }
+}
+
+#[test]
+fn validation_is_all_or_nothing() {
+    let mut t = table(8);
+    let good = VsRule { event: VS_EV_FORK, cur: 1, target: 2, ..VsRule::default() };
+    let unknown_vs = VsRule { target: 99, ..good };
+    assert_eq!(t.add(&[good, unknown_vs], slot_of), Err(Error::NotFound));
+    assert!(t.is_empty(), "nothing half-installed");
+    let bad = [
+        VsRule { event: 0, ..good },
+        VsRule { event: VS_EV_MAX + 1, ..good },
+        VsRule { req: 1, ..good },
+        VsRule { target: VS_TARGET_REQ, ..good },
+        VsRule { path: path("/bin/x"), ..good },
+        VsRule { event: VS_EV_EXEC, path: path("relative"), ..good },
+        VsRule { _pad: 1, ..good },
+        VsRule { event: VS_EV_EXEC, path: [b'/'; VS_PATH_LEN], ..good },
+    ];
+    for b in bad {
+        assert_eq!(t.add(&[b], slot_of), Err(Error::Invalid), "{b:?}");
+    }
+    assert_eq!(t.add(&[], slot_of), Err(Error::Invalid));
+    assert_eq!(t.add(&[good; 9], slot_of), Err(Error::NoSpace));
+    assert_eq!(t.add(&[good; 2], slot_of), Ok(1));
+    assert_eq!(t.add(&[good], slot_of), Ok(3));
+    assert!(t.references(2) && t.references(1) && !t.references(3));
+}
+
+#[test]
+fn hits_and_keep() {
+    let mut t = table(8);
+    let keep = VsRule { event: VS_EV_FORK, cur: 1, target: VS_TARGET_KEEP, ..VsRule::default() };
+    let any = VsRule { event: VS_EV_FORK, cur: VS_ANY, target: 3, ..VsRule::default() };
+    t.add(&[keep, any], slot_of).unwrap();
+    assert_eq!(t.classify(VS_EV_FORK, 1, None, b""), Some((1, Verdict::Keep)));
+    assert_eq!(t.classify(VS_EV_FORK, 2, None, b""), Some((2, Verdict::Slot(13))));
+    assert_eq!(t.classify(VS_EV_FORK, 2, None, b""), Some((2, Verdict::Slot(13))));
+    assert_eq!(t.classify(VS_EV_EXEC, 2, None, b"/x"), None);
+    let hits: Vec<u64> = t.iter().map(|r| r.spec.hits).collect();
+    assert_eq!(hits, [1, 2]);
+}
