@@ -5,7 +5,7 @@
 . "$VS_KTAP_HELPERS"
 
 ktap_print_header
-ktap_set_plan 4
+ktap_set_plan 5
 
 nr_vs() { vsctl version --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["nr_vs"])'; }
 
@@ -41,14 +41,38 @@ ktap_test_result "rmmod_with_vss_then_fresh_state" state_freed_on_unload
 
 cycles() {
 	local i
-	for i in $(seq 1 20); do
+	for i in $(seq 1 10); do
 		rmmod vs || return 1
 		insmod "$VS_KO" || return 1
 		vsctl create "cycle$i" >/dev/null || return 1
 	done
 	[ "$(nr_vs)" = 2 ]
 }
-ktap_test_result "twenty_load_unload_cycles" cycles
-vsctl destroy cycle20 >/dev/null 2>&1
+ktap_test_result "ten_load_unload_cycles" cycles
+vsctl destroy cycle10 >/dev/null 2>&1
+
+unload_with_everything_active() {
+	vsctl create web --max-procs 50 >/dev/null && vsctl create www1 --id 1 --parent web >/dev/null &&
+		vsctl addrule '(fork, web) -> (www1)' >/dev/null &&
+		vsctl addrule '(exec, *, path=/usr/bin/sleep) -> (web)' >/dev/null || return 1
+	sleep 60 &
+	local member=$!
+	# A listener and a pipe reader keep probes busy while the module goes.
+	python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); time.sleep(60)' &
+	local lst=$!
+	(vsctl addprocess web $BASHPID >/dev/null; while :; do /bin/true; done) &
+	local forker=$!
+	sleep 1
+	[ "$(vsctl which $member --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["name"])')" = web ] ||
+		{ ktap_print_msg "exec rule did not classify sleep"; return 1; }
+	rmmod vs || { kill $member $lst $forker; return 1; }
+	# Everything keeps running without the module: the tasks, and forks.
+	kill -0 $member && kill -0 $lst && kill -0 $forker && /bin/true || return 1
+	kill $member $lst $forker
+	wait $member $lst $forker 2>/dev/null
+	insmod "$VS_KO" || return 1
+	[ "$(nr_vs)" = 1 ] && [ -z "$(vsctl rules --json | python3 -c 'import json,sys; print(json.load(sys.stdin) or "")')" ]
+}
+ktap_test_result "rmmod_with_rules_members_and_probes_active" unload_with_everything_active
 
 ktap_finished
