@@ -30,8 +30,8 @@ module:
 	PATH=$(KPATH) $(MAKE) -s -C "$$kdir" LLVM=1 M=$(CURDIR) modules
 
 userspace:
-	@echo "==> userspace: building vsctl and the selftests" >&2
-	@cargo build -q --release -p vsctl -p vs-selftests
+	@echo "==> userspace: building vsctl, the selftests and the benchmarks" >&2
+	@cargo build -q --release -p vsctl -p vs-selftests -p vs-bench
 
 demo: setup module userspace
 	@bash scripts/vm-run.sh bash scripts/demo.sh

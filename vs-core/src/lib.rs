@@ -18,7 +18,7 @@ extern crate alloc;
 pub mod abi;
 pub mod classify;
 pub mod members;
-pub mod rules;
 #[cfg(feature = "parse")]
 pub mod rule_parse;
+pub mod rules;
 pub mod tree;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Gate overhead benchmark, run inside the guest by `make bench` (scripts/vm-run.sh). In one
+# boot, ROUNDS interleaved rounds of: module absent, loaded with no rules (task in the root),
+# loaded with a realistic rule set (task in a classified VS); then fork cost with 1, 100 and
+# 10,000 rules. bench/report.py turns the samples into ratios to the module-absent figure.
+set -euo pipefail
+cd "$VS_ROOT"
+ROUNDS=${ROUNDS:-5}
+B=target/release/vs-bench
+MICROS="fork_exit fork_exec socket_close tcp_connect_accept pipe_roundtrip unix_roundtrip"
+OUT=${BENCH_OUT:-.cache/bench-gates.txt}
+: >"$OUT"
+record() { # CONFIG ROUND: read "micro ns" lines
+	while read -r m ns; do echo "$1 $2 $m $ns" >>"$OUT"; done
+}
+for r in $(seq "$ROUNDS"); do
+	echo "bench: round $r/$ROUNDS" >&2
+	rmmod vs
+	$B $MICROS | record absent "$r"
+	insmod "$VS_KO"
+	$B $MICROS | record loaded "$r"
+	$B setup realistic
+	$B --vs www1 $MICROS | record rules "$r"
+	$B setup clear
+	for n in 1 100 10000; do
+		$B setup realistic
+		$B setup rules "$n"
+		$B --vs web fork_exit fork_exit | record "rules$n" "$r"
+		$B setup clear
+	done
+done
+python3 bench/report.py "$OUT" >docs/bench-gates.md
+cat docs/bench-gates.md

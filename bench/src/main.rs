@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Microbenchmarks of the operations the gates intercept, and the rule sets they run under.
+//!
+//! `vs-bench [--vs NAME] MICRO...` prints `MICRO ns_per_op` lines; `vs-bench setup
+//! realistic|rules N|clear` prepares the module. bench/run.sh interleaves configurations in
+//! one boot and turns the lines into ratios.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+use vs_core::abi::*;
+use vs_selftests::dev::Dev;
+use vs_selftests::proc::{getpid, in_child, wait};
+
+fn pipe() -> [i32; 2] {
+    let mut fds = [0i32; 2];
+    // SAFETY: valid out-array.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        panic!("pipe: {}", std::io::Error::last_os_error());
+    }
+    fds
+}
+
+fn rw(fd: i32, write: bool) {
+    let mut b = [0u8; 1];
+    // SAFETY: one byte from/to a valid buffer.
+    let n = unsafe { if write { libc::write(fd, b.as_ptr() as *const _, 1) } else { libc::read(fd, b.as_mut_ptr() as *mut _, 1) } };
+    assert_eq!(n, 1, "pipe i/o");
+}
+
+/// Run `op` `n` times; nanoseconds per operation.
+fn time(n: u32, mut op: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        op();
+    }
+    t.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+fn micro(name: &str) -> Option<f64> {
+    Some(match name {
+        "fork_exit" => time(1000, || assert_eq!(in_child(|| 0), 0)),
+        "fork_exec" => {
+            let path = c"/bin/true";
+            time(150, || {
+                // SAFETY: the child execs or exits at once.
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    let argv = [path.as_ptr(), std::ptr::null()];
+                    // SAFETY: NUL-terminated path and argv.
+                    unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
+                    // SAFETY: exec failed: leave.
+                    unsafe { libc::_exit(127) };
+                }
+                assert_eq!(wait(pid), 0);
+            })
+        }
+        "socket_close" => time(20000, || {
+            // SAFETY: plain syscalls.
+            unsafe { libc::close(libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0)) };
+        }),
+        "tcp_connect_accept" => {
+            let l = TcpListener::bind("127.0.0.1:0").ok()?;
+            let addr = l.local_addr().ok()?;
+            time(1000, || {
+                let c = TcpStream::connect(addr).expect("connect");
+                let (s, _) = l.accept().expect("accept");
+                drop((c, s));
+            })
+        }
+        "pipe_roundtrip" => {
+            let (a, b) = (pipe(), pipe());
+            let n = 10000;
+            // SAFETY: the child echoes n bytes then exits.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                for _ in 0..n {
+                    rw(a[0], false);
+                    rw(b[1], true);
+                }
+                // SAFETY: leave the child.
+                unsafe { libc::_exit(0) };
+            }
+            let t = time(n, || {
+                rw(a[1], true);
+                rw(b[0], false);
+            });
+            wait(pid);
+            t
+        }
+        "unix_roundtrip" => {
+            let (mut x, mut y) = UnixStream::pair().ok()?;
+            let n = 10000;
+            // SAFETY: the child echoes n bytes then exits.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                let mut b = [0u8; 1];
+                for _ in 0..n {
+                    let _ = y.read_exact(&mut b);
+                    let _ = y.write_all(&b);
+                }
+                // SAFETY: leave the child.
+                unsafe { libc::_exit(0) };
+            }
+            drop(y);
+            let mut b = [0u8; 1];
+            let t = time(n, || {
+                x.write_all(b"x").expect("write");
+                x.read_exact(&mut b).expect("read");
+            });
+            wait(pid);
+            t
+        }
+        _ => return None,
+    })
+}
+
+fn id_of(d: &Dev, name: &str) -> u32 {
+    d.list().expect("list").iter().find(|i| name_bytes(&i.name) == name.as_bytes()).map(|i| i.id).expect("no such VS")
+}
+
+fn rule(event: u32, cur: u32, req: u32, target: u32, path: &str) -> VsRule {
+    let mut r = VsRule { event, cur, req, target, ..VsRule::default() };
+    r.path[..path.len()].copy_from_slice(path.as_bytes());
+    r
+}
+
+/// A realistic hosting setup: two sites and a shared backend, as in the paper.
+fn setup_realistic(d: &Dev) {
+    let web = d.create("web", VS_ROOT, VS_ID_AUTO, VsAttrs::default().with(VS_ATTR_PROCS, 100000)).expect("web");
+    let www1 = d.create("www1", web, 1, VsAttrs::default()).expect("www1");
+    let www2 = d.create("www2", web, 2, VsAttrs::default()).expect("www2");
+    let fcgi = d.create("fcgi", web, VS_ID_AUTO, VsAttrs::default()).expect("fcgi");
+    let rules = [
+        rule(VS_EV_FORK, www1, VS_ANY, www1, ""),
+        rule(VS_EV_FORK, www2, VS_ANY, www2, ""),
+        rule(VS_EV_EXEC, VS_ANY, VS_ANY, www1, "/usr/sbin/nginx"),
+        rule(VS_EV_EXEC, VS_ANY, VS_ANY, fcgi, "/usr/bin/php-cgi"),
+        rule(VS_EV_ACCEPT, fcgi, www1, VS_TARGET_REQ, ""),
+        rule(VS_EV_ACCEPT, fcgi, www2, VS_TARGET_REQ, ""),
+        rule(VS_EV_UNIX_ACCEPT, fcgi, VS_ANY, VS_TARGET_REQ, ""),
+        rule(VS_EV_PIPE_READ, VS_ANY, www1, VS_TARGET_KEEP, ""),
+        rule(VS_EV_MSG_RECV, VS_ANY, VS_ANY, VS_TARGET_KEEP, ""),
+    ];
+    d.add_rules(&rules).expect("rules");
+}
+
+/// `n` rules that are all looked at but never match a fork in `web`: exec rules for other
+/// paths and fork rules for other VSs.
+fn setup_rules(d: &Dev, n: u32) {
+    let other = d.create("other", VS_ROOT, VS_ID_AUTO, VsAttrs::default()).expect("other");
+    let web = id_of(d, "web");
+    let mut batch = Vec::new();
+    for i in 0..n.saturating_sub(1) {
+        batch.push(if i % 2 == 0 { rule(VS_EV_FORK, other, VS_ANY, other, "") } else { rule(VS_EV_EXEC, VS_ANY, VS_ANY, other, &format!("/opt/x/{i}")) });
+        if batch.len() == 4096 {
+            d.add_rules(&batch).expect("rules");
+            batch.clear();
+        }
+    }
+    // The one that matches: forks in web stay in web.
+    batch.push(rule(VS_EV_FORK, web, VS_ANY, web, ""));
+    d.add_rules(&batch).expect("rules");
+}
+
+fn clear(d: &Dev) {
+    for r in d.rules().unwrap_or_default() {
+        let _ = d.del_rule(r.id);
+    }
+    let mut all = d.list().unwrap_or_default();
+    all.sort_by_key(|i| std::cmp::Reverse(i.depth));
+    for i in all.iter().filter(|i| i.id != VS_ROOT) {
+        let _ = d.destroy(i.id);
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = args.iter().map(String::as_str).peekable();
+    if it.peek() == Some(&"setup") {
+        it.next();
+        let d = Dev::open().expect("open /dev/vs");
+        match (it.next(), it.next()) {
+            (Some("realistic"), _) => setup_realistic(&d),
+            (Some("rules"), Some(n)) => setup_rules(&d, n.parse().expect("rule count")),
+            (Some("clear"), _) => clear(&d),
+            other => panic!("unknown setup {other:?}"),
+        }
+        return;
+    }
+    if it.peek() == Some(&"--vs") {
+        it.next();
+        let name = it.next().expect("--vs NAME");
+        let d = Dev::open().expect("open /dev/vs");
+        d.add_process(id_of(&d, name), getpid(), false).expect("addprocess");
+    }
+    for name in it {
+        match micro(name) {
+            Some(ns) => println!("{name} {ns:.0}"),
+            None => eprintln!("unknown micro {name}"),
+        }
+    }
+}
