@@ -52,6 +52,15 @@ extern "C" fn vs_rust_on_exit(pid: i32) {
     });
 }
 
+/// Runtime of a fair task, from the scheduler (runqueue lock held, maybe in hardirq).
+#[no_mangle]
+extern "C" fn vs_rust_on_runtime(pid: i32, ns: u64) {
+    let _ = state::with(|s| {
+        s.vs.charge(key(pid), ns);
+        Ok(())
+    });
+}
+
 #[no_mangle]
 extern "C" fn vs_rust_fork_check(pid: i32) -> bool {
     state::with(|s| Ok(s.vs.fork_check(key(pid)) == ForkCheck::Allow)).unwrap_or(true)

@@ -14,6 +14,36 @@ extern "C" {
     fn vs_glue_for_each_task(vpid: i32, tree: bool, ctx: *mut core::ffi::c_void) -> core::ffi::c_int;
     fn vs_glue_task_exiting(task: *const core::ffi::c_void) -> bool;
     fn vs_glue_global_pid(vpid: i32) -> core::ffi::c_int;
+    fn vs_glue_cpu_start();
+    fn vs_glue_cpu_stop();
+    fn vs_glue_task_sample(pid: i32, runnable: *mut bool, nice: *mut core::ffi::c_int) -> core::ffi::c_int;
+    fn vs_glue_set_nice(pid: i32, expect: core::ffi::c_int, nice: core::ffi::c_int) -> core::ffi::c_int;
+}
+
+/// Start the CPU controller's periodic work (`vs_rust_cpu_tick`).
+pub(crate) fn cpu_start() {
+    // SAFETY: the state exists; paired with `cpu_stop` before it goes.
+    unsafe { vs_glue_cpu_start() }
+}
+
+/// Stop the CPU controller and wait for a running tick to finish.
+pub(crate) fn cpu_stop() {
+    // SAFETY: process context; cancelling a never-started work item is fine.
+    unsafe { vs_glue_cpu_stop() }
+}
+
+/// A task's state for the controller: `Some((runnable, nice))`, or `None` if it is gone.
+pub(crate) fn task_sample(pid: i32) -> Option<(bool, i8)> {
+    let (mut runnable, mut nice) = (false, 0);
+    // SAFETY: valid out-pointers for the duration of the call.
+    let ret = unsafe { vs_glue_task_sample(pid, &mut runnable, &mut nice) };
+    (ret == 0).then(|| (runnable, nice.clamp(-20, 19) as i8))
+}
+
+/// Set `pid`'s nice to `nice` if it is still `expect`. Process context only.
+pub(crate) fn set_nice(pid: i32, expect: i8, nice: i8) {
+    // SAFETY: called from the CPU work item or module exit (process context); no lock held.
+    let _ = unsafe { vs_glue_set_nice(pid, expect.into(), nice.into()) };
 }
 
 fn to_result(ret: core::ffi::c_int) -> kernel::error::Result<i32> {

@@ -17,6 +17,7 @@ use crate::classify::{Store, Vs};
 use crate::glue;
 use crate::members::Entry;
 use crate::rules::{IndexEntry, Rule};
+use crate::share::{PoolCtl, Scratch};
 use crate::tree::Slot;
 
 /// Classified tasks the module can track (7/8 of the table; a power of two as it requires).
@@ -33,6 +34,8 @@ impl Store for KStore {
     type Rules = VVec<Rule>;
     type Index = VVec<IndexEntry>;
     type Stats = VVec<VsStats>;
+    type Ctl = VVec<PoolCtl>;
+    type Scratch = VVec<Scratch>;
 }
 
 /// Everything the state lock protects.
@@ -79,6 +82,8 @@ pub(crate) fn init() -> Result {
         VVec::from_elem(blank_rule, VS_MAX_RULES as usize, GFP_KERNEL)?,
         VVec::from_elem(IndexEntry::default(), VS_MAX_RULES as usize, GFP_KERNEL)?,
         VVec::from_elem(VsStats::default(), VS_MAX as usize, GFP_KERNEL)?,
+        VVec::from_elem(PoolCtl::default(), VS_MAX as usize, GFP_KERNEL)?,
+        VVec::from_elem(Scratch::default(), VS_MAX as usize, GFP_KERNEL)?,
     )
     .map_err(crate::error::to_errno)?;
     drop(publish(Some(State { vs })));

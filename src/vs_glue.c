@@ -10,6 +10,10 @@
 #include <linux/kprobes.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/pid_namespace.h>
+#include <linux/sched/task.h>
+#include <linux/workqueue.h>
 #include <linux/pipe_fs_i.h>
 #include <linux/sched/signal.h>
 #include <linux/spinlock.h>
@@ -140,6 +144,12 @@ static void vs_tp_exit(void *data, struct task_struct *p)
 	vs_rust_on_exit(p->pid);
 }
 
+/* Fair-class runtime, under the runqueue lock (even from the tick interrupt): count only. */
+static void vs_tp_runtime(void *data, struct task_struct *p, u64 runtime)
+{
+	vs_rust_on_runtime(p->pid, runtime);
+}
+
 static void vs_tp_sock_state(void *data, const struct sock *sk, const int oldstate, const int newstate)
 {
 	/* CLOSE -> SYN_SENT happens in the connecting task, under the socket lock. */
@@ -157,6 +167,7 @@ static struct vs_tracepoint {
 	{ "sched_process_exec", vs_tp_exec },
 	{ "sched_process_exit", vs_tp_exit },
 	{ "inet_sock_set_state", vs_tp_sock_state },
+	{ "sched_stat_runtime", vs_tp_runtime },
 };
 
 static void vs_find_tp(struct tracepoint *tp, void *priv)
@@ -453,5 +464,92 @@ int vs_glue_global_pid(pid_t vpid)
 	if (t)
 		ret = t->pid;
 	rcu_read_unlock();
+	return ret;
+}
+
+/* --- the CPU controller's clock and its hands on tasks --- */
+
+static unsigned int cpu_period_ms = 100;
+module_param(cpu_period_ms, uint, 0644);
+MODULE_PARM_DESC(cpu_period_ms, "CPU share controller period in ms (10..10000, default 100)");
+
+static unsigned long long cpu_ticks, cpu_tick_ns;
+module_param(cpu_ticks, ullong, 0444);
+MODULE_PARM_DESC(cpu_ticks, "CPU controller ticks run so far");
+module_param(cpu_tick_ns, ullong, 0444);
+MODULE_PARM_DESC(cpu_tick_ns, "Total time spent in CPU controller ticks, ns");
+
+static void vs_cpu_workfn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(vs_cpu_work, vs_cpu_workfn);
+
+static unsigned long vs_cpu_delay(void)
+{
+	return msecs_to_jiffies(clamp_t(unsigned int, READ_ONCE(cpu_period_ms), 10, 10000));
+}
+
+static void vs_cpu_workfn(struct work_struct *work)
+{
+	u64 t0 = ktime_get_ns();
+
+	vs_rust_cpu_tick();
+	WRITE_ONCE(cpu_tick_ns, cpu_tick_ns + ktime_get_ns() - t0);
+	WRITE_ONCE(cpu_ticks, cpu_ticks + 1);
+	schedule_delayed_work(&vs_cpu_work, vs_cpu_delay());
+}
+
+void vs_glue_cpu_start(void)
+{
+	schedule_delayed_work(&vs_cpu_work, vs_cpu_delay());
+}
+
+void vs_glue_cpu_stop(void)
+{
+	cancel_delayed_work_sync(&vs_cpu_work);
+}
+
+/* The task with global pid `pid`, referenced; NULL if none. */
+static struct task_struct *vs_get_task(pid_t pid)
+{
+	struct task_struct *t;
+
+	rcu_read_lock();
+	t = pid_task(find_pid_ns(pid, &init_pid_ns), PIDTYPE_PID);
+	if (t)
+		get_task_struct(t);
+	rcu_read_unlock();
+	return t;
+}
+
+/* Sample a task for the controller: 0 and its state, or -ESRCH if it is gone or exiting. */
+int vs_glue_task_sample(pid_t pid, bool *runnable, int *nice)
+{
+	struct task_struct *t = vs_get_task(pid);
+	int ret = -ESRCH;
+
+	if (!t)
+		return ret;
+	if (!(READ_ONCE(t->flags) & PF_EXITING)) {
+		*runnable = task_is_running(t);
+		*nice = task_nice(t);
+		ret = 0;
+	}
+	put_task_struct(t);
+	return ret;
+}
+
+/* Set the nice of task `pid` to `nice` if it is still `expect`: 0 done, 1 changed by someone
+ * else meanwhile (left alone), -ESRCH gone. Process context only (takes the rq lock). */
+int vs_glue_set_nice(pid_t pid, int expect, int nice)
+{
+	struct task_struct *t = vs_get_task(pid);
+	int ret = 1;
+
+	if (!t)
+		return -ESRCH;
+	if (task_nice(t) == expect) {
+		set_user_nice(t, nice);
+		ret = 0;
+	}
+	put_task_struct(t);
 	return ret;
 }

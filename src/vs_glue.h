@@ -13,6 +13,8 @@ long vs_rust_ioctl(unsigned int cmd, unsigned long arg);
 void vs_rust_on_fork(pid_t parent, pid_t child);
 void vs_rust_on_exec(pid_t pid, pid_t old_pid, const char *path, size_t len);
 void vs_rust_on_exit(pid_t pid);
+void vs_rust_on_runtime(pid_t pid, u64 ns);
+void vs_rust_cpu_tick(void);
 /* True to let the fork go on, false to fail it with EAGAIN. */
 bool vs_rust_fork_check(pid_t pid);
 void vs_rust_fork_failed(pid_t pid);
@@ -46,5 +48,9 @@ void vs_glue_probes_unregister(void);
 int vs_glue_for_each_task(pid_t vpid, bool tree, void *ctx);
 bool vs_glue_task_exiting(const void *task);
 int vs_glue_global_pid(pid_t vpid);
+void vs_glue_cpu_start(void);
+void vs_glue_cpu_stop(void);
+int vs_glue_task_sample(pid_t pid, bool *runnable, int *nice);
+int vs_glue_set_nice(pid_t pid, int expect, int nice);
 
 #endif /* VS_GLUE_H */

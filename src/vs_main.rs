@@ -3,7 +3,7 @@
 //!
 //! Supported features: the VS hierarchy with inherited attributes, managed through ioctls on
 //! `/dev/vs`; task membership and classification gates with an in-kernel rule table; the
-//! process-count limit (see README.md "Status" for what is not built yet).
+//! process-count limit; CPU accounting and the CPU share controller (see README.md "Status" for what is not built yet).
 //!
 //! Layout: the pure logic (ABI, VS tree) is in `vs-core/` and compiled here as modules of
 //! this crate; kernel glue is one file per object below, and the C glue is `vs_glue.c`.
@@ -25,9 +25,13 @@ mod members;
 #[path = "../vs-core/src/rules.rs"]
 mod rules;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/share.rs"]
+mod share;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/tree.rs"]
 mod tree;
 
+mod cpu;
 mod device;
 mod error;
 mod gates;
@@ -57,6 +61,7 @@ impl kernel::Module for VsModule {
             state::teardown();
             return Err(e);
         }
+        glue::cpu_start();
         pr_info!("/dev/vs ready (abi {}, up to {} VSs)\n", abi::VS_ABI_VERSION, abi::VS_MAX);
         Ok(VsModule)
     }
@@ -67,8 +72,11 @@ impl Drop for VsModule {
         // The device goes first: once it is gone no ioctl can start, and none is running
         // because an open file holds a module reference (fops.owner).
         glue::misc_deregister();
-        // No gate runs after this; then every task's membership goes with the state.
+        // No gate and no controller tick runs after this; then every task vs reniced gets its
+        // own nice back, and memberships go with the state.
         glue::probes_unregister();
+        glue::cpu_stop();
+        cpu::restore_all();
         state::teardown();
         pr_info!("unloaded\n");
     }

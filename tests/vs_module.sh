@@ -5,7 +5,7 @@
 . "$VS_KTAP_HELPERS"
 
 ktap_print_header
-ktap_set_plan 5
+ktap_set_plan 6
 
 nr_vs() { vsctl version --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["nr_vs"])'; }
 
@@ -74,5 +74,28 @@ unload_with_everything_active() {
 	[ "$(nr_vs)" = 1 ] && [ -z "$(vsctl rules --json | python3 -c 'import json,sys; print(json.load(sys.stdin) or "")')" ]
 }
 ktap_test_result "rmmod_with_rules_members_and_probes_active" unload_with_everything_active
+
+nice_restored_on_unload() {
+	local a r
+	vsctl create lowcpu --cpu-share 10 >/dev/null || return 1
+	# Contention on CPU 0 with unclassified work: vs makes lowcpu's task nicer than its own 2.
+	taskset -c 0 sh -c 'while :; do :; done' &
+	r=$!
+	nice -n 2 taskset -c 0 sh -c 'while :; do :; done' &
+	a=$!
+	vsctl addprocess lowcpu $a >/dev/null || return 1
+	sleep 2
+	local during
+	during=$(ps -o ni= -p $a | tr -d ' ')
+	rmmod vs || { kill $a $r; return 1; }
+	local after
+	after=$(ps -o ni= -p $a | tr -d ' ')
+	kill $a $r
+	wait $a $r 2>/dev/null
+	insmod "$VS_KO" || return 1
+	[ "$during" -gt 2 ] || { ktap_print_msg "vs did not renice the task (nice $during)"; return 1; }
+	[ "$after" = 2 ] || { ktap_print_msg "nice after rmmod: $after, want 2"; return 1; }
+}
+ktap_test_result "rmmod_gives_reniced_tasks_their_nice_back" nice_restored_on_unload
 
 ktap_finished

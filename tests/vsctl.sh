@@ -3,45 +3,13 @@
 # vsctl end to end: create/destroy/set/show/list/stats/version, text and --json, and the
 # error messages and exit statuses a user sees. Runs in the guest as root with vs.ko loaded
 # and vsctl on PATH. Every test removes the VSs it made (all are named t_*). The rule and
-# process commands (addrule, rules, addprocess, which, ps) are not covered here yet.
+# process commands (addrule, rules, addprocess, which, ps) are in vsctl_rules.sh.
 . "$VS_KTAP_HELPERS"
 
 ktap_print_header
 ktap_set_plan 14
 
-# The interpreter itself rather than a pyenv shim (a shell script that is slow under TCG).
-PY=$(pyenv which python3 2>/dev/null) || PY=python3
-ERR=$(mktemp)
-trap 'rm -f "$ERR"' EXIT
-
-# jget EXPR: evaluate the Python expression EXPR on the JSON document on stdin (bound to d);
-# strings print bare, everything else as JSON (true, null, 30).
-jget() {
-	"$PY" -c 'import json, sys
-d = json.load(sys.stdin)
-v = eval(sys.argv[1])
-print(v if isinstance(v, str) else json.dumps(v))' "$1"
-}
-
-# want WHAT GOT EXPECTED: compare, and say what differs.
-want() {
-	[ "$2" = "$3" ] && return 0
-	ktap_print_msg "$1: got '$2', expected '$3'"
-	return 1
-}
-
-# fails RC MESSAGE CMD...: CMD must exit with RC, print MESSAGE (exactly) on stderr and
-# nothing on stdout.
-fails() {
-	local want_rc=$1 want_msg=$2 out err rc
-	shift 2
-	out=$("$@" 2>"$ERR")
-	rc=$?
-	err=$(<"$ERR")
-	want "exit status of '$*'" "$rc" "$want_rc" &&
-		want "stderr of '$*'" "$err" "$want_msg" &&
-		want "stdout of '$*'" "$out" ""
-}
+. "$(dirname "$0")/vsctl_lib.sh"
 
 # These two run often: plain text tools, no Python start-up.
 nr_vs() { vsctl version | awk '$1 == "VSs" { print $2 }'; }

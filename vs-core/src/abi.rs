@@ -148,7 +148,15 @@ pub struct VsStats {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
-    pub _reserved: [u64; 5],
+    /// CPU time of the VS and all VSs below it, nanoseconds.
+    pub cpu_subtree_ns: u64,
+    /// The CPU controller's view: target and measured share of the busy CPU time of the VS's
+    /// pool, parts per million (0 when idle or not managed), and the nice its tasks get.
+    pub cpu_target_ppm: u32,
+    pub cpu_used_ppm: u32,
+    pub cpu_nice: i32,
+    pub _pad: u32,
+    pub _reserved: [u64; 2],
 }
 
 /// [`VS_IOC_GET`]: in: `id`; out: everything else. Also the element of [`VS_IOC_LIST`].

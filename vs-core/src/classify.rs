@@ -10,8 +10,9 @@
 //! A task that was never classified has no membership entry and is in the root VS.
 
 use crate::abi::{VsAttrs, VsRule, VsStats, VS_EV_EXEC, VS_EV_FORK, VS_GLOBAL_MAX, VS_GLOBAL_MIN, VS_NAME_LEN, VS_ROOT};
-use crate::members::{Entry, Members};
+use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
 use crate::rules::{IndexEntry, Rule, RuleTable, Verdict};
+use crate::share::{self, PoolCtl, Scratch};
 use crate::tree::{Error, Registry, Result, Slot};
 
 /// The storage a [`Vs`] runs on: owned slices, allocated once by the user (kernel: `VVec`,
@@ -22,6 +23,28 @@ pub trait Store {
     type Rules: core::ops::DerefMut<Target = [Rule]>;
     type Index: core::ops::DerefMut<Target = [IndexEntry]>;
     type Stats: core::ops::DerefMut<Target = [VsStats]>;
+    type Ctl: core::ops::DerefMut<Target = [PoolCtl]>;
+    type Scratch: core::ops::DerefMut<Target = [Scratch]>;
+}
+
+/// What the CPU tick learnt about one member task outside the lock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskSample {
+    pub pid: u64,
+    /// The task exists and is not exiting.
+    pub alive: bool,
+    /// It was runnable when sampled.
+    pub runnable: bool,
+    /// Its nice value when sampled.
+    pub nice: i8,
+}
+
+/// A nice change the CPU tick asks for: set `pid` to `nice` if it still has `expect`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NiceAction {
+    pub pid: u64,
+    pub expect: i8,
+    pub nice: i8,
 }
 
 /// Everything the gates need, behind one lock in the kernel.
@@ -35,6 +58,9 @@ pub struct Vs<T: Store> {
     stats: T::Stats,
     /// Slot + 1 of each global VSID (0: none), so a DSCP value maps to a VS in O(1).
     global: [u16; VS_GLOBAL_MAX as usize + 1],
+    /// CPU controller state per slot, and its scratch space.
+    ctl: T::Ctl,
+    scratch: T::Scratch,
 }
 
 /// The outcome of [`Vs::fork_check`].
@@ -46,7 +72,8 @@ pub enum ForkCheck {
 }
 
 impl<T: Store> Vs<T> {
-    /// Assemble from storage; `stats` must be at least as long as `slots`.
+    /// Assemble from storage; the per-slot arrays must be at least as long as `slots`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         slots: T::Slots,
         entries: T::Entries,
@@ -54,12 +81,18 @@ impl<T: Store> Vs<T> {
         rules: T::Rules,
         index: T::Index,
         mut stats: T::Stats,
+        mut ctl: T::Ctl,
+        scratch: T::Scratch,
     ) -> Result<Self> {
-        if stats.len() < slots.len() {
+        let n = slots.len();
+        if stats.len() < n || ctl.len() < n || scratch.len() < n {
             return Err(Error::NoSpace);
         }
         for s in stats.iter_mut() {
             *s = VsStats::default();
+        }
+        for c in ctl.iter_mut() {
+            *c = PoolCtl::default();
         }
         Ok(Self {
             reg: Registry::new(slots)?,
@@ -68,6 +101,8 @@ impl<T: Store> Vs<T> {
             rules: RuleTable::new(rules, index),
             stats,
             global: [0; VS_GLOBAL_MAX as usize + 1],
+            ctl,
+            scratch,
         })
     }
 
@@ -76,6 +111,7 @@ impl<T: Store> Vs<T> {
         let id = self.reg.create(name, parent, id, attrs)?;
         let slot = self.reg.find(id).ok_or(Error::NotFound)?;
         self.stats[slot] = VsStats::default();
+        self.ctl[slot] = PoolCtl::default();
         if (VS_GLOBAL_MIN..=VS_GLOBAL_MAX).contains(&id) {
             self.global[id as usize] = slot as u16 + 1;
         }
@@ -107,11 +143,150 @@ impl<T: Store> Vs<T> {
         self.rules.add(batch, |id| reg.find(id))
     }
 
-    /// The counters of the VS in `slot`, with the live process count.
+    /// The counters of the VS in `slot`, with the live process count, the subtree's CPU
+    /// time and the CPU controller's view of its pool.
     pub fn stats(&self, slot: usize) -> VsStats {
         let mut s = self.stats.get(slot).copied().unwrap_or_default();
         s.nr_procs = self.reg.node(slot).map_or(0, |n| u64::from(n.nr_members));
+        // Descendants as of the last CPU tick (summing them here would cost O(VSs) per VS).
+        s.cpu_subtree_ns = s.cpu_time_ns + self.ctl.get(slot).map_or(0, |c| c.below_ns);
+        let pool = share::pool_of(&self.reg, slot);
+        if let Some(c) = self.ctl.get(pool) {
+            s.cpu_target_ppm = c.target_ppm;
+            s.cpu_used_ppm = c.used_ppm;
+            s.cpu_nice = if pool == 0 { 0 } else { i32::from(c.nice) };
+        }
         s
+    }
+
+    /// Charge `ns` of CPU time to the VS of task `pid` (the scheduler's runtime tracepoint).
+    pub fn charge(&mut self, pid: u64, ns: u64) {
+        let slot = self.slot_of(pid);
+        if let Some(c) = self.counters(slot) {
+            c.cpu_time_ns = c.cpu_time_ns.wrapping_add(ns);
+        }
+    }
+
+    /// The member tasks, for the CPU tick to sample outside the lock. Fills `out` as far as it
+    /// goes and returns how many there are.
+    pub fn members_snapshot(&self, out: &mut [TaskSample]) -> usize {
+        let mut n = 0;
+        for e in self.members.iter() {
+            if let Some(o) = out.get_mut(n) {
+                *o = TaskSample { pid: e.pid, ..TaskSample::default() };
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// One tick of the CPU controller. `samples` are the member tasks as seen just now;
+    /// `period_ns` the time since the last tick. Updates targets and pool weights, records
+    /// in each entry what vs does to its nice value, and writes the nice changes to make into
+    /// `actions` (returning how many). Root-pool tasks are never reniced; a task vs reniced
+    /// gets its original nice back when it leaves managed pools; a task someone else reniced
+    /// is left alone until it changes VS.
+    pub fn cpu_tick(&mut self, samples: &[TaskSample], actions: &mut [NiceAction]) -> usize {
+        let n = self.reg.capacity();
+        // CPU time per pool since the last tick, and runnable tasks per pool.
+        let mut total: u64 = 0;
+        for (slot, c) in self.ctl.iter_mut().enumerate().take(n) {
+            let now = self.stats[slot].cpu_time_ns;
+            c.delta_ns = now.wrapping_sub(c.last_cpu_ns);
+            c.last_cpu_ns = now;
+            c.pool_ns = 0;
+            c.runnable = 0;
+            total = total.wrapping_add(c.delta_ns);
+        }
+        for slot in (0..n).filter(|&s| self.reg.node(s).is_some()) {
+            let pool = share::pool_of(&self.reg, slot);
+            self.ctl[pool].pool_ns += self.ctl[slot].delta_ns;
+        }
+        // Subtree CPU time, bottom-up: O(VSs x depth).
+        for c in self.ctl.iter_mut().take(n) {
+            c.below_ns = 0;
+        }
+        for d in (1..=crate::abi::VS_MAX_DEPTH).rev() {
+            for slot in 1..n {
+                let Some(node) = self.reg.node(slot) else { continue };
+                if node.depth == d {
+                    let up = self.ctl[slot].below_ns + self.stats[slot].cpu_time_ns;
+                    self.ctl[node.parent as usize].below_ns += up;
+                }
+            }
+        }
+        for s in samples.iter().filter(|s| s.alive && s.runnable) {
+            let pool = share::pool_of(&self.reg, self.slot_of(s.pid));
+            self.ctl[pool].runnable += 1;
+        }
+        for c in self.ctl.iter_mut().take(n) {
+            c.busy = share::is_busy(c.pool_ns, total, c.runnable);
+        }
+        share::targets(&self.reg, &mut self.scratch, &mut self.ctl);
+        for pool in 1..n {
+            if self.reg.node(pool).is_none() || share::pool_of(&self.reg, pool) != pool {
+                continue;
+            }
+            let c = &mut self.ctl[pool];
+            if c.busy && total > 0 {
+                let used_ppm = (c.pool_ns.saturating_mul(1_000_000) / total) as u32;
+                let (target, runnable) = (c.target_ppm, c.runnable);
+                share::step(c, target, used_ppm, runnable);
+            } else {
+                c.used_ppm = 0;
+            }
+        }
+        // Decide each member's nice.
+        let mut k = 0;
+        for s in samples.iter().filter(|s| s.alive) {
+            let slot = self.slot_of(s.pid);
+            let pool = share::pool_of(&self.reg, slot);
+            let want = self.ctl.get(pool).map_or(0, |c| c.nice);
+            let Some(e) = self.members.get_mut(s.pid) else { continue };
+            let mut act = None;
+            if pool == 0 {
+                if e.nice_flags & NICE_MANAGED != 0 && e.nice_flags & NICE_USER == 0 {
+                    act = Some(NiceAction { pid: s.pid, expect: e.set_nice, nice: e.orig_nice });
+                }
+                e.nice_flags = 0;
+            } else if e.nice_flags & NICE_USER != 0 {
+                // Someone else set this task's nice: theirs to keep.
+            } else if e.nice_flags & NICE_MANAGED != 0 && s.nice != e.set_nice {
+                e.nice_flags |= NICE_USER;
+            } else {
+                if e.nice_flags & NICE_MANAGED == 0 {
+                    e.nice_flags |= NICE_MANAGED;
+                    e.orig_nice = s.nice;
+                }
+                e.set_nice = want;
+                if want != s.nice {
+                    act = Some(NiceAction { pid: s.pid, expect: s.nice, nice: want });
+                }
+            }
+            self.members.tidy(s.pid);
+            if let Some(a) = act {
+                if let Some(slot) = actions.get_mut(k) {
+                    *slot = a;
+                    k += 1;
+                }
+            }
+        }
+        k
+    }
+
+    /// Module unload: the nice changes that give every managed task its own value back.
+    pub fn restore_all(&mut self, actions: &mut [NiceAction]) -> usize {
+        let mut k = 0;
+        for e in self.members.iter_mut() {
+            if e.nice_flags & NICE_MANAGED != 0 && e.nice_flags & NICE_USER == 0 {
+                if let Some(a) = actions.get_mut(k) {
+                    *a = NiceAction { pid: e.pid, expect: e.set_nice, nice: e.orig_nice };
+                    k += 1;
+                }
+            }
+            e.nice_flags = 0;
+        }
+        k
     }
 
     /// Mutable counters of `slot`; a scratch value for an out-of-range slot.

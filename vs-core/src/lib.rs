@@ -21,4 +21,5 @@ pub mod members;
 #[cfg(feature = "parse")]
 pub mod rule_parse;
 pub mod rules;
+pub mod share;
 pub mod tree;

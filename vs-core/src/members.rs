@@ -21,7 +21,17 @@ pub struct Entry {
     /// Registry slot + 1 of a process-count reservation this task holds for a fork in progress
     /// (0: none). See `tree::Registry::reserve`.
     pub pending: u16,
+    /// CPU control (see `classify::Vs::cpu_tick`): `NICE_*` flags, the nice value the task had
+    /// before vs first changed it, and the one vs last gave it.
+    pub nice_flags: u8,
+    pub orig_nice: i8,
+    pub set_nice: i8,
 }
+
+/// vs has changed the task's nice value: `orig_nice` is to be given back.
+pub const NICE_MANAGED: u8 = 1;
+/// The task's nice was changed by someone else since: vs leaves it alone until it moves.
+pub const NICE_USER: u8 = 2;
 
 /// The table is at 7/8 of its capacity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +119,7 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
             if self.len >= self.limit() {
                 return Err(Full);
             }
-            self.entries[i] = Entry { pid, slot: 0, pending: 0 };
+            self.entries[i] = Entry { pid, ..Entry::default() };
             self.len += 1;
         }
         Ok(&mut self.entries[i])
@@ -148,14 +158,19 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
         Some(old)
     }
 
-    /// Drop the entry of `pid` if it holds nothing: in the root VS with no reservation.
+    /// Drop the entry of `pid` if it holds nothing: in the root VS, with no reservation and
+    /// no nice value to give back.
     pub fn tidy(&mut self, pid: u64) {
-        if matches!(self.get(pid), Some(e) if e.slot == 0 && e.pending == 0) {
+        if matches!(self.get(pid), Some(e) if e.slot == 0 && e.pending == 0 && e.nice_flags & NICE_MANAGED == 0) {
             self.remove(pid);
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
         self.entries.iter().filter(|e| e.pid != 0)
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry> + '_ {
+        self.entries.iter_mut().filter(|e| e.pid != 0)
     }
 }

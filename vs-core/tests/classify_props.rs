@@ -17,11 +17,13 @@ impl Store for VecStore {
     type Rules = Vec<Rule>;
     type Index = Vec<IndexEntry>;
     type Stats = Vec<VsStats>;
+    type Ctl = Vec<vs_core::share::PoolCtl>;
+    type Scratch = Vec<vs_core::share::Scratch>;
 }
 
 fn new_vs() -> Vs<VecStore> {
     let blank = Rule { spec: VsRule::default(), target_slot: 0, path_hash: 0 };
-    Vs::new(vec![None; 16], vec![Entry::default(); 256], vec![Entry::default(); 64], vec![blank; 32], vec![IndexEntry::default(); 32], vec![VsStats::default(); 16]).unwrap()
+    Vs::new(vec![None; 16], vec![Entry::default(); 256], vec![Entry::default(); 64], vec![blank; 32], vec![IndexEntry::default(); 32], vec![VsStats::default(); 16], vec![Default::default(); 16], vec![Default::default(); 16]).unwrap()
 }
 
 fn name(s: &str) -> [u8; VS_NAME_LEN] {
@@ -197,4 +199,49 @@ fn destroy_needs_no_rule_naming_it_and_clears_object_tags() {
     vs.on_exit(7);
     vs.destroy(x).unwrap();
     assert_eq!(vs.object_slot(0xffff_0000_1000), 0);
+}
+
+#[test]
+fn cpu_tick_renices_restores_and_respects_the_user() {
+    use vs_core::classify::{NiceAction, TaskSample};
+    let mut vs = new_vs();
+    let a = vs.create(&name("a"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_CPU, 50)).unwrap();
+    let sa = vs.slot_of_id(a).unwrap();
+    vs.add_process(7, sa).unwrap();
+    vs.add_process(8, sa).unwrap();
+    let mut acts = vec![NiceAction::default(); 8];
+    let sample = |pid, nice| TaskSample { pid, alive: true, runnable: true, nice };
+    // Unclassified work used 80% of the CPU, a's tasks 20%: a (target 50%) is boosted.
+    vs.charge(1000, 80_000_000);
+    vs.charge(7, 10_000_000);
+    vs.charge(8, 10_000_000);
+    let n = vs.cpu_tick(&[sample(7, 0), sample(8, 3)], &mut acts);
+    assert_eq!(n, 2, "{:?}", &acts[..n]);
+    assert!(acts[0].nice < 0 && acts[0].expect == 0, "{:?}", acts[0]);
+    let boosted = acts[0].nice;
+    let st = vs.stats(sa);
+    assert_eq!((st.cpu_target_ppm, st.cpu_used_ppm, st.cpu_nice), (500_000, 200_000, i32::from(boosted)));
+    assert_eq!(st.cpu_subtree_ns, 20_000_000);
+    // Task 8 was reniced by its user meanwhile: left alone from now on.
+    vs.charge(1000, 50_000_000);
+    vs.charge(7, 50_000_000);
+    let n = vs.cpu_tick(&[sample(7, boosted), sample(8, 10)], &mut acts);
+    assert!(acts[..n].iter().all(|a| a.pid == 7), "{:?}", &acts[..n]);
+    // Unload gives task 7 its own value back (if it still has ours), not task 8.
+    let n = vs.restore_all(&mut acts);
+    assert_eq!(&acts[..n], &[NiceAction { pid: 7, expect: acts[0].expect, nice: 0 }]);
+    // Back to the root pool: the original nice comes back at the next tick.
+    let mut vs2 = new_vs();
+    let b = vs2.create(&name("b"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_CPU, 50)).unwrap();
+    let sb = vs2.slot_of_id(b).unwrap();
+    vs2.add_process(9, sb).unwrap();
+    vs2.charge(1000, 90_000_000);
+    vs2.charge(9, 10_000_000);
+    assert_eq!(vs2.cpu_tick(&[sample(9, 4)], &mut acts), 1);
+    let set = acts[0].nice;
+    vs2.add_process(9, 0).unwrap();
+    assert!(vs2.members.get(9).is_some(), "kept until its nice is given back");
+    assert_eq!(vs2.cpu_tick(&[sample(9, set)], &mut acts), 1);
+    assert_eq!(acts[0], NiceAction { pid: 9, expect: set, nice: 4 });
+    assert!(vs2.members.get(9).is_none());
 }

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The CPU share controller's tick: the kernel half of `classify::Vs::cpu_tick`.
+//!
+//! Runs every `cpu_period_ms` in a work item (process context). Nice values can only be set
+//! outside the state lock (`set_user_nice` takes the runqueue lock, and the runtime probe takes
+//! the state lock under the runqueue lock: the opposite order would deadlock), so a tick is:
+//! snapshot the members (locked), sample each task (unlocked), decide (locked), apply
+//! (unlocked). Buffers are allocated per tick, in process context.
+
+use kernel::prelude::*;
+
+use crate::classify::{NiceAction, TaskSample};
+use crate::{glue, state};
+
+/// Apply nice changes; a task that changed meanwhile is left as it is (see `glue::set_nice`).
+fn apply(actions: &[NiceAction]) {
+    for a in actions {
+        glue::set_nice(a.pid as i32, a.expect, a.nice);
+    }
+}
+
+fn tick() -> Result {
+    let n = state::with(|s| Ok(s.vs.members.len()))?;
+    // Members may join between the two locked sections; they are sampled next tick.
+    let mut samples = KVVec::from_elem(TaskSample::default(), n, GFP_KERNEL)?;
+    let n = state::with(|s| Ok(s.vs.members_snapshot(&mut samples)))?.min(samples.len());
+    for s in samples.iter_mut().take(n) {
+        if let Some((runnable, nice)) = glue::task_sample(s.pid as i32) {
+            *s = TaskSample { pid: s.pid, alive: true, runnable, nice };
+        }
+    }
+    let mut actions = KVVec::from_elem(NiceAction::default(), n, GFP_KERNEL)?;
+    let k = state::with(|s| Ok(s.vs.cpu_tick(&samples[..n], &mut actions)))?;
+    apply(&actions[..k]);
+    Ok(())
+}
+
+/// Called by the glue's delayed work.
+#[no_mangle]
+extern "C" fn vs_rust_cpu_tick() {
+    // An allocation failure skips this tick; the next one tries again.
+    let _ = tick();
+}
+
+/// Module unload (the controller and the probes are stopped): give every task vs reniced
+/// its own nice value back.
+pub(crate) fn restore_all() {
+    let Ok(n) = state::with(|s| Ok(s.vs.members.len())) else { return };
+    let Ok(mut actions) = KVVec::from_elem(NiceAction::default(), n, GFP_KERNEL) else {
+        pr_warn!("out of memory: nice values of {} tasks not restored\n", n);
+        return;
+    };
+    if let Ok(k) = state::with(|s| Ok(s.vs.restore_all(&mut actions))) {
+        apply(&actions[..k]);
+    }
+}

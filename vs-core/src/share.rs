@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+//! CPU share control: targets from the VS tree, and a feedback loop on CFS weights.
+//!
+//! *Pools.* The tasks that draw from one CPU share form a pool: the pool of VS `p` is `p`
+//! itself if its CPU share is detached, else its source's. The root's pool (unclassified work
+//! and VSs that never detached CPU) is the reference: its tasks keep their own nice values.
+//!
+//! *Targets.* Top-down from the whole machine: at a pool, its own tasks and each child pool
+//! split what the pool gets in proportion to their shares (the pool's own part is what its
+//! children's shares leave, 100 − Σ), counting only participants that are busy, so an idle
+//! pool's share goes to its busy siblings (work conserving, like CFS itself).
+//!
+//! *Feedback.* CFS gives runnable tasks CPU in proportion to their weights, but how many tasks
+//! each pool runs, which CPUs they may use and what the reference pool does are not known in
+//! advance, and nice values come in 1.25x steps. So each tick every busy managed pool moves its
+//! weight by half the log-ratio of target to measured share (at most 4x a tick), and each of
+//! its runnable tasks gets the nice closest to `pool weight / runnable tasks`. Everything is
+//! integer: log2 in Q10 fixed point (no floating point in the kernel).
+
+use crate::abi::{VS_ATTR_CPU, VS_MAX_DEPTH, VS_SHARE_MAX};
+use crate::tree::{Registry, Slot};
+
+/// CFS weights of nice -20..=19 (kernel/sched/core.c, `sched_prio_to_weight`).
+pub const NICE_WEIGHT: [u32; 40] = [
+    88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916, 9548, 7620, 6100, 4904,
+    3906, 3121, 2501, 1991, 1586, 1277, 1024, 820, 655, 526, 423, 335, 272, 215, 172, 137, 110, 87,
+    70, 56, 45, 36, 29, 23, 18, 15,
+];
+
+/// log2 in Q10 fixed point of `x` (> 0), piecewise linear between powers of two.
+pub fn log2_q10(x: u64) -> i32 {
+    if x == 0 {
+        return -64 * 1024;
+    }
+    let msb = 63 - x.leading_zeros() as i32;
+    // The mantissa's fraction, scaled to 1024.
+    let frac = if msb >= 10 { (x >> (msb - 10)) & 1023 } else { (x << (10 - msb)) & 1023 };
+    msb * 1024 + frac as i32
+}
+
+/// The inverse of [`log2_q10`] (exactly, on its range).
+pub fn exp2_q10(l: i32) -> u64 {
+    let l = l.clamp(0, 62 * 1024);
+    let (int, frac) = (l / 1024, (l % 1024) as u64);
+    let m = 1024 + frac;
+    if int >= 10 {
+        m << (int - 10)
+    } else {
+        m >> (10 - int)
+    }
+}
+
+/// The nice value whose CFS weight is closest to `weight` (in log terms).
+pub fn nice_for_weight(weight: u64) -> i8 {
+    let lw = log2_q10(weight.max(1));
+    let mut best = 0;
+    for (i, &w) in NICE_WEIGHT.iter().enumerate() {
+        if (log2_q10(u64::from(w)) - lw).abs() < (log2_q10(u64::from(NICE_WEIGHT[best])) - lw).abs() {
+            best = i;
+        }
+    }
+    best as i8 - 20
+}
+
+/// Per-slot controller state, kept across ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolCtl {
+    /// log2 (Q10) of the pool's total weight; 0 = not initialised.
+    pub lweight: i32,
+    /// Target share of the machine's used CPU at the last tick, parts per million.
+    pub target_ppm: u32,
+    /// Measured share at the last tick, parts per million.
+    pub used_ppm: u32,
+    /// The nice its runnable tasks get (meaningful for managed pools).
+    pub nice: i8,
+    /// The slot's CPU time at the last tick.
+    pub last_cpu_ns: u64,
+    /// Per tick: the slot's own CPU time since the last tick; for a pool, its members' total.
+    pub delta_ns: u64,
+    pub pool_ns: u64,
+    /// Per tick, for a pool: its runnable member tasks, and whether it competes for CPU.
+    pub runnable: u32,
+    pub busy: bool,
+    /// CPU time of all VSs below this one, as of the last tick.
+    pub below_ns: u64,
+}
+
+impl Default for PoolCtl {
+    fn default() -> Self {
+        Self { lweight: 0, target_ppm: 0, used_ppm: 0, nice: 0, last_cpu_ns: 0, delta_ns: 0, pool_ns: 0, runnable: 0, busy: false, below_ns: 0 }
+    }
+}
+
+/// A pool counts as busy when it has runnable tasks or used this share of the CPU time.
+const BUSY_PPM: u64 = 5_000;
+/// Feedback gain (Q10): half the log-ratio per tick.
+const GAIN_Q10: i64 = 512;
+/// Largest weight change per tick: 4x.
+const MAX_STEP_Q10: i64 = 2 * 1024;
+/// Weight range of a pool: a single nice 19 task up to 64 nice -20 tasks.
+const LW_MIN: i32 = 3 * 1024 + 930; // ~15
+const LW_MAX: i32 = 22 * 1024 + 500; // ~64 * 88761
+
+/// The pool (slot) that VS `slot` draws CPU from.
+pub fn pool_of<S: core::ops::DerefMut<Target = [Slot]>>(reg: &Registry<S>, slot: usize) -> usize {
+    reg.effective(slot, VS_ATTR_CPU as usize).1
+}
+
+/// Per-slot scratch space for [`targets`] (so that it needs no allocation).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Scratch {
+    /// The slot's pool.
+    pool: u16,
+    /// For pools: the pool its parent draws from.
+    parent_pool: u16,
+    /// For pools: Σ shares of child pools.
+    children: u32,
+    /// For pools: the weight total its budget is split by.
+    total: u32,
+    /// For pools: it or a pool below it is busy.
+    busy_sub: bool,
+    /// For pools: what its subtree gets, ppm.
+    budget: u64,
+}
+
+/// Target shares (parts per million of the used CPU) of every pool, into
+/// `ctl[pool].target_ppm` (0 for idle pools and non-pools); `ctl[pool].busy` says which pools
+/// compete. O(slots × depth); `scratch` and `ctl` as long as the registry's capacity.
+pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(reg: &Registry<S>, scratch: &mut [Scratch], ctl: &mut [PoolCtl]) {
+    let n = reg.capacity().min(scratch.len()).min(ctl.len());
+    let share = |s: usize| reg.node(s).map_or(0, |n| n.own[VS_ATTR_CPU as usize]);
+    for s in 0..n {
+        ctl[s].target_ppm = 0;
+        let pool = pool_of(reg, s);
+        let parent = reg.node(s).map_or(0, |x| x.parent as usize);
+        scratch[s] = Scratch {
+            pool: pool as u16,
+            parent_pool: if s == 0 { 0 } else { pool_of(reg, parent) as u16 },
+            busy_sub: reg.node(s).is_some() && pool == s && ctl[s].busy,
+            ..Scratch::default()
+        };
+    }
+    let is_child_pool = |sc: &[Scratch], s: usize| s != 0 && reg.node(s).is_some() && usize::from(sc[s].pool) == s;
+    // Children first: propagate busy and sum shares up to the parent pool.
+    for d in (1..=VS_MAX_DEPTH).rev() {
+        for s in (1..n).filter(|&s| reg.node(s).is_some_and(|x| x.depth == d)) {
+            if is_child_pool(scratch, s) {
+                let pp = usize::from(scratch[s].parent_pool);
+                scratch[pp].children += share(s);
+                if scratch[s].busy_sub {
+                    scratch[pp].busy_sub = true;
+                    scratch[pp].total += share(s);
+                }
+            }
+        }
+    }
+    // Parents first: split budgets.
+    for d in 0..=VS_MAX_DEPTH {
+        for s in (0..n).filter(|&s| reg.node(s).is_some_and(|x| x.depth == d)) {
+            if s != 0 && !is_child_pool(scratch, s) {
+                continue;
+            }
+            let budget = if s == 0 {
+                1_000_000
+            } else {
+                let pp = usize::from(scratch[s].parent_pool);
+                let total = u64::from(scratch[pp].total);
+                if scratch[s].busy_sub && total > 0 {
+                    scratch[pp].budget * u64::from(share(s)) / total
+                } else {
+                    0
+                }
+            };
+            scratch[s].budget = budget;
+            let own = u64::from(VS_SHARE_MAX.saturating_sub(scratch[s].children));
+            if ctl[s].busy {
+                scratch[s].total += own as u32;
+                let total = u64::from(scratch[s].total);
+                ctl[s].target_ppm = if total == 0 { budget } else { budget * own / total } as u32;
+            }
+            if !scratch[s].busy_sub {
+                scratch[s].budget = 0;
+            }
+        }
+    }
+}
+
+/// One controller step for one managed pool: new log-weight from the target and measured
+/// shares, and the nice for each of its `runnable` tasks.
+pub fn step(ctl: &mut PoolCtl, target_ppm: u32, used_ppm: u32, runnable: u32) {
+    let runnable = runnable.max(1);
+    if ctl.lweight == 0 {
+        // Start neutral: every runnable task at nice 0.
+        ctl.lweight = log2_q10(1024 * u64::from(runnable));
+    }
+    ctl.target_ppm = target_ppm;
+    ctl.used_ppm = used_ppm;
+    let err = i64::from(log2_q10(u64::from(target_ppm.max(1)))) - i64::from(log2_q10(u64::from(used_ppm.max(1))));
+    let delta = (err * GAIN_Q10 / 1024).clamp(-MAX_STEP_Q10, MAX_STEP_Q10);
+    ctl.lweight = (i64::from(ctl.lweight) + delta).clamp(i64::from(LW_MIN), i64::from(LW_MAX)) as i32;
+    let per_task = exp2_q10(ctl.lweight - log2_q10(u64::from(runnable)));
+    ctl.nice = nice_for_weight(per_task.max(1));
+}
+
+/// Measured shares and busy flags from per-pool CPU time used in the last period.
+pub fn is_busy(used_ns: u64, total_ns: u64, runnable: u32) -> bool {
+    runnable > 0 || (total_ns > 0 && used_ns * 1_000_000 / total_ns >= BUSY_PPM)
+}

@@ -1,0 +1,212 @@
+//! The CPU controller against a model of CFS: runnable tasks share CPUs in proportion to
+//! their weights, none using more than one CPU (water-filling). After a second of 100 ms ticks
+//! every busy pool must be within 5 points of its target.
+
+use vs_core::abi::*;
+use vs_core::share::{is_busy, nice_for_weight, step, targets, PoolCtl, Scratch, NICE_WEIGHT};
+use vs_core::tree::{Registry, Slot};
+
+fn name(s: &str) -> [u8; VS_NAME_LEN] {
+    let mut b = [0u8; VS_NAME_LEN];
+    b[..s.len()].copy_from_slice(s.as_bytes());
+    b
+}
+
+/// CPU time (in CPUs) each task gets with `weights` on `cpus` CPUs.
+fn cfs(weights: &[u64], cpus: f64) -> Vec<f64> {
+    let mut share = vec![0.0; weights.len()];
+    let mut capped = vec![false; weights.len()];
+    let mut left = cpus.min(weights.len() as f64);
+    loop {
+        let wsum: f64 = weights.iter().zip(&capped).filter(|(_, c)| !**c).map(|(w, _)| *w as f64).sum();
+        if wsum == 0.0 {
+            break;
+        }
+        let mut newly = false;
+        for i in 0..weights.len() {
+            if !capped[i] {
+                share[i] = left * weights[i] as f64 / wsum;
+                if share[i] > 1.0 {
+                    share[i] = 1.0;
+                    capped[i] = true;
+                    left -= 1.0;
+                    newly = true;
+                }
+            }
+        }
+        if !newly {
+            break;
+        }
+    }
+    share
+}
+
+struct Sim {
+    reg: Registry<Vec<Slot>>,
+    /// (slot, hogs) per VS with tasks; slot 0 tasks are unmanaged (nice 0).
+    tasks: Vec<(usize, u32)>,
+    ctl: Vec<PoolCtl>,
+    cpus: f64,
+}
+
+impl Sim {
+    fn new(cpus: f64) -> Sim {
+        Sim { reg: Registry::new(vec![None; 16]).unwrap(), tasks: vec![], ctl: vec![PoolCtl::default(); 16], cpus }
+    }
+    fn vs(&mut self, n: &str, parent: u32, share: Option<u32>) -> u32 {
+        let a = share.map_or(VsAttrs::default(), |s| VsAttrs::default().with(VS_ATTR_CPU, s));
+        self.reg.create(&name(n), parent, VS_ID_AUTO, &a).unwrap()
+    }
+    fn hogs(&mut self, id: u32, n: u32) {
+        let s = self.reg.find(id).unwrap();
+        self.tasks.push((s, n));
+    }
+    /// Run `ticks` ticks; the measured share (ppm of used CPU) and target of each pool.
+    fn run(&mut self, ticks: usize) -> Vec<(u32, u32)> {
+        let mut last = vec![(0, 0); 16];
+        for _ in 0..ticks {
+            // Weights of every task this tick.
+            let mut w = vec![];
+            for &(slot, n) in &self.tasks {
+                let pool = vs_core::share::pool_of(&self.reg, slot);
+                let nice = if pool == 0 { 0 } else { self.ctl[pool].nice };
+                for _ in 0..n {
+                    w.push(u64::from(NICE_WEIGHT[(nice + 20) as usize]));
+                }
+            }
+            let got = cfs(&w, self.cpus);
+            let mut used = vec![0f64; 16];
+            let mut runnable = vec![0u32; 16];
+            let mut i = 0;
+            for &(slot, n) in &self.tasks {
+                let pool = vs_core::share::pool_of(&self.reg, slot);
+                for _ in 0..n {
+                    used[pool] += got[i];
+                    i += 1;
+                }
+                runnable[pool] += n;
+            }
+            let total: f64 = used.iter().sum();
+            let used_ns: Vec<u64> = used.iter().map(|u| (u * 1e8) as u64).collect();
+            let total_ns = (total * 1e8) as u64;
+            for p in 0..16 {
+                self.ctl[p].busy = is_busy(used_ns[p], total_ns, runnable[p]);
+            }
+            let mut scratch = vec![Scratch::default(); 16];
+            targets(&self.reg, &mut scratch, &mut self.ctl);
+            for p in 0..16 {
+                let target = self.ctl[p].target_ppm;
+                if self.ctl[p].busy && p != 0 && vs_core::share::pool_of(&self.reg, p) == p && self.reg.node(p).is_some() {
+                    let used_ppm = (used_ns[p] * 1_000_000 / total_ns.max(1)) as u32;
+                    step(&mut self.ctl[p], target, used_ppm, runnable[p]);
+                }
+                last[p] = ((used_ns[p] * 1_000_000 / total_ns.max(1)) as u32, target);
+            }
+        }
+        last
+    }
+}
+
+fn assert_within(res: &[(u32, u32)], pools: &[(usize, u32)], points: u32) {
+    for &(p, want) in pools {
+        let (got, target) = res[p];
+        assert_eq!(target, want, "target of pool {p}");
+        let diff = (i64::from(got) - i64::from(want)).unsigned_abs() / 10_000;
+        assert!(diff <= u64::from(points), "pool {p}: got {got} ppm, want {want} (±{points} points)");
+    }
+}
+
+#[test]
+fn two_vs_75_25_one_vs_four_hogs_on_one_cpu() {
+    let mut s = Sim::new(1.0);
+    let a = s.vs("a", 0, Some(75));
+    let b = s.vs("b", 0, Some(25));
+    s.hogs(a, 1);
+    s.hogs(b, 4);
+    let r = s.run(10);
+    assert_within(&r, &[(1, 750_000), (2, 250_000)], 5);
+}
+
+#[test]
+fn three_vs_unequal_tasks() {
+    let mut s = Sim::new(1.0);
+    let ids = [s.vs("a", 0, Some(50)), s.vs("b", 0, Some(30)), s.vs("c", 0, Some(20))];
+    for (id, n) in ids.iter().zip([1, 3, 6]) {
+        s.hogs(*id, n);
+    }
+    let r = s.run(10);
+    assert_within(&r, &[(1, 500_000), (2, 300_000), (3, 200_000)], 5);
+}
+
+#[test]
+fn four_vs_on_two_cpus() {
+    let mut s = Sim::new(2.0);
+    let ids = [s.vs("a", 0, Some(40)), s.vs("b", 0, Some(30)), s.vs("c", 0, Some(20)), s.vs("d", 0, Some(10))];
+    for (id, n) in ids.iter().zip([2, 3, 4, 5]) {
+        s.hogs(*id, n);
+    }
+    let r = s.run(10);
+    assert_within(&r, &[(1, 400_000), (2, 300_000), (3, 200_000), (4, 100_000)], 5);
+}
+
+#[test]
+fn idle_vs_donates_its_share() {
+    let mut s = Sim::new(1.0);
+    let _a = s.vs("a", 0, Some(75));
+    let b = s.vs("b", 0, Some(25));
+    s.hogs(b, 2);
+    let r = s.run(5);
+    assert_within(&r, &[(2, 1_000_000)], 1);
+}
+
+#[test]
+fn nested_shares() {
+    let mut s = Sim::new(1.0);
+    let p = s.vs("p", 0, Some(80));
+    let c1 = s.vs("c1", p, Some(50));
+    let c2 = s.vs("c2", p, Some(50));
+    let q = s.vs("q", 0, Some(20));
+    s.hogs(c1, 1);
+    s.hogs(c2, 3);
+    s.hogs(q, 2);
+    let r = s.run(12);
+    assert_within(&r, &[(2, 400_000), (3, 400_000), (4, 200_000)], 5);
+}
+
+#[test]
+fn unmanaged_root_work_keeps_its_part() {
+    let mut s = Sim::new(1.0);
+    let a = s.vs("a", 0, Some(50));
+    s.hogs(0, 1);
+    s.hogs(a, 3);
+    let r = s.run(10);
+    assert_within(&r, &[(0, 500_000), (1, 500_000)], 5);
+}
+
+#[test]
+fn saturated_vs_does_not_starve_the_rest() {
+    // One hog can use one of two CPUs at most: the 25% VS gets the other.
+    let mut s = Sim::new(2.0);
+    let a = s.vs("a", 0, Some(75));
+    let b = s.vs("b", 0, Some(25));
+    s.hogs(a, 1);
+    s.hogs(b, 4);
+    let r = s.run(10);
+    assert!(r[1].0 >= 480_000 && r[2].0 >= 480_000, "{r:?}");
+}
+
+#[test]
+fn fixed_point_helpers() {
+    for x in [1u64, 2, 3, 15, 1024, 1500, 88761, 1 << 40] {
+        let l = vs_core::share::log2_q10(x);
+        let back = vs_core::share::exp2_q10(l);
+        assert!(back <= x && x - back <= x / 512 + 1, "{x} -> {l} -> {back}");
+    }
+    assert_eq!(nice_for_weight(1024), 0);
+    assert_eq!(nice_for_weight(88761), -20);
+    assert_eq!(nice_for_weight(15), 19);
+    assert_eq!(nice_for_weight(1), 19);
+    assert_eq!(nice_for_weight(1 << 30), -20);
+    assert_eq!(nice_for_weight(330), 5);
+    assert_eq!(nice_for_weight(280), 6);
+}
