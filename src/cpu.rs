@@ -20,6 +20,14 @@ fn apply(actions: &[NiceAction]) {
 }
 
 fn tick() -> Result {
+    // Nothing classified: no pool to manage, and nothing vs reniced that could need restoring
+    // (entries of reniced tasks stay until their nice is given back).
+    if state::HINTS.members.load(core::sync::atomic::Ordering::Acquire) == 0 {
+        return state::with(|s| {
+            s.vs.update_subtree_cpu();
+            Ok(())
+        });
+    }
     let n = state::with(|s| Ok(s.vs.members.len()))?;
     // Members may join between the two locked sections; they are sampled next tick.
     let mut samples = KVVec::from_elem(TaskSample::default(), n, GFP_KERNEL)?;

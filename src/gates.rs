@@ -10,8 +10,11 @@ use crate::abi::{
     VS_EV_ACCEPT, VS_EV_CONNECT, VS_EV_MSG_RECV, VS_EV_PIPE_READ, VS_EV_SOCKET, VS_EV_UNIX_ACCEPT,
     VS_EV_UNIX_CONNECT, VS_EV_UNIX_RECV, VS_GLOBAL_MAX, VS_GLOBAL_MIN, VS_ROOT,
 };
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::abi::{VS_EV_EXEC, VS_EV_FORK};
 use crate::classify::ForkCheck;
-use crate::state;
+use crate::state::{self, HINTS};
 
 /// The global pid the glue passes, as the membership key.
 fn key(pid: i32) -> u64 {
@@ -21,6 +24,10 @@ fn key(pid: i32) -> u64 {
 
 #[no_mangle]
 extern "C" fn vs_rust_on_fork(parent: i32, child: i32) {
+    if HINTS.idle(VS_EV_FORK) {
+        HINTS.root_forks.fetch_add(1, Relaxed);
+        return;
+    }
     let _ = state::with(|s| {
         s.vs.on_fork(key(parent), key(child));
         Ok(())
@@ -38,12 +45,18 @@ unsafe extern "C" fn vs_rust_on_exec(pid: i32, old_pid: i32, path: *const u8, le
         // SAFETY: the caller guarantees `len` readable bytes at `path`.
         unsafe { core::slice::from_raw_parts(path, len) }
     };
+    if HINTS.idle(VS_EV_EXEC) {
+        HINTS.root_execs.fetch_add(1, Relaxed);
+        return;
+    }
     let _ = state::with(|s| {
         s.vs.on_exec(key(pid), key(old_pid), path);
         Ok(())
     });
 }
 
+/// Always locked: a task being classified while it exits must not keep its entry (the
+/// classifier checks PF_EXITING under the lock, this takes the lock after setting it).
 #[no_mangle]
 extern "C" fn vs_rust_on_exit(pid: i32) {
     let _ = state::with(|s| {
@@ -55,6 +68,10 @@ extern "C" fn vs_rust_on_exit(pid: i32) {
 /// Runtime of a fair task, from the scheduler (runqueue lock held, maybe in hardirq).
 #[no_mangle]
 extern "C" fn vs_rust_on_runtime(pid: i32, ns: u64) {
+    if HINTS.members.load(core::sync::atomic::Ordering::Acquire) == 0 {
+        HINTS.root_cpu_ns.fetch_add(ns, Relaxed);
+        return;
+    }
     let _ = state::with(|s| {
         s.vs.charge(key(pid), ns);
         Ok(())
@@ -63,6 +80,9 @@ extern "C" fn vs_rust_on_runtime(pid: i32, ns: u64) {
 
 #[no_mangle]
 extern "C" fn vs_rust_fork_check(pid: i32) -> bool {
+    if HINTS.idle(VS_EV_FORK) {
+        return true;
+    }
     state::with(|s| Ok(s.vs.fork_check(key(pid)) == ForkCheck::Allow)).unwrap_or(true)
 }
 
@@ -76,6 +96,9 @@ extern "C" fn vs_rust_fork_failed(pid: i32) {
 
 /// Apply the rules of `event`; `req` is a requester VSID read from a tag (0: unknown).
 fn gate(pid: i32, event: u32, req: Option<u32>) -> u32 {
+    if HINTS.idle(event) {
+        return VS_ROOT;
+    }
     state::with(|s| {
         let req_slot = req.filter(|&r| r != VS_ROOT).and_then(|r| s.vs.slot_of_id(r));
         Ok(s.vs.on_gate(key(pid), event, req_slot))
@@ -115,6 +138,9 @@ extern "C" fn vs_rust_on_unix_recv(pid: i32, req: u32) {
 }
 
 fn object_gate(pid: i32, event: u32, obj: usize) {
+    if HINTS.idle(event) {
+        return;
+    }
     let _ = state::with(|s| {
         let slot = s.vs.object_slot(obj as u64);
         s.vs.on_gate(key(pid), event, (slot != 0).then_some(slot));
@@ -134,6 +160,12 @@ extern "C" fn vs_rust_on_msg_recv(pid: i32, msg: usize) {
 
 #[no_mangle]
 extern "C" fn vs_rust_tag_object(addr: usize, pid: i32) {
+    // An unclassified writer removes a tag; with no tags and no members there is none.
+    if HINTS.members.load(core::sync::atomic::Ordering::Acquire) == 0
+        && HINTS.objects.load(core::sync::atomic::Ordering::Acquire) == 0
+    {
+        return;
+    }
     let _ = state::with(|s| {
         s.vs.tag_object(addr as u64, key(pid));
         Ok(())
@@ -142,6 +174,9 @@ extern "C" fn vs_rust_tag_object(addr: usize, pid: i32) {
 
 #[no_mangle]
 extern "C" fn vs_rust_untag_object(addr: usize) {
+    if HINTS.objects.load(core::sync::atomic::Ordering::Acquire) == 0 {
+        return;
+    }
     let _ = state::with(|s| {
         s.vs.untag_object(addr as u64);
         Ok(())

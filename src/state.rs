@@ -10,6 +10,7 @@
 //! while it is held.
 
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::prelude::*;
 
 use crate::abi::{VsStats, VS_MAX, VS_MAX_RULES};
@@ -50,12 +51,52 @@ unsafe impl Sync for Global {}
 
 static GLOBAL: Global = Global(UnsafeCell::new(None));
 
+/// Lock-free hints for the gates' fast paths, republished under the lock after every
+/// locked section. While nothing is classified and no rule concerns an event, a gate has
+/// nothing to do and need not take the lock: this keeps the module's cost near zero for the
+/// machine's unclassified work. Exit never takes the fast path (see `gates::vs_rust_on_exit`).
+pub(crate) struct Hints {
+    /// Classified tasks (membership entries).
+    pub(crate) members: AtomicUsize,
+    /// Tagged pipes and messages.
+    pub(crate) objects: AtomicUsize,
+    /// Bit `1 << event` for each event with a rule.
+    pub(crate) rule_events: AtomicU32,
+    /// Counters of the root VS kept by fast paths (added to its stats on read).
+    pub(crate) root_cpu_ns: AtomicU64,
+    pub(crate) root_forks: AtomicU64,
+    pub(crate) root_execs: AtomicU64,
+}
+
+pub(crate) static HINTS: Hints = Hints {
+    members: AtomicUsize::new(0),
+    objects: AtomicUsize::new(0),
+    rule_events: AtomicU32::new(0),
+    root_cpu_ns: AtomicU64::new(0),
+    root_forks: AtomicU64::new(0),
+    root_execs: AtomicU64::new(0),
+};
+
+impl Hints {
+    /// Whether a gate for `event` can skip: nothing classified, no rule for the event.
+    pub(crate) fn idle(&self, event: u32) -> bool {
+        self.members.load(Ordering::Acquire) == 0
+            && self.rule_events.load(Ordering::Acquire) & (1 << event) == 0
+    }
+}
+
 /// Run `f` on the state with the lock held. `ENODEV` when the module is not initialised.
 pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
     let flags = glue::state_lock();
     // SAFETY: the state lock is held, so this is the only reference to the cell's contents.
     let ret = match unsafe { &mut *GLOBAL.0.get() } {
-        Some(state) => f(state),
+        Some(state) => {
+            let ret = f(state);
+            HINTS.members.store(state.vs.members.len(), Ordering::Release);
+            HINTS.objects.store(state.vs.objects.len(), Ordering::Release);
+            HINTS.rule_events.store(state.vs.rules.event_mask(), Ordering::Release);
+            ret
+        }
         None => Err(ENODEV),
     };
     glue::state_unlock(flags);
@@ -93,4 +134,11 @@ pub(crate) fn init() -> Result {
 /// Unpublish and free the state. Callers make sure no ioctl can run any more.
 pub(crate) fn teardown() {
     drop(publish(None));
+    for h in [&HINTS.members, &HINTS.objects] {
+        h.store(0, Ordering::Release);
+    }
+    HINTS.rule_events.store(0, Ordering::Release);
+    for h in [&HINTS.root_cpu_ns, &HINTS.root_forks, &HINTS.root_execs] {
+        h.store(0, Ordering::Relaxed);
+    }
 }

@@ -48,7 +48,7 @@ delrule() {
 	local id
 	id=$(vsctl addrule '(exec, *, path=/usr/bin/sleep) -> (r_fcgi)') || return 1
 	vsctl delrule "$id" || return 1
-	fails 1 "vsctl: no rule with id $id" vsctl delrule "$id"
+	fails 1 "vsctl: delrule: no rule with id $id" vsctl delrule "$id"
 }
 ktap_test_result "delrule_and_unknown_rule" delrule
 
@@ -67,7 +67,7 @@ processes() {
 		out=$(vsctl ps r_fcgi) && grep -qE "^ *$pid +sleep " <<<"$out" || { ktap_print_msg "ps: $out"; kill $pid; return 1; }
 	kill $pid
 	wait $pid 2>/dev/null
-	fails 1 "vsctl: no process with pid $pid" vsctl addprocess r_fcgi $pid
+	fails 1 "vsctl: addprocess: no process with pid $pid" vsctl addprocess r_fcgi $pid
 }
 ktap_test_result "addprocess_which_ps" processes
 

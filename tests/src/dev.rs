@@ -92,8 +92,8 @@ impl Dev {
     }
 
     pub fn rules(&self) -> Result<Vec<VsRule>, Errno> {
-        let mut buf = vec![VsRule::default(); 256];
-        let mut l = VsRuleList { buf: buf.as_mut_ptr() as u64, cap: 256, count: 0 };
+        let mut buf = vec![VsRule::default(); VS_MAX_RULES as usize];
+        let mut l = VsRuleList { buf: buf.as_mut_ptr() as u64, cap: VS_MAX_RULES, count: 0 };
         self.call(VS_IOC_LIST_RULES, &mut l)?;
         buf.truncate(l.count as usize);
         Ok(buf)
@@ -155,12 +155,19 @@ impl Fixture {
 
     fn cleanup(&self) {
         if let Ok(rules) = self.dev.rules() {
-            for r in rules {
+            // Last first: deleting the newest rule moves nothing in the kernel's arrays.
+            for r in rules.iter().rev() {
                 let _ = self.dev.del_rule(r.id);
             }
         }
-        // This process (and its threads) back to the root, so its VSs can go.
+        // This process (and its threads) back to the root, so its VSs can go; and any task a
+        // previous test left behind in a VS (the harness kills them, but they may be exiting).
         let _ = self.dev.add_process(VS_ROOT, std::process::id() as i32, false);
+        for i in self.dev.list().unwrap_or_default().iter().filter(|i| i.id != VS_ROOT) {
+            for pid in self.dev.members(i.id).unwrap_or_default() {
+                let _ = self.dev.add_process(VS_ROOT, pid as i32, false);
+            }
+        }
         if let Ok(mut all) = self.dev.list() {
             all.sort_by_key(|i| std::cmp::Reverse(i.depth));
             for i in all.iter().filter(|i| i.id != VS_ROOT) {

@@ -107,6 +107,9 @@ pub fn run(suite: &str, tests: &[Test]) -> ! {
         // SAFETY: the harness is single-threaded, so the child may run arbitrary code.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
+            // Its own process group, so that whatever it forks goes when it is done.
+            // SAFETY: plain syscall in the child.
+            unsafe { libc::setpgid(0, 0) };
             let code = run_child(t);
             // SAFETY: leave the child without running the parent's atexit handlers twice.
             unsafe { libc::_exit(code) };
@@ -116,6 +119,9 @@ pub fn run(suite: &str, tests: &[Test]) -> ! {
         if pid > 0 {
             // SAFETY: `status` is a valid out-pointer; `pid` is our child.
             waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+            // Children the test left running (a timed-out test's hogs, say) end with it.
+            // SAFETY: signals only the test's own process group.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
         }
         let n = i + 1;
         if pid < 0 || waited != pid {

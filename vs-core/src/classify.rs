@@ -202,19 +202,7 @@ impl<T: Store> Vs<T> {
             let pool = share::pool_of(&self.reg, slot);
             self.ctl[pool].pool_ns += self.ctl[slot].delta_ns;
         }
-        // Subtree CPU time, bottom-up: O(VSs x depth).
-        for c in self.ctl.iter_mut().take(n) {
-            c.below_ns = 0;
-        }
-        for d in (1..=crate::abi::VS_MAX_DEPTH).rev() {
-            for slot in 1..n {
-                let Some(node) = self.reg.node(slot) else { continue };
-                if node.depth == d {
-                    let up = self.ctl[slot].below_ns + self.stats[slot].cpu_time_ns;
-                    self.ctl[node.parent as usize].below_ns += up;
-                }
-            }
-        }
+        self.update_subtree_cpu();
         for s in samples.iter().filter(|s| s.alive && s.runnable) {
             let pool = share::pool_of(&self.reg, self.slot_of(s.pid));
             self.ctl[pool].runnable += 1;
@@ -272,6 +260,23 @@ impl<T: Store> Vs<T> {
             }
         }
         k
+    }
+
+    /// Recompute every VS's CPU time of the VSs below it (`cpu_subtree_ns`): O(VSs x depth).
+    pub fn update_subtree_cpu(&mut self) {
+        let n = self.reg.capacity();
+        for c in self.ctl.iter_mut().take(n) {
+            c.below_ns = 0;
+        }
+        for d in (1..=crate::abi::VS_MAX_DEPTH).rev() {
+            for slot in 1..n {
+                let Some(node) = self.reg.node(slot) else { continue };
+                if node.depth == d {
+                    let up = self.ctl[slot].below_ns + self.stats[slot].cpu_time_ns;
+                    self.ctl[node.parent as usize].below_ns += up;
+                }
+            }
+        }
     }
 
     /// Module unload: the nice changes that give every managed task its own value back.

@@ -67,6 +67,8 @@ pub struct RuleTable<R, I> {
     index: I,
     len: usize,
     next_id: u32,
+    /// Rules per event, so that a gate can tell in O(1) that no rule can concern it.
+    per_event: [u32; VS_EV_MAX as usize + 1],
 }
 
 impl<R, I> RuleTable<R, I>
@@ -76,7 +78,12 @@ where
 {
     /// Take the two arrays; the capacity is the shorter one's length.
     pub fn new(rules: R, index: I) -> Self {
-        Self { rules, index, len: 0, next_id: 1 }
+        Self { rules, index, len: 0, next_id: 1, per_event: [0; VS_EV_MAX as usize + 1] }
+    }
+
+    /// Bit `1 << event` set for every event that has at least one rule.
+    pub fn event_mask(&self) -> u32 {
+        self.per_event.iter().enumerate().filter(|(_, &n)| n != 0).fold(0, |m, (e, _)| m | 1 << e)
     }
 
     pub fn len(&self) -> usize {
@@ -159,6 +166,7 @@ where
             self.index.copy_within(pos..self.len, pos + 1);
             self.index[pos] = key;
             self.len += 1;
+            self.per_event[spec.event as usize] += 1;
         }
         Ok(first)
     }
@@ -183,6 +191,7 @@ where
         let ipos = self.index[..self.len].binary_search(&key).map_err(|_| Error::Invalid)?;
         self.index.copy_within(ipos + 1..self.len, ipos);
         self.len -= 1;
+        self.per_event[r.spec.event as usize] -= 1;
         Ok(())
     }
 

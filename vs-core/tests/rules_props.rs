@@ -83,6 +83,8 @@ proptest! {
             prop_assert_eq!(t.delete(id), Ok(()));
             prop_assert_eq!(t.delete(id), Err(Error::NotFound));
         }
+        let mask = model.iter().fold(0u32, |m, r| m | 1 << r.event);
+        prop_assert_eq!(t.event_mask(), mask);
         let ids: Vec<u32> = t.iter().map(|r| r.spec.id).collect();
         prop_assert_eq!(ids, model.iter().map(|r| r.id).collect::<Vec<_>>());
         for (ev, cur, req, p) in queries {

@@ -2,6 +2,8 @@
 //! Pure parsing of command-line values into ABI requests: names, ids, shares, limits and
 //! attribute names. Problems are usage errors (exit status 2).
 
+use std::time::Duration;
+
 use vs_core::abi::{
     VsAttrs, VsSet, VS_ATTR_CPU, VS_ATTR_NET, VS_ATTR_PROCS, VS_GLOBAL_MAX, VS_GLOBAL_MIN,
     VS_LOCAL_MAX, VS_LOCAL_MIN, VS_NAME_LEN, VS_PROCS_UNLIMITED, VS_SHARE_MAX, VS_SHARE_MIN,
@@ -134,6 +136,31 @@ pub fn parse_pid(s: &str) -> Result<u32, Error> {
         Ok(v) if v >= 1 && v <= i32::MAX as u32 => Ok(v),
         _ => Err(Error::Usage(format!(
             "invalid pid '{s}': must be a positive number"
+        ))),
+    }
+}
+
+/// Shortest and longest refresh interval of `top`, seconds.
+pub const INTERVAL_MIN: f64 = 0.1;
+pub const INTERVAL_MAX: f64 = 86_400.0;
+
+/// The `--interval` of `top`: seconds, at least [`INTERVAL_MIN`].
+pub fn parse_interval(s: &str) -> Result<Duration, Error> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (INTERVAL_MIN..=INTERVAL_MAX).contains(&v) => Ok(Duration::from_secs_f64(v)),
+        _ => Err(Error::Usage(format!(
+            "invalid --interval '{s}': must be a number of seconds from {INTERVAL_MIN} to \
+             {INTERVAL_MAX}"
+        ))),
+    }
+}
+
+/// The `--count` of `top`: a positive number of frames.
+pub fn parse_count(s: &str) -> Result<u64, Error> {
+    match s.trim().parse::<u64>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(Error::Usage(format!(
+            "invalid --count '{s}': must be a positive number"
         ))),
     }
 }
@@ -316,6 +343,33 @@ mod tests {
         assert_eq!(parse_rule_id("4294967295").unwrap(), u32::MAX);
         for bad in ["0", "-3", "4294967296", "r1"] {
             assert!(usage(parse_rule_id(bad)).starts_with(&format!("invalid rule id '{bad}'")));
+        }
+    }
+
+    #[test]
+    fn top_interval_and_count() {
+        assert_eq!(parse_interval("1").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_interval("0.5").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_interval("0.1").unwrap(), Duration::from_millis(100));
+        assert_eq!(
+            parse_interval(" 2.25 ").unwrap(),
+            Duration::from_millis(2250)
+        );
+        for bad in ["0", "0.09", "-1", "x", "", "nan", "inf", "86401", "1s"] {
+            assert_eq!(
+                usage(parse_interval(bad)),
+                format!(
+                    "invalid --interval '{bad}': must be a number of seconds from 0.1 to 86400"
+                )
+            );
+        }
+        assert_eq!(parse_count("1").unwrap(), 1);
+        assert_eq!(parse_count("1000").unwrap(), 1000);
+        for bad in ["0", "-2", "x", "1.5"] {
+            assert_eq!(
+                usage(parse_count(bad)),
+                format!("invalid --count '{bad}': must be a positive number")
+            );
         }
     }
 

@@ -1,18 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 //! vsctl: manage virtual services through the ioctls of `/dev/vs`.
 //!
-//! `dev` talks to the device (the only `unsafe`), `resolve` turns a VS argument into an
-//! entry, `args` parses values, `output` renders, `errors` explains failures. Everything but
-//! `dev` is pure and unit-tested without a device.
+//! `dev` talks to the device (the only `unsafe` besides the wall clock of `top`), `resolve`
+//! turns a VS argument into an entry, `args` parses values, `output` renders, `top` computes
+//! and renders the frames of `vsctl top`, `errors` explains failures. Everything but `dev`
+//! and the command functions here is pure and unit-tested without a device.
 
 mod args;
 mod dev;
 mod errors;
 mod output;
 mod resolve;
+mod top;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
@@ -140,6 +143,28 @@ enum Commands {
         /// The VS: name or VSID [default: every VS]
         vs: Option<String>,
         /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what every VS does now, refreshed every interval
+    ///
+    /// One row per VS, in tree order as in `list`. CPU% is the CPU time the VS got over the
+    /// interval in percent of one CPU (like top(1): two busy CPUs make 200); TARGET% the CPU
+    /// controller's target for the VS's CPU pool, in percent of the busy CPU time (blank when
+    /// the pool is idle or unmanaged); NICE the nice the controller gives the pool's tasks
+    /// (blank for the root pool, whose tasks are never reniced); PROCS the processes in the VS
+    /// now; RECLASS the tasks moved in or out and FORKS the forks over the interval. A VS
+    /// created during the interval has blank deltas in its first frame. On a terminal the
+    /// screen is redrawn; otherwise the frames follow one another, a blank line apart. Stop it
+    /// with Ctrl-C, or give --count.
+    Top {
+        /// Seconds between frames, at least 0.1
+        #[arg(long, short = 'd', value_name = "SECS", default_value = "1")]
+        interval: String,
+        /// Stop after N frames [default: run until interrupted]
+        #[arg(long, short = 'n', value_name = "N")]
+        count: Option<String>,
+        /// Print each frame as one line of JSON: {"time", "interval", "vs": [...]}
         #[arg(long)]
         json: bool,
     },
@@ -459,6 +484,95 @@ fn ps(vs: Option<&str>, as_json: bool) -> Result<String, Error> {
     }
 }
 
+/// The wall-clock time of day, `HH:MM:SS` in local time.
+fn clock() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let t = libc::time_t::try_from(now).unwrap_or(0);
+    // SAFETY: an all-zero `tm` is a valid value; localtime_r only writes to it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to a time_t and a tm for the duration of the call.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return format!(
+            "{:02}:{:02}:{:02} UTC",
+            now / 3600 % 24,
+            now / 60 % 60,
+            now % 60
+        );
+    }
+    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+}
+
+/// A numeric parameter of the vs module, if it can be read.
+fn module_param(name: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/sys/module/vs/parameters/{name}"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Write one frame of `top`; `Ok(false)` when the reader has gone away.
+fn emit(out: &mut impl Write, frame: &str) -> Result<bool, Error> {
+    match out.write_all(frame.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(Error::Failed(format!("write: {e}"))),
+    }
+}
+
+/// `top`: prints its frames as it goes, so it returns nothing for `main` to print.
+fn top_cmd(interval: &str, count: Option<&str>, as_json: bool) -> Result<String, Error> {
+    let interval = args::parse_interval(interval)?;
+    let count = count.map(args::parse_count).transpose()?;
+    let (dev, _) = open()?;
+    let tty = !as_json && io::stdout().is_terminal();
+    let mut out = io::stdout().lock();
+    let mut prev = list(&dev)?;
+    let mut taken = Instant::now();
+    let mut frames = 0u64;
+    while count.is_none_or(|c| frames < c) {
+        // Sleep out the rest of the interval: printing does not stretch it.
+        std::thread::sleep(interval.saturating_sub(taken.elapsed()));
+        let cur = list(&dev)?;
+        let now = Instant::now();
+        let elapsed = now - taken;
+        let rows = top::frame(&prev, &cur, elapsed);
+        let text = if as_json {
+            let time = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO)
+                .as_secs_f64();
+            let line = serde_json::to_string(&top::frame_json(time, elapsed, &rows))
+                .map_err(|e| Error::Failed(format!("json: {e}")))?;
+            line + "\n"
+        } else if tty {
+            let ctl = top::Controller {
+                period_ms: module_param("cpu_period_ms"),
+                ticks: module_param("cpu_ticks"),
+                tick_ns: module_param("cpu_tick_ns"),
+            };
+            format!(
+                "\x1b[H\x1b[2J{}\n{}",
+                top::header(&clock(), interval, &ctl),
+                top::frame_text(&rows)
+            )
+        } else if frames > 0 {
+            format!("\n{}", top::frame_text(&rows))
+        } else {
+            top::frame_text(&rows)
+        };
+        if !emit(&mut out, &text)? {
+            break;
+        }
+        prev = cur;
+        taken = now;
+        frames += 1;
+    }
+    Ok(String::new())
+}
+
 /// Run one command; returns what goes to standard output.
 fn run(cli: Cli) -> Result<String, Error> {
     match &cli.command {
@@ -478,6 +592,11 @@ fn run(cli: Cli) -> Result<String, Error> {
         Commands::Show { vs, json } => show(vs, *json),
         Commands::List { json } => list_cmd(*json),
         Commands::Stats { vs, json } => stats(vs.as_deref(), *json),
+        Commands::Top {
+            interval,
+            count,
+            json,
+        } => top_cmd(interval, count.as_deref(), *json),
         Commands::Version { json } => version(*json),
         Commands::Addrule { rule } => addrule(rule),
         Commands::Delrule { id } => delrule(id),
@@ -592,6 +711,7 @@ mod tests {
             &["which", "1", "--json"],
             &["ps", "--json"],
             &["ps", "web", "--json"],
+            &["top", "--json"],
         ] {
             assert!(parse(argv).is_ok(), "{argv:?}");
         }
@@ -623,6 +743,37 @@ mod tests {
             let e = parse(argv).err().map(|e| e.exit_code());
             assert_eq!(e, Some(2), "{argv:?}");
         }
+    }
+
+    #[test]
+    fn top_arguments() {
+        match parse(&["top"]).map(|c| c.command) {
+            Ok(Commands::Top {
+                interval,
+                count,
+                json,
+            }) => assert_eq!((interval.as_str(), count, json), ("1", None, false)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["top", "--interval", "0.5", "--count", "2", "--json"]).map(|c| c.command) {
+            Ok(Commands::Top {
+                interval,
+                count,
+                json,
+            }) => assert_eq!(
+                (interval.as_str(), count.as_deref(), json),
+                ("0.5", Some("2"), true)
+            ),
+            other => panic!("{other:?}"),
+        }
+        let e = parse(&["top", "web"]).err().map(|e| e.exit_code());
+        assert_eq!(e, Some(2), "top takes no VS");
+        // Bad values: usage errors before the device is opened.
+        assert!(matches!(top_cmd("0.05", None, false), Err(Error::Usage(_))));
+        assert!(matches!(
+            top_cmd("1", Some("0"), true),
+            Err(Error::Usage(_))
+        ));
     }
 
     #[test]

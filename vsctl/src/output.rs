@@ -147,6 +147,10 @@ pub fn stats_json(s: &VsStats) -> Value {
         "rx_bytes": s.rx_bytes,
         "tx_packets": s.tx_packets,
         "tx_bytes": s.tx_bytes,
+        "cpu_subtree_ns": s.cpu_subtree_ns,
+        "cpu_target_ppm": s.cpu_target_ppm,
+        "cpu_used_ppm": s.cpu_used_ppm,
+        "cpu_nice": s.cpu_nice,
     })
 }
 
@@ -190,10 +194,39 @@ fn kv(out: &mut String, key: &str, value: &str) {
     out.push_str(&format!("{key:<14}{value}\n"));
 }
 
+/// Whether VS `info` draws its CPU from the root pool (whose tasks are never reniced).
+pub fn in_root_cpu_pool(info: &VsInfo) -> bool {
+    info.attr[VS_ATTR_CPU as usize].source == VS_ROOT
+}
+
+/// The CPU controller's view of the pool of VS `info`, for `show`: `None` while the pool is
+/// idle or unmanaged (no target).
+pub fn cpu_now_text(info: &VsInfo) -> Option<String> {
+    let s = &info.stats;
+    if s.cpu_target_ppm == 0 {
+        return None;
+    }
+    let nice = if in_root_cpu_pool(info) {
+        "root pool: never reniced".to_string()
+    } else {
+        format!("nice {}", s.cpu_nice)
+    };
+    Some(format!(
+        "used {} of target {} ({nice})",
+        fmt_percent(machine_percent(s.cpu_used_ppm)),
+        fmt_percent(machine_percent(s.cpu_target_ppm))
+    ))
+}
+
 /// The counters of one VS, one per line.
-fn stats_lines(out: &mut String, s: &VsStats) {
+fn stats_lines(out: &mut String, info: &VsInfo) {
+    let s = &info.stats;
     kv(out, "processes", &s.nr_procs.to_string());
     kv(out, "cpu time", &fmt_cpu_time(s.cpu_time_ns));
+    kv(out, "cpu subtree", &fmt_cpu_time(s.cpu_subtree_ns));
+    if let Some(now) = cpu_now_text(info) {
+        out.push_str(&format!("cpu share now: {now}\n"));
+    }
     kv(out, "forks", &s.forks.to_string());
     kv(out, "execs", &s.execs.to_string());
     kv(out, "reclass in", &s.reclass_in.to_string());
@@ -257,7 +290,7 @@ pub fn show_text(info: &VsInfo, list: &[VsInfo]) -> String {
             &attr_text(attr, &info.attr[attr as usize], list),
         );
     }
-    stats_lines(&mut out, &info.stats);
+    stats_lines(&mut out, info);
     out
 }
 
@@ -269,7 +302,7 @@ pub fn stats_text(info: &VsInfo) -> String {
         "name",
         &format!("{} (id {})", name(info), info.id),
     );
-    stats_lines(&mut out, &info.stats);
+    stats_lines(&mut out, info);
     out
 }
 
@@ -316,8 +349,10 @@ pub fn stats_table(list: &[VsInfo]) -> String {
     table(&header, &rows, &right)
 }
 
-/// `list`: the tree, one VS a line, children below their parent with box-drawing branches.
-pub fn list_text(list: &[VsInfo]) -> String {
+/// The VSs of `list` in tree order (each below its parent, depth first), as (index in
+/// `list`, box-drawing prefix for its name). Every entry appears once, even with a parent
+/// missing from `list`.
+pub fn tree_order(list: &[VsInfo]) -> Vec<(usize, String)> {
     let ids: HashSet<u32> = list.iter().map(|i| i.id).collect();
     let mut children: HashMap<u32, Vec<usize>> = HashMap::new();
     let mut tops = Vec::new();
@@ -332,7 +367,7 @@ pub fn list_text(list: &[VsInfo]) -> String {
         list,
         children: &children,
         seen: vec![false; list.len()],
-        rows: Vec::new(),
+        order: Vec::new(),
     };
     for n in tops {
         walk.visit(n, String::new(), String::new());
@@ -341,9 +376,28 @@ pub fn list_text(list: &[VsInfo]) -> String {
     for n in 0..list.len() {
         walk.visit(n, String::new(), String::new());
     }
+    walk.order
+}
+
+/// `list`: the tree, one VS a line, children below their parent with box-drawing branches.
+pub fn list_text(list: &[VsInfo]) -> String {
+    let rows: Vec<Vec<String>> = tree_order(list)
+        .into_iter()
+        .map(|(n, lead)| {
+            let i = &list[n];
+            vec![
+                format!("{lead}{}", name(i)),
+                i.id.to_string(),
+                fmt_value(VS_ATTR_CPU, &i.attr[VS_ATTR_CPU as usize]),
+                fmt_value(VS_ATTR_NET, &i.attr[VS_ATTR_NET as usize]),
+                fmt_value(VS_ATTR_PROCS, &i.attr[VS_ATTR_PROCS as usize]),
+                i.stats.nr_procs.to_string(),
+            ]
+        })
+        .collect();
     table(
         &["NAME", "ID", "CPU", "NET", "MAX_PROCS", "PROCS"],
-        &walk.rows,
+        &rows,
         &[false, true, false, false, false, true],
     )
 }
@@ -352,7 +406,7 @@ struct Walk<'a> {
     list: &'a [VsInfo],
     children: &'a HashMap<u32, Vec<usize>>,
     seen: Vec<bool>,
-    rows: Vec<Vec<String>>,
+    order: Vec<(usize, String)>,
 }
 
 impl Walk<'_> {
@@ -362,14 +416,7 @@ impl Walk<'_> {
         }
         self.seen[n] = true;
         let i = &self.list[n];
-        self.rows.push(vec![
-            format!("{lead}{}", name(i)),
-            i.id.to_string(),
-            fmt_value(VS_ATTR_CPU, &i.attr[VS_ATTR_CPU as usize]),
-            fmt_value(VS_ATTR_NET, &i.attr[VS_ATTR_NET as usize]),
-            fmt_value(VS_ATTR_PROCS, &i.attr[VS_ATTR_PROCS as usize]),
-            i.stats.nr_procs.to_string(),
-        ]);
+        self.order.push((n, lead));
         let kids = self.children.get(&i.id).cloned().unwrap_or_default();
         for (k, c) in kids.iter().enumerate() {
             let last = k + 1 == kids.len();
@@ -605,6 +652,10 @@ pub(crate) mod tests {
         www1.stats = VsStats {
             nr_procs: 3,
             cpu_time_ns: 1_234_567_890,
+            cpu_subtree_ns: 2_000_000_000,
+            cpu_target_ppm: 500_000,
+            cpu_used_ppm: 612_500,
+            cpu_nice: -3,
             forks: 10,
             execs: 4,
             rx_bytes: 1500,
@@ -713,7 +764,21 @@ pub(crate) mod tests {
         assert_eq!(v["stats"]["cpu_time_ns"], 1_234_567_890u64);
         assert_eq!(v["stats"]["rx_bytes"], 1500);
         let keys = v["stats"].as_object().map(|o| o.len());
-        assert_eq!(keys, Some(11), "every VsStats field but _reserved");
+        assert_eq!(keys, Some(15), "every VsStats field but _pad and _reserved");
+        assert_eq!(
+            [
+                &v["stats"]["cpu_subtree_ns"],
+                &v["stats"]["cpu_target_ppm"],
+                &v["stats"]["cpu_used_ppm"],
+                &v["stats"]["cpu_nice"],
+            ],
+            [
+                &json!(2_000_000_000u64),
+                &json!(500_000),
+                &json!(612_500),
+                &json!(-3)
+            ]
+        );
 
         let root = vs_json(&l[0], &l);
         assert_eq!(root["parent"], Value::Null);
@@ -741,6 +806,8 @@ pub(crate) mod tests {
             "max procs     100, own value",
             "processes     3",
             "cpu time      1.234s",
+            "cpu subtree   2.000s",
+            "cpu share now: used 61.25% of target 50% (nice -3)",
             "forks         10",
             "rx bytes      1500",
             "tx bytes      0",
@@ -750,9 +817,32 @@ pub(crate) mod tests {
                 "missing {want:?} in\n{text}"
             );
         }
-        assert!(show_text(&l[0], &l)
-            .lines()
-            .any(|line| line == "parent        -"));
+        let root = show_text(&l[0], &l);
+        assert!(root.lines().any(|line| line == "parent        -"));
+        // No target (idle or unmanaged pool): no "now" line.
+        assert!(!root.contains("cpu share now"), "{root}");
+        assert!(root.lines().any(|line| line == "cpu subtree   0.000s"));
+    }
+
+    #[test]
+    fn cpu_now_names_the_root_pool() {
+        let mut l = sample();
+        l[0].stats.cpu_target_ppm = 1_000_000;
+        l[0].stats.cpu_used_ppm = 999_999;
+        assert_eq!(
+            cpu_now_text(&l[0]).as_deref(),
+            Some("used 100% of target 100% (root pool: never reniced)")
+        );
+        // db inherits root's share: the root pool too.
+        l[2].stats.cpu_target_ppm = 250_000;
+        assert!(cpu_now_text(&l[2]).is_some_and(|t| t.ends_with("(root pool: never reniced)")));
+        assert!(in_root_cpu_pool(&l[2]) && !in_root_cpu_pool(&l[1]));
+        assert_eq!(cpu_now_text(&l[1]), None);
+        let stats = stats_text(&l[3]);
+        assert!(
+            stats.contains("\ncpu share now: used 61.25% of target 50% (nice -3)\n"),
+            "{stats}"
+        );
     }
 
     #[test]
