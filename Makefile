@@ -5,14 +5,15 @@
 #   make check     install what is missing, build, run every test (host + QEMU)
 #   make module    build vs.ko (KDIR=/path/to/rust-enabled/kernel/build to choose the kernel)
 #   make vm CMD='vsctl list'   run a command in the guest with vs.ko loaded
-#   make bench     run the benchmarks in QEMU
+#   make bench     gate overhead benchmarks in QEMU (docs/bench-gates.md)
+#   make bench-cpu CPU share accuracy in QEMU (docs/bench-cpu.md, docs/cpu-shares.png)
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Kernel builds want Debian's rustc (with rust-src) ahead of rustup's.
 KPATH := /usr/bin:/usr/sbin:/bin:/sbin:$(HOME)/.cargo/bin
 
-.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench clean
+.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu clean
 
 all: module userspace
 
@@ -47,6 +48,10 @@ vm: module userspace
 
 bench: setup module userspace
 	@bash scripts/vm-run.sh bash bench/run.sh
+
+bench-cpu: setup module userspace
+	@python3 -c 'import matplotlib' 2>/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib >/dev/null
+	@bash scripts/vm-run.sh bash bench/cpu.sh
 
 clean:
 	@kdir=$$(bash scripts/build-kernel.sh --dir-only 2>/dev/null); \

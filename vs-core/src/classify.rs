@@ -187,7 +187,7 @@ impl<T: Store> Vs<T> {
     /// gets its original nice back when it leaves managed pools; a task someone else reniced
     /// is left alone until it changes VS.
     pub fn cpu_tick(&mut self, samples: &[TaskSample], actions: &mut [NiceAction]) -> usize {
-        let n = self.reg.capacity();
+        let n = self.reg.high();
         // CPU time per pool since the last tick, and runnable tasks per pool.
         let mut total: u64 = 0;
         for (slot, c) in self.ctl.iter_mut().enumerate().take(n) {
@@ -211,11 +211,16 @@ impl<T: Store> Vs<T> {
             c.busy = share::is_busy(c.pool_ns, total, c.runnable);
         }
         share::targets(&self.reg, &mut self.scratch, &mut self.ctl);
-        for pool in 1..n {
+        for pool in 0..n {
             if self.reg.node(pool).is_none() || share::pool_of(&self.reg, pool) != pool {
                 continue;
             }
             let c = &mut self.ctl[pool];
+            if pool == 0 {
+                // The reference pool is measured (for `vsctl top`) but never reniced.
+                c.used_ppm = if c.busy && total > 0 { (c.pool_ns.saturating_mul(1_000_000) / total) as u32 } else { 0 };
+                continue;
+            }
             if c.busy && total > 0 {
                 let used_ppm = (c.pool_ns.saturating_mul(1_000_000) / total) as u32;
                 let (target, runnable) = (c.target_ppm, c.runnable);
@@ -264,7 +269,7 @@ impl<T: Store> Vs<T> {
 
     /// Recompute every VS's CPU time of the VSs below it (`cpu_subtree_ns`): O(VSs x depth).
     pub fn update_subtree_cpu(&mut self) {
-        let n = self.reg.capacity();
+        let n = self.reg.high();
         for c in self.ctl.iter_mut().take(n) {
             c.below_ns = 0;
         }

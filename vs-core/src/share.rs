@@ -127,7 +127,7 @@ pub struct Scratch {
 /// `ctl[pool].target_ppm` (0 for idle pools and non-pools); `ctl[pool].busy` says which pools
 /// compete. O(slots × depth); `scratch` and `ctl` as long as the registry's capacity.
 pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(reg: &Registry<S>, scratch: &mut [Scratch], ctl: &mut [PoolCtl]) {
-    let n = reg.capacity().min(scratch.len()).min(ctl.len());
+    let n = reg.high().min(scratch.len()).min(ctl.len());
     let share = |s: usize| reg.node(s).map_or(0, |n| n.own[VS_ATTR_CPU as usize]);
     for s in 0..n {
         ctl[s].target_ppm = 0;

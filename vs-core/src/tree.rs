@@ -105,6 +105,9 @@ fn is_share(attr: usize) -> bool {
 pub struct Registry<S> {
     slots: S,
     count: u32,
+    /// One past the highest slot in use: loops over VSs stop here. Free slots are taken
+    /// lowest first, so VSs stay packed at the front.
+    high: usize,
     /// Where the search for the next auto-assigned local id starts.
     next_id: u32,
 }
@@ -132,7 +135,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
             subtree: 0,
             depth: 0,
         });
-        Ok(Self { slots, count: 1, next_id: VS_LOCAL_MIN })
+        Ok(Self { slots, count: 1, high: 1, next_id: VS_LOCAL_MIN })
     }
 
     /// Number of VSs, root included.
@@ -149,14 +152,19 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         self.slots.len()
     }
 
+    /// One past the highest slot in use: every VS is in `0..high()`.
+    pub fn high(&self) -> usize {
+        self.high
+    }
+
     /// The slot holding VS `id`.
     pub fn find(&self, id: u32) -> Option<usize> {
-        self.slots.iter().position(|s| matches!(s, Some(n) if n.id == id))
+        self.slots[..self.high].iter().position(|s| matches!(s, Some(n) if n.id == id))
     }
 
     /// The slot holding the VS named `name` (the bytes before the NUL).
     pub fn find_name(&self, name: &[u8]) -> Option<usize> {
-        self.slots
+        self.slots[..self.high]
             .iter()
             .position(|s| matches!(s, Some(n) if crate::abi::name_bytes(&n.name) == name))
     }
@@ -196,7 +204,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
 
     /// Sum of the detached `attr` shares of the children of `parent`, skipping `skip`.
     fn children_share(&self, parent: usize, attr: usize, skip: Option<usize>) -> u32 {
-        self.slots
+        self.slots[..self.high]
             .iter()
             .enumerate()
             .filter(|&(i, _)| Some(i) != skip && i != 0)
@@ -278,6 +286,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         });
         self.node_mut(parent)?.nr_children += 1;
         self.count += 1;
+        self.high = self.high.max(free + 1);
         Ok(id)
     }
 
@@ -292,6 +301,9 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         let parent = self.node_mut(n.parent as usize)?;
         parent.nr_children = parent.nr_children.saturating_sub(1);
         self.count -= 1;
+        while self.high > 1 && self.slots[self.high - 1].is_none() {
+            self.high -= 1;
+        }
         Ok(())
     }
 
@@ -396,7 +408,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
     /// Slots in use, parents before children (by depth, then slot).
     pub fn slots_by_depth(&self) -> impl Iterator<Item = usize> + '_ {
         (0..=VS_MAX_DEPTH).flat_map(move |d| {
-            self.slots
+            self.slots[..self.high]
                 .iter()
                 .enumerate()
                 .filter(move |(_, s)| matches!(s, Some(n) if n.depth == d))

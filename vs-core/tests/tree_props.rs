@@ -176,6 +176,10 @@ fn check_same(reg: &Registry<Vec<Slot>>, model: &Model) {
             }
         }
     }
+    // Every VS lies below the high-water mark, and the slot just under it is in use.
+    let cap = reg.capacity();
+    assert!((reg.high()..cap).all(|s| reg.node(s).is_none()));
+    assert!(reg.node(reg.high() - 1).is_some());
     // Parents come before children in the listing.
     let order: Vec<u32> = reg.slots_by_depth().map(|s| reg.node(s).unwrap().id).collect();
     for (pos, id) in order.iter().enumerate() {

@@ -145,10 +145,13 @@ pub fn header(clock: &str, interval: Duration, ctl: &Controller) -> String {
         h.push_str(&format!(", cpu controller period {p} ms"));
         if let (Some(t), Some(ns)) = (ctl.ticks, ctl.tick_ns) {
             if t > 0 {
-                h.push_str(&format!(
-                    " ({:.1} us a tick)",
-                    ns as f64 / t as f64 / 1000.0
-                ));
+                let per = ns as f64 / t as f64;
+                let cost = if per < 1e6 {
+                    format!("{:.1} us", per / 1e3)
+                } else {
+                    format!("{:.1} ms", per / 1e6)
+                };
+                h.push_str(&format!(" ({cost} a tick)"));
             }
         }
     }
@@ -376,6 +379,12 @@ mod tests {
             tick_ns: Some(0),
         };
         assert!(header("x", SEC, &no_ticks).ends_with("period 50 ms\n"));
+        let slow = Controller {
+            period_ms: Some(100),
+            ticks: Some(10),
+            tick_ns: Some(40_022_000),
+        };
+        assert!(header("x", SEC, &slow).ends_with("period 100 ms (4.0 ms a tick)\n"));
     }
 
     #[test]
