@@ -7,13 +7,14 @@
 #   make vm CMD='vsctl list'   run a command in the guest with vs.ko loaded
 #   make bench     gate overhead benchmarks in QEMU (docs/bench-gates.md)
 #   make bench-cpu CPU share accuracy in QEMU (docs/bench-cpu.md, docs/cpu-shares.png)
+#   make bench-web two nginx sites against CPU hogs, with and without vs (docs/bench-web.md)
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Kernel builds want Debian's rustc (with rust-src) ahead of rustup's.
 KPATH := /usr/bin:/usr/sbin:/bin:/sbin:$(HOME)/.cargo/bin
 
-.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu clean
+.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web clean
 
 all: module userspace
 
@@ -48,6 +49,10 @@ vm: module userspace
 
 bench: setup module userspace
 	@bash scripts/vm-run.sh bash bench/run.sh
+
+bench-web: setup module userspace
+	@command -v nginx >/dev/null && command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null
+	@bash scripts/vm-run.sh bash bench/web.sh
 
 bench-cpu: setup module userspace
 	@python3 -c 'import matplotlib' 2>/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib >/dev/null
