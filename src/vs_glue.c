@@ -201,6 +201,20 @@ static void vs_kp_post_nop(struct kprobe *p, struct pt_regs *regs, unsigned long
 {
 }
 
+/*
+ * A user socket gets its file here (socket(), socketpair(), accept()); kernel sockets never
+ * do. The socket is not yet reachable through a file descriptor: tag it without its lock.
+ * A plain kprobe at function entry is much cheaper than a kretprobe on __sock_create.
+ */
+static int vs_kp_sock_alloc_file(struct kprobe *p, struct pt_regs *regs)
+{
+	struct socket *sock = (struct socket *)regs_get_kernel_argument(regs, 0);
+
+	if (sock && sock->sk)
+		vs_tag_sock(sock->sk, vs_rust_on_socket(current->pid));
+	return 0;
+}
+
 static int vs_kp_unix_connect(struct kprobe *p, struct pt_regs *regs)
 {
 	struct socket *sock = (struct socket *)regs_get_kernel_argument(regs, 0);
@@ -254,6 +268,7 @@ static struct kprobe vs_kps[] = {
 	VS_KPROBE("__x64_sys_vfork", vs_kp_fork, vs_kp_post_nop),
 	VS_KPROBE("__x64_sys_clone", vs_kp_fork, vs_kp_post_nop),
 	VS_KPROBE("__x64_sys_clone3", vs_kp_fork, vs_kp_post_nop),
+	VS_KPROBE("sock_alloc_file", vs_kp_sock_alloc_file, NULL),
 	VS_KPROBE("unix_stream_connect", vs_kp_unix_connect, NULL),
 	VS_KPROBE("unix_stream_recvmsg", vs_kp_unix_recv, NULL),
 	VS_KPROBE("unix_dgram_recvmsg", vs_kp_unix_recv, NULL),
@@ -271,30 +286,6 @@ static int vs_krp_clone_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	if ((long)regs_return_value(regs) < 0)
 		vs_rust_fork_failed(current->pid);
-	return 0;
-}
-
-struct vs_sock_create_args {
-	struct socket **res;
-	int kern;
-};
-
-static int vs_krp_sock_create_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
-{
-	struct vs_sock_create_args *a = (void *)ri->data;
-
-	a->res = (struct socket **)regs_get_kernel_argument(regs, 4);
-	a->kern = regs_get_kernel_argument(regs, 5);
-	return 0;
-}
-
-static int vs_krp_sock_create_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
-{
-	struct vs_sock_create_args *a = (void *)ri->data;
-
-	/* The new socket is not yet visible to anyone else: tag it without its lock. */
-	if (regs_return_value(regs) == 0 && !a->kern && a->res && *a->res)
-		vs_tag_sock((*a->res)->sk, vs_rust_on_socket(current->pid));
 	return 0;
 }
 
@@ -341,9 +332,6 @@ static int vs_krp_load_msg_ret(struct kretprobe_instance *ri, struct pt_regs *re
 #define VS_KRP_ACTIVE 512
 static struct kretprobe vs_krps[] = {
 	{ .kp.symbol_name = "kernel_clone", .handler = vs_krp_clone_ret,
-	  .maxactive = VS_KRP_ACTIVE },
-	{ .kp.symbol_name = "__sock_create", .entry_handler = vs_krp_sock_create_entry,
-	  .handler = vs_krp_sock_create_ret, .data_size = sizeof(struct vs_sock_create_args),
 	  .maxactive = VS_KRP_ACTIVE },
 	{ .kp.symbol_name = "inet_csk_accept", .handler = vs_krp_inet_accept_ret,
 	  .maxactive = VS_KRP_ACTIVE },

@@ -167,9 +167,10 @@ fn process_limit_concurrent_forks() -> Outcome {
     let go = Arc::new(Barrier::new(THREADS + 1));
     // Threads are tasks of the VS too: none may exit (and free its place) before all forked.
     let done = Arc::new(Barrier::new(THREADS + 1));
+    let release = Arc::new(Barrier::new(THREADS + 1));
     let handles: Vec<_> = (0..THREADS)
         .map(|_| {
-            let (b, g, d) = (barrier.clone(), go.clone(), done.clone());
+            let (b, g, d, r) = (barrier.clone(), go.clone(), done.clone(), release.clone());
             std::thread::spawn(move || {
                 b.wait();
                 g.wait();
@@ -183,6 +184,7 @@ fn process_limit_concurrent_forks() -> Outcome {
                 }
                 let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
                 d.wait();
+                r.wait();
                 (pid, err)
             })
         })
@@ -192,7 +194,10 @@ fn process_limit_concurrent_forks() -> Outcome {
     check_eq!(f.add_process(lim, getpid(), false), Ok(THREADS as u32 + 1));
     go.wait();
     done.wait();
-    let st = f.get(lim).ctx("GET")?.stats;
+    // Read the counts while every thread still lives, then let them go.
+    let st = f.get(lim).ctx("GET");
+    release.wait();
+    let st = st?.stats;
     let results: Vec<(i32, i32)> = handles.into_iter().map(|h| h.join().unwrap_or((-1, 0))).collect();
     let ok: Vec<i32> = results.iter().filter(|r| r.0 > 0).map(|r| r.0).collect();
     let eagain = results.iter().filter(|r| r.0 < 0 && r.1 == libc::EAGAIN).count();
