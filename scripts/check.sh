@@ -16,7 +16,7 @@ summary() {
 bash scripts/setup.sh || { echo "setup failed"; failed=$((failed + 1)); summary; }
 
 log "host: cargo test (pure logic, ABI, vsctl helpers)"
-cargo test --workspace --release 2>&1 | tee .cache/host-tests.log | grep -E '^test result:|FAILED|panicked' || true
+cargo test --workspace 2>&1 | tee .cache/host-tests.log | grep -E '^test result:|FAILED|panicked' || true
 while read -r p f i; do
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + i))
 done < <(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p' .cache/host-tests.log)

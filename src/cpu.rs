@@ -22,7 +22,11 @@ fn apply(actions: &[NiceAction]) {
 fn tick() -> Result {
     // Nothing classified: no pool to manage, and nothing vs reniced that could need restoring
     // (entries of reniced tasks stay until their nice is given back).
-    if state::HINTS.members.load(core::sync::atomic::Ordering::Acquire) == 0 {
+    if state::HINTS
+        .members
+        .load(core::sync::atomic::Ordering::Acquire)
+        == 0
+    {
         return state::with(|s| {
             s.vs.update_subtree_cpu();
             Ok(())
@@ -34,7 +38,12 @@ fn tick() -> Result {
     let n = state::with(|s| Ok(s.vs.members_snapshot(&mut samples)))?.min(samples.len());
     for s in samples.iter_mut().take(n) {
         if let Some((runnable, nice)) = glue::task_sample(s.pid as i32) {
-            *s = TaskSample { pid: s.pid, alive: true, runnable, nice };
+            *s = TaskSample {
+                pid: s.pid,
+                alive: true,
+                runnable,
+                nice,
+            };
         }
     }
     let mut actions = KVVec::from_elem(NiceAction::default(), n, GFP_KERNEL)?;
@@ -53,7 +62,9 @@ extern "C" fn vs_rust_cpu_tick() {
 /// Module unload (the controller and the probes are stopped): give every task vs reniced
 /// its own nice value back.
 pub(crate) fn restore_all() {
-    let Ok(n) = state::with(|s| Ok(s.vs.members.len())) else { return };
+    let Ok(n) = state::with(|s| Ok(s.vs.members.len())) else {
+        return;
+    };
     let Ok(mut actions) = KVVec::from_elem(NiceAction::default(), n, GFP_KERNEL) else {
         pr_warn!("out of memory: nice values of {} tasks not restored\n", n);
         return;

@@ -65,14 +65,20 @@ fn write_user<T: AsBytes>(arg: usize, value: &T) -> Result {
 
 fn version(arg: usize) -> Result {
     let nr_vs = state::with(|s| Ok(s.vs.reg.len()))?;
-    let v = VsVersion { abi: VS_ABI_VERSION, max_vs: VS_MAX, name_len: VS_NAME_LEN as u32, nr_vs };
+    let v = VsVersion {
+        abi: VS_ABI_VERSION,
+        max_vs: VS_MAX,
+        name_len: VS_NAME_LEN as u32,
+        nr_vs,
+    };
     write_user(arg, &v)
 }
 
 fn create(_: Admin, arg: usize) -> Result {
     let mut req: VsCreate = read_user(arg)?;
     req.id = state::with(|s| {
-        s.vs.create(&req.name, req.parent, req.id, &req.attrs).map_err(to_errno)
+        s.vs.create(&req.name, req.parent, req.id, &req.attrs)
+            .map_err(to_errno)
     })?;
     write_user(arg, &req)
 }
@@ -88,8 +94,7 @@ fn set(_: Admin, arg: usize) -> Result {
         return Err(EINVAL);
     }
     state::with(|s| {
-        s.vs
-            .reg
+        s.vs.reg
             .set(req.id, req.attach_mask, req.detach_mask, &req.values)
             .map_err(to_errno)
     })
@@ -241,7 +246,11 @@ fn members(arg: usize) -> Result {
         let slot = s.vs.slot_of_id(req.id).ok_or(ENOENT)?;
         let mut count = 0u32;
         // The root's members are implicit (every unclassified task): none are listed.
-        for e in s.vs.members.iter().filter(|e| slot != 0 && usize::from(e.slot) == slot) {
+        for e in
+            s.vs.members
+                .iter()
+                .filter(|e| slot != 0 && usize::from(e.slot) == slot)
+        {
             if out.len() < cap {
                 // Capacity was reserved above, so this push does not allocate.
                 out.push(e.pid as u32, GFP_ATOMIC)?;

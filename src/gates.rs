@@ -100,7 +100,9 @@ fn gate(pid: i32, event: u32, req: Option<u32>) -> u32 {
         return VS_ROOT;
     }
     state::with(|s| {
-        let req_slot = req.filter(|&r| r != VS_ROOT).and_then(|r| s.vs.slot_of_id(r));
+        let req_slot = req
+            .filter(|&r| r != VS_ROOT)
+            .and_then(|r| s.vs.slot_of_id(r));
         Ok(s.vs.on_gate(key(pid), event, req_slot))
     })
     .unwrap_or(VS_ROOT)

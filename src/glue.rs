@@ -11,13 +11,25 @@ extern "C" {
     fn vs_glue_misc_deregister();
     fn vs_glue_probes_register() -> core::ffi::c_int;
     fn vs_glue_probes_unregister();
-    fn vs_glue_for_each_task(vpid: i32, tree: bool, ctx: *mut core::ffi::c_void) -> core::ffi::c_int;
+    fn vs_glue_for_each_task(
+        vpid: i32,
+        tree: bool,
+        ctx: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int;
     fn vs_glue_task_exiting(task: *const core::ffi::c_void) -> bool;
     fn vs_glue_global_pid(vpid: i32) -> core::ffi::c_int;
     fn vs_glue_cpu_start();
     fn vs_glue_cpu_stop();
-    fn vs_glue_task_sample(pid: i32, runnable: *mut bool, nice: *mut core::ffi::c_int) -> core::ffi::c_int;
-    fn vs_glue_set_nice(pid: i32, expect: core::ffi::c_int, nice: core::ffi::c_int) -> core::ffi::c_int;
+    fn vs_glue_task_sample(
+        pid: i32,
+        runnable: *mut bool,
+        nice: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+    fn vs_glue_set_nice(
+        pid: i32,
+        expect: core::ffi::c_int,
+        nice: core::ffi::c_int,
+    ) -> core::ffi::c_int;
 }
 
 /// Start the CPU controller's periodic work (`vs_rust_cpu_tick`).
@@ -81,7 +93,11 @@ impl TaskRef {
 
 /// Call `f(global pid, task)` for each thread of process `vpid` (caller's pid namespace) and,
 /// with `tree`, of its descendants. `ESRCH` if there is no such process. `f` runs under RCU.
-pub(crate) fn for_each_task(vpid: i32, tree: bool, f: &mut dyn FnMut(i32, TaskRef)) -> kernel::error::Result {
+pub(crate) fn for_each_task(
+    vpid: i32,
+    tree: bool,
+    f: &mut dyn FnMut(i32, TaskRef),
+) -> kernel::error::Result {
     let mut f = f;
     let ctx = &mut f as *mut &mut dyn FnMut(i32, TaskRef) as *mut core::ffi::c_void;
     // SAFETY: `ctx` points to `f`, alive until this returns; the glue passes it back only to
@@ -95,7 +111,11 @@ pub(crate) fn for_each_task(vpid: i32, tree: bool, f: &mut dyn FnMut(i32, TaskRe
 ///
 /// `ctx` is the pointer `for_each_task` passed; `task` a live task_struct.
 #[no_mangle]
-unsafe extern "C" fn vs_rust_bind_task(ctx: *mut core::ffi::c_void, pid: i32, task: *const core::ffi::c_void) {
+unsafe extern "C" fn vs_rust_bind_task(
+    ctx: *mut core::ffi::c_void,
+    pid: i32,
+    task: *const core::ffi::c_void,
+) {
     // SAFETY: per the contract, `ctx` points to the `&mut dyn FnMut` of `for_each_task`.
     let f = unsafe { &mut *(ctx as *mut &mut dyn FnMut(i32, TaskRef)) };
     f(pid, TaskRef(task));

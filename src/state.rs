@@ -92,9 +92,15 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
     let ret = match unsafe { &mut *GLOBAL.0.get() } {
         Some(state) => {
             let ret = f(state);
-            HINTS.members.store(state.vs.members.len(), Ordering::Release);
-            HINTS.objects.store(state.vs.objects.len(), Ordering::Release);
-            HINTS.rule_events.store(state.vs.rules.event_mask(), Ordering::Release);
+            HINTS
+                .members
+                .store(state.vs.members.len(), Ordering::Release);
+            HINTS
+                .objects
+                .store(state.vs.objects.len(), Ordering::Release);
+            HINTS
+                .rule_events
+                .store(state.vs.rules.event_mask(), Ordering::Release);
             ret
         }
         None => Err(ENODEV),
@@ -115,7 +121,11 @@ fn publish(new: Option<State>) -> Option<State> {
 
 /// Allocate and publish the state: the registry with its root VS, empty tables.
 pub(crate) fn init() -> Result {
-    let blank_rule = Rule { spec: Default::default(), target_slot: 0, path_hash: 0 };
+    let blank_rule = Rule {
+        spec: Default::default(),
+        target_slot: 0,
+        path_hash: 0,
+    };
     let vs = Vs::new(
         VVec::from_elem(None, VS_MAX as usize, GFP_KERNEL)?,
         VVec::from_elem(Entry::default(), MEMBER_TABLE, GFP_KERNEL)?,

@@ -62,7 +62,11 @@ impl kernel::Module for VsModule {
             return Err(e);
         }
         glue::cpu_start();
-        pr_info!("/dev/vs ready (abi {}, up to {} VSs)\n", abi::VS_ABI_VERSION, abi::VS_MAX);
+        pr_info!(
+            "/dev/vs ready (abi {}, up to {} VSs)\n",
+            abi::VS_ABI_VERSION,
+            abi::VS_MAX
+        );
         Ok(VsModule)
     }
 }

@@ -25,7 +25,13 @@ fn pipe() -> [i32; 2] {
 fn rw(fd: i32, write: bool) {
     let mut b = [0u8; 1];
     // SAFETY: one byte from/to a valid buffer.
-    let n = unsafe { if write { libc::write(fd, b.as_ptr() as *const _, 1) } else { libc::read(fd, b.as_mut_ptr() as *mut _, 1) } };
+    let n = unsafe {
+        if write {
+            libc::write(fd, b.as_ptr() as *const _, 1)
+        } else {
+            libc::read(fd, b.as_mut_ptr() as *mut _, 1)
+        }
+    };
     assert_eq!(n, 1, "pipe i/o");
 }
 
@@ -117,21 +123,41 @@ fn micro(name: &str) -> Option<f64> {
 }
 
 fn id_of(d: &Dev, name: &str) -> u32 {
-    d.list().expect("list").iter().find(|i| name_bytes(&i.name) == name.as_bytes()).map(|i| i.id).expect("no such VS")
+    d.list()
+        .expect("list")
+        .iter()
+        .find(|i| name_bytes(&i.name) == name.as_bytes())
+        .map(|i| i.id)
+        .expect("no such VS")
 }
 
 fn rule(event: u32, cur: u32, req: u32, target: u32, path: &str) -> VsRule {
-    let mut r = VsRule { event, cur, req, target, ..VsRule::default() };
+    let mut r = VsRule {
+        event,
+        cur,
+        req,
+        target,
+        ..VsRule::default()
+    };
     r.path[..path.len()].copy_from_slice(path.as_bytes());
     r
 }
 
 /// A realistic hosting setup: two sites and a shared backend, as in the paper.
 fn setup_realistic(d: &Dev) {
-    let web = d.create("web", VS_ROOT, VS_ID_AUTO, VsAttrs::default().with(VS_ATTR_PROCS, 100000)).expect("web");
+    let web = d
+        .create(
+            "web",
+            VS_ROOT,
+            VS_ID_AUTO,
+            VsAttrs::default().with(VS_ATTR_PROCS, 100000),
+        )
+        .expect("web");
     let www1 = d.create("www1", web, 1, VsAttrs::default()).expect("www1");
     let www2 = d.create("www2", web, 2, VsAttrs::default()).expect("www2");
-    let fcgi = d.create("fcgi", web, VS_ID_AUTO, VsAttrs::default()).expect("fcgi");
+    let fcgi = d
+        .create("fcgi", web, VS_ID_AUTO, VsAttrs::default())
+        .expect("fcgi");
     let rules = [
         rule(VS_EV_FORK, www1, VS_ANY, www1, ""),
         rule(VS_EV_FORK, www2, VS_ANY, www2, ""),
@@ -149,11 +175,17 @@ fn setup_realistic(d: &Dev) {
 /// `n` rules that are all looked at but never match a fork in `web`: exec rules for other
 /// paths and fork rules for other VSs.
 fn setup_rules(d: &Dev, n: u32) {
-    let other = d.create("other", VS_ROOT, VS_ID_AUTO, VsAttrs::default()).expect("other");
+    let other = d
+        .create("other", VS_ROOT, VS_ID_AUTO, VsAttrs::default())
+        .expect("other");
     let web = id_of(d, "web");
     let mut batch = Vec::new();
     for i in 0..n.saturating_sub(1) {
-        batch.push(if i % 2 == 0 { rule(VS_EV_FORK, other, VS_ANY, other, "") } else { rule(VS_EV_EXEC, VS_ANY, VS_ANY, other, &format!("/opt/x/{i}")) });
+        batch.push(if i % 2 == 0 {
+            rule(VS_EV_FORK, other, VS_ANY, other, "")
+        } else {
+            rule(VS_EV_EXEC, VS_ANY, VS_ANY, other, &format!("/opt/x/{i}"))
+        });
         if batch.len() == 4096 {
             d.add_rules(&batch).expect("rules");
             batch.clear();
@@ -197,8 +229,13 @@ fn cpu_scenario(d: &Dev, shares: &[u32], tasks: &[usize], secs: f64, step_ms: u6
         .iter()
         .enumerate()
         .map(|(i, &s)| {
-            let attrs = if baseline { VsAttrs::default() } else { VsAttrs::default().with(VS_ATTR_CPU, s) };
-            d.create(&format!("s{i}"), VS_ROOT, VS_ID_AUTO, attrs).expect("create")
+            let attrs = if baseline {
+                VsAttrs::default()
+            } else {
+                VsAttrs::default().with(VS_ATTR_CPU, s)
+            };
+            d.create(&format!("s{i}"), VS_ROOT, VS_ID_AUTO, attrs)
+                .expect("create")
         })
         .collect();
     let mut pids = Vec::new();
@@ -217,9 +254,17 @@ fn cpu_scenario(d: &Dev, shares: &[u32], tasks: &[usize], secs: f64, step_ms: u6
         let delta: Vec<u64> = now.iter().zip(&last).map(|(n, l)| n - l).collect();
         let total: u64 = delta.iter().sum();
         for (i, dl) in delta.iter().enumerate() {
-            let used = if total == 0 { 0.0 } else { *dl as f64 * 100.0 / total as f64 };
+            let used = if total == 0 {
+                0.0
+            } else {
+                *dl as f64 * 100.0 / total as f64
+            };
             let target = f64::from(shares[i]) * 100.0 / f64::from(sum);
-            println!("{} s{i}/{}t {target:.1} {used:.2}", start.elapsed().as_millis(), tasks[i]);
+            println!(
+                "{} s{i}/{}t {target:.1} {used:.2}",
+                start.elapsed().as_millis(),
+                tasks[i]
+            );
         }
         last = now;
     }
@@ -235,11 +280,22 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("cpu") {
         // vs-bench cpu SHARES TASKS SECS [baseline]: e.g. `cpu 50,30,20 1,2,4 6`
-        let list = |i: usize| -> Vec<u32> { args.get(i).map_or(vec![], |s| s.split(',').filter_map(|x| x.parse().ok()).collect()) };
+        let list = |i: usize| -> Vec<u32> {
+            args.get(i).map_or(vec![], |s| {
+                s.split(',').filter_map(|x| x.parse().ok()).collect()
+            })
+        };
         let d = Dev::open().expect("open /dev/vs");
         let secs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(6.0);
         let tasks: Vec<usize> = list(2).into_iter().map(|t| t as usize).collect();
-        cpu_scenario(&d, &list(1), &tasks, secs, 200, args.get(4).map(String::as_str) == Some("baseline"));
+        cpu_scenario(
+            &d,
+            &list(1),
+            &tasks,
+            secs,
+            200,
+            args.get(4).map(String::as_str) == Some("baseline"),
+        );
         return;
     }
     let mut it = args.iter().map(String::as_str).peekable();
@@ -258,7 +314,8 @@ fn main() {
         it.next();
         let name = it.next().expect("--vs NAME");
         let d = Dev::open().expect("open /dev/vs");
-        d.add_process(id_of(&d, name), getpid(), false).expect("addprocess");
+        d.add_process(id_of(&d, name), getpid(), false)
+            .expect("addprocess");
     }
     for name in it {
         match micro(name) {

@@ -38,7 +38,11 @@ impl Dev {
         // callers pass together with a buffer of that size (see `call`).
         let ret = unsafe { libc::ioctl(self.0.as_raw_fd(), cmd as _, arg) };
         if ret < 0 {
-            Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)))
+            Err(Errno(
+                std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EIO),
+            ))
         } else {
             Ok(ret)
         }
@@ -46,7 +50,11 @@ impl Dev {
 
     /// ioctl `cmd` on `*arg`, whose size must be the one encoded in `cmd`.
     pub fn call<T>(&self, cmd: u32, arg: &mut T) -> Result<i32, Errno> {
-        assert_eq!(((cmd >> 16) & 0x3fff) as usize, std::mem::size_of::<T>(), "size mismatch for {cmd:#x}");
+        assert_eq!(
+            ((cmd >> 16) & 0x3fff) as usize,
+            std::mem::size_of::<T>(),
+            "size mismatch for {cmd:#x}"
+        );
         self.raw(cmd, arg as *mut T as usize)
     }
 
@@ -56,7 +64,12 @@ impl Dev {
     }
 
     pub fn create(&self, name: &str, parent: u32, id: u32, attrs: VsAttrs) -> Result<u32, Errno> {
-        let mut c = VsCreate { name: name_buf(name), parent, id, attrs };
+        let mut c = VsCreate {
+            name: name_buf(name),
+            parent,
+            id,
+            attrs,
+        };
         self.call(VS_IOC_CREATE, &mut c).map(|_| c.id)
     }
 
@@ -71,18 +84,31 @@ impl Dev {
     }
 
     pub fn get(&self, id: u32) -> Result<VsInfo, Errno> {
-        let mut i = VsInfo { id, ..Default::default() };
+        let mut i = VsInfo {
+            id,
+            ..Default::default()
+        };
         self.call(VS_IOC_GET, &mut i).map(|_| i)
     }
 
     pub fn set(&self, id: u32, attach: u32, detach: u32, values: VsAttrs) -> Result<(), Errno> {
-        let mut s = VsSet { id, attach_mask: attach, detach_mask: detach, _pad: 0, values };
+        let mut s = VsSet {
+            id,
+            attach_mask: attach,
+            detach_mask: detach,
+            _pad: 0,
+            values,
+        };
         self.call(VS_IOC_SET, &mut s).map(|_| ())
     }
 
     /// Install `rules` atomically; the id of the first.
     pub fn add_rules(&self, rules: &[VsRule]) -> Result<u32, Errno> {
-        let mut a = VsRuleAdd { buf: rules.as_ptr() as u64, count: rules.len() as u32, first_id: 0 };
+        let mut a = VsRuleAdd {
+            buf: rules.as_ptr() as u64,
+            count: rules.len() as u32,
+            first_id: 0,
+        };
         self.call(VS_IOC_ADD_RULES, &mut a).map(|_| a.first_id)
     }
 
@@ -93,7 +119,11 @@ impl Dev {
 
     pub fn rules(&self) -> Result<Vec<VsRule>, Errno> {
         let mut buf = vec![VsRule::default(); VS_MAX_RULES as usize];
-        let mut l = VsRuleList { buf: buf.as_mut_ptr() as u64, cap: VS_MAX_RULES, count: 0 };
+        let mut l = VsRuleList {
+            buf: buf.as_mut_ptr() as u64,
+            cap: VS_MAX_RULES,
+            count: 0,
+        };
         self.call(VS_IOC_LIST_RULES, &mut l)?;
         buf.truncate(l.count as usize);
         Ok(buf)
@@ -101,19 +131,33 @@ impl Dev {
 
     /// Bind `pid` (its threads; with `tree` its descendants too) to VS `id`; tasks moved.
     pub fn add_process(&self, id: u32, pid: i32, tree: bool) -> Result<u32, Errno> {
-        let mut p = VsProc { pid: pid as u32, id, flags: if tree { VS_PROC_TREE } else { 0 }, count: 0 };
+        let mut p = VsProc {
+            pid: pid as u32,
+            id,
+            flags: if tree { VS_PROC_TREE } else { 0 },
+            count: 0,
+        };
         self.call(VS_IOC_ADD_PROCESS, &mut p).map(|_| p.count)
     }
 
     pub fn which(&self, pid: i32) -> Result<u32, Errno> {
-        let mut w = VsWhich { pid: pid as u32, ..Default::default() };
+        let mut w = VsWhich {
+            pid: pid as u32,
+            ..Default::default()
+        };
         self.call(VS_IOC_WHICH, &mut w).map(|_| w.id)
     }
 
     /// Member pids of VS `id`, sorted.
     pub fn members(&self, id: u32) -> Result<Vec<u32>, Errno> {
         let mut buf = vec![0u32; 1 << 16];
-        let mut m = VsMembers { buf: buf.as_mut_ptr() as u64, id, cap: 1 << 16, count: 0, _pad: 0 };
+        let mut m = VsMembers {
+            buf: buf.as_mut_ptr() as u64,
+            id,
+            cap: 1 << 16,
+            count: 0,
+            _pad: 0,
+        };
         self.call(VS_IOC_MEMBERS, &mut m)?;
         buf.truncate(m.count as usize);
         buf.sort_unstable();
@@ -123,7 +167,11 @@ impl Dev {
     /// Every VS, parents first.
     pub fn list(&self) -> Result<Vec<VsInfo>, Errno> {
         let mut buf = vec![VsInfo::default(); VS_MAX as usize];
-        let mut l = VsList { buf: buf.as_mut_ptr() as u64, cap: VS_MAX, count: 0 };
+        let mut l = VsList {
+            buf: buf.as_mut_ptr() as u64,
+            cap: VS_MAX,
+            count: 0,
+        };
         self.call(VS_IOC_LIST, &mut l)?;
         buf.truncate(l.count as usize);
         Ok(buf)
@@ -162,8 +210,16 @@ impl Fixture {
         }
         // This process (and its threads) back to the root, so its VSs can go; and any task a
         // previous test left behind in a VS (the harness kills them, but they may be exiting).
-        let _ = self.dev.add_process(VS_ROOT, std::process::id() as i32, false);
-        for i in self.dev.list().unwrap_or_default().iter().filter(|i| i.id != VS_ROOT) {
+        let _ = self
+            .dev
+            .add_process(VS_ROOT, std::process::id() as i32, false);
+        for i in self
+            .dev
+            .list()
+            .unwrap_or_default()
+            .iter()
+            .filter(|i| i.id != VS_ROOT)
+        {
             for pid in self.dev.members(i.id).unwrap_or_default() {
                 let _ = self.dev.add_process(VS_ROOT, pid as i32, false);
             }

@@ -97,7 +97,10 @@ fn run_child(t: &Test) -> i32 {
 /// `VS_TEST=name` in the environment runs only the tests whose name contains `name`.
 pub fn run(suite: &str, tests: &[Test]) -> ! {
     let only = std::env::var("VS_TEST").unwrap_or_default();
-    let tests: Vec<&Test> = tests.iter().filter(|t| t.name.contains(only.as_str())).collect();
+    let tests: Vec<&Test> = tests
+        .iter()
+        .filter(|t| t.name.contains(only.as_str()))
+        .collect();
     println!("TAP version 13");
     println!("1..{}", tests.len());
     println!("# suite: {suite}");
@@ -129,7 +132,11 @@ pub fn run(suite: &str, tests: &[Test]) -> ! {
             fail += 1;
         } else if libc::WIFSIGNALED(status) {
             let sig = libc::WTERMSIG(status);
-            let why = if sig == libc::SIGALRM { format!("timed out after {} s", t.timeout) } else { format!("killed by signal {sig}") };
+            let why = if sig == libc::SIGALRM {
+                format!("timed out after {} s", t.timeout)
+            } else {
+                format!("killed by signal {sig}")
+            };
             println!("not ok {n} {} # {why}", t.name);
             fail += 1;
         } else {

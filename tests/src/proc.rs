@@ -31,6 +31,7 @@ pub fn wait(pid: i32) -> i32 {
 pub struct Parked(pub i32);
 
 impl Parked {
+    #[allow(clippy::new_without_default)] // forks: not something to do by default
     pub fn new() -> Parked {
         // SAFETY: the child only pauses (async-signal-safe) until a signal ends it.
         let pid = unsafe { libc::fork() };

@@ -197,12 +197,24 @@ pub const VS_EV_MSG_RECV: u32 = 10;
 pub const VS_EV_MAX: u32 = 10;
 /// Rule text names of the events, indexed by `VS_EV_*` (0 unused).
 pub const VS_EV_NAMES: [&str; VS_EV_MAX as usize + 1] = [
-    "", "fork", "exec", "socket", "connect", "accept", "unix-connect", "unix-accept",
-    "unix-recv", "pipe-read", "msg-recv",
+    "",
+    "fork",
+    "exec",
+    "socket",
+    "connect",
+    "accept",
+    "unix-connect",
+    "unix-accept",
+    "unix-recv",
+    "pipe-read",
+    "msg-recv",
 ];
 /// Whether the event has a requester (the other side: a client, a writer, a sender).
 pub const fn vs_event_has_req(ev: u32) -> bool {
-    matches!(ev, VS_EV_ACCEPT | VS_EV_UNIX_ACCEPT | VS_EV_UNIX_RECV | VS_EV_PIPE_READ | VS_EV_MSG_RECV)
+    matches!(
+        ev,
+        VS_EV_ACCEPT | VS_EV_UNIX_ACCEPT | VS_EV_UNIX_RECV | VS_EV_PIPE_READ | VS_EV_MSG_RECV
+    )
 }
 
 /// Wildcard VS in a rule's `cur` or `req` (`*` in rule text).
@@ -239,7 +251,16 @@ pub struct VsRule {
 
 impl Default for VsRule {
     fn default() -> Self {
-        Self { id: 0, event: 0, cur: VS_ANY, req: VS_ANY, target: VS_TARGET_KEEP, _pad: 0, hits: 0, path: [0; VS_PATH_LEN] }
+        Self {
+            id: 0,
+            event: 0,
+            cur: VS_ANY,
+            req: VS_ANY,
+            target: VS_TARGET_KEEP,
+            _pad: 0,
+            hits: 0,
+            path: [0; VS_PATH_LEN],
+        }
     }
 }
 

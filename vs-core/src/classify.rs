@@ -9,7 +9,10 @@
 //!
 //! A task that was never classified has no membership entry and is in the root VS.
 
-use crate::abi::{VsAttrs, VsRule, VsStats, VS_EV_EXEC, VS_EV_FORK, VS_GLOBAL_MAX, VS_GLOBAL_MIN, VS_NAME_LEN, VS_ROOT};
+use crate::abi::{
+    VsAttrs, VsRule, VsStats, VS_EV_EXEC, VS_EV_FORK, VS_GLOBAL_MAX, VS_GLOBAL_MIN, VS_NAME_LEN,
+    VS_ROOT,
+};
 use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
 use crate::rules::{IndexEntry, Rule, RuleTable, Verdict};
 use crate::share::{self, PoolCtl, Scratch};
@@ -107,7 +110,13 @@ impl<T: Store> Vs<T> {
     }
 
     /// Create a VS (see [`Registry::create`]) with fresh counters.
-    pub fn create(&mut self, name: &[u8; VS_NAME_LEN], parent: u32, id: u32, attrs: &VsAttrs) -> Result<u32> {
+    pub fn create(
+        &mut self,
+        name: &[u8; VS_NAME_LEN],
+        parent: u32,
+        id: u32,
+        attrs: &VsAttrs,
+    ) -> Result<u32> {
         let id = self.reg.create(name, parent, id, attrs)?;
         let slot = self.reg.find(id).ok_or(Error::NotFound)?;
         self.stats[slot] = VsStats::default();
@@ -130,7 +139,11 @@ impl<T: Store> Vs<T> {
         // Pipe/message tags of the VS would now point at a dead (or reused) slot.
         loop {
             let reg = &self.reg;
-            let stale = self.objects.iter().find(|e| reg.node(usize::from(e.slot)).is_none()).map(|e| e.pid);
+            let stale = self
+                .objects
+                .iter()
+                .find(|e| reg.node(usize::from(e.slot)).is_none())
+                .map(|e| e.pid);
             let Some(key) = stale else { break };
             self.objects.remove(key);
         }
@@ -173,7 +186,10 @@ impl<T: Store> Vs<T> {
         let mut n = 0;
         for e in self.members.iter() {
             if let Some(o) = out.get_mut(n) {
-                *o = TaskSample { pid: e.pid, ..TaskSample::default() };
+                *o = TaskSample {
+                    pid: e.pid,
+                    ..TaskSample::default()
+                };
             }
             n += 1;
         }
@@ -218,7 +234,11 @@ impl<T: Store> Vs<T> {
             let c = &mut self.ctl[pool];
             if pool == 0 {
                 // The reference pool is measured (for `vsctl top`) but never reniced.
-                c.used_ppm = if c.busy && total > 0 { (c.pool_ns.saturating_mul(1_000_000) / total) as u32 } else { 0 };
+                c.used_ppm = if c.busy && total > 0 {
+                    (c.pool_ns.saturating_mul(1_000_000) / total) as u32
+                } else {
+                    0
+                };
                 continue;
             }
             if c.busy && total > 0 {
@@ -235,11 +255,17 @@ impl<T: Store> Vs<T> {
             let slot = self.slot_of(s.pid);
             let pool = share::pool_of(&self.reg, slot);
             let want = self.ctl.get(pool).map_or(0, |c| c.nice);
-            let Some(e) = self.members.get_mut(s.pid) else { continue };
+            let Some(e) = self.members.get_mut(s.pid) else {
+                continue;
+            };
             let mut act = None;
             if pool == 0 {
                 if e.nice_flags & NICE_MANAGED != 0 && e.nice_flags & NICE_USER == 0 {
-                    act = Some(NiceAction { pid: s.pid, expect: e.set_nice, nice: e.orig_nice });
+                    act = Some(NiceAction {
+                        pid: s.pid,
+                        expect: e.set_nice,
+                        nice: e.orig_nice,
+                    });
                 }
                 e.nice_flags = 0;
             } else if e.nice_flags & NICE_USER != 0 {
@@ -253,7 +279,11 @@ impl<T: Store> Vs<T> {
                 }
                 e.set_nice = want;
                 if want != s.nice {
-                    act = Some(NiceAction { pid: s.pid, expect: s.nice, nice: want });
+                    act = Some(NiceAction {
+                        pid: s.pid,
+                        expect: s.nice,
+                        nice: want,
+                    });
                 }
             }
             self.members.tidy(s.pid);
@@ -275,7 +305,9 @@ impl<T: Store> Vs<T> {
         }
         for d in (1..=crate::abi::VS_MAX_DEPTH).rev() {
             for slot in 1..n {
-                let Some(node) = self.reg.node(slot) else { continue };
+                let Some(node) = self.reg.node(slot) else {
+                    continue;
+                };
                 if node.depth == d {
                     let up = self.ctl[slot].below_ns + self.stats[slot].cpu_time_ns;
                     self.ctl[node.parent as usize].below_ns += up;
@@ -290,7 +322,11 @@ impl<T: Store> Vs<T> {
         for e in self.members.iter_mut() {
             if e.nice_flags & NICE_MANAGED != 0 && e.nice_flags & NICE_USER == 0 {
                 if let Some(a) = actions.get_mut(k) {
-                    *a = NiceAction { pid: e.pid, expect: e.set_nice, nice: e.orig_nice };
+                    *a = NiceAction {
+                        pid: e.pid,
+                        expect: e.set_nice,
+                        nice: e.orig_nice,
+                    };
                     k += 1;
                 }
             }
@@ -379,7 +415,9 @@ impl<T: Store> Vs<T> {
 
     /// Give back a reservation `pid` holds, if any.
     fn drop_pending(&mut self, pid: u64) {
-        let Some(e) = self.members.get_mut(pid) else { return };
+        let Some(e) = self.members.get_mut(pid) else {
+            return;
+        };
         let pending = e.pending;
         e.pending = 0;
         if pending != 0 {
@@ -425,7 +463,10 @@ impl<T: Store> Vs<T> {
     /// Fork gate, the child exists: bind it to the reserved VS, or decide now when the fork
     /// did not come through a checked syscall (kernel threads).
     pub fn on_fork(&mut self, parent: u64, child: u64) {
-        let pending = self.members.get(parent).map_or(0, |e| usize::from(e.pending));
+        let pending = self
+            .members
+            .get(parent)
+            .map_or(0, |e| usize::from(e.pending));
         let target = if pending != 0 {
             if let Some(e) = self.members.get_mut(parent) {
                 e.pending = 0;
@@ -445,7 +486,13 @@ impl<T: Store> Vs<T> {
         } else {
             let cur = self.slot_of(parent);
             let target = self.decide(VS_EV_FORK, cur, None, b"").unwrap_or(cur);
-            if target != 0 && self.members.entry(child).map(|e| e.slot = target as u16).is_ok() {
+            if target != 0
+                && self
+                    .members
+                    .entry(child)
+                    .map(|e| e.slot = target as u16)
+                    .is_ok()
+            {
                 let _ = self.reg.join(target);
             }
             target

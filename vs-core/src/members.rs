@@ -119,7 +119,10 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
             if self.len >= self.limit() {
                 return Err(Full);
             }
-            self.entries[i] = Entry { pid, ..Entry::default() };
+            self.entries[i] = Entry {
+                pid,
+                ..Entry::default()
+            };
             self.len += 1;
         }
         Ok(&mut self.entries[i])
@@ -161,7 +164,8 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
     /// Drop the entry of `pid` if it holds nothing: in the root VS, with no reservation and
     /// no nice value to give back.
     pub fn tidy(&mut self, pid: u64) {
-        if matches!(self.get(pid), Some(e) if e.slot == 0 && e.pending == 0 && e.nice_flags & NICE_MANAGED == 0) {
+        if matches!(self.get(pid), Some(e) if e.slot == 0 && e.pending == 0 && e.nice_flags & NICE_MANAGED == 0)
+        {
             self.remove(pid);
         }
     }

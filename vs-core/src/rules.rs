@@ -58,7 +58,9 @@ pub fn path_hash(path: &[u8]) -> u32 {
     if path.is_empty() {
         return 0;
     }
-    let h = path.iter().fold(0x811c_9dc5u32, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let h = path.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     h.max(1)
 }
 
@@ -78,12 +80,22 @@ where
 {
     /// Take the two arrays; the capacity is the shorter one's length.
     pub fn new(rules: R, index: I) -> Self {
-        Self { rules, index, len: 0, next_id: 1, per_event: [0; VS_EV_MAX as usize + 1] }
+        Self {
+            rules,
+            index,
+            len: 0,
+            next_id: 1,
+            per_event: [0; VS_EV_MAX as usize + 1],
+        }
     }
 
     /// Bit `1 << event` set for every event that has at least one rule.
     pub fn event_mask(&self) -> u32 {
-        self.per_event.iter().enumerate().filter(|(_, &n)| n != 0).fold(0, |m, (e, _)| m | 1 << e)
+        self.per_event
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n != 0)
+            .fold(0, |m, (e, _)| m | 1 << e)
     }
 
     pub fn len(&self) -> usize {
@@ -105,7 +117,8 @@ where
 
     /// Whether any rule names VS `id` (such a VS cannot be destroyed).
     pub fn references(&self, id: u32) -> bool {
-        self.iter().any(|r| r.spec.cur == id || r.spec.req == id || r.spec.target == id)
+        self.iter()
+            .any(|r| r.spec.cur == id || r.spec.req == id || r.spec.target == id)
     }
 
     /// Check one rule; `slot_of` maps a VS id to its registry slot. Returns the target slot.
@@ -160,8 +173,18 @@ where
             self.next_id += 1;
             let path_hash = path_hash(path_bytes(&spec.path));
             // Ids only grow, so the new rule goes last.
-            self.rules[self.len] = Rule { spec, target_slot, path_hash };
-            let key = IndexEntry { event: spec.event, cur: spec.cur, req: spec.req, path_hash, id: spec.id };
+            self.rules[self.len] = Rule {
+                spec,
+                target_slot,
+                path_hash,
+            };
+            let key = IndexEntry {
+                event: spec.event,
+                cur: spec.cur,
+                req: spec.req,
+                path_hash,
+                id: spec.id,
+            };
             let pos = self.index[..self.len].partition_point(|e| *e < key);
             self.index.copy_within(pos..self.len, pos + 1);
             self.index[pos] = key;
@@ -173,7 +196,9 @@ where
 
     /// Position of rule `id` in the rule array.
     fn position(&self, id: u32) -> Option<usize> {
-        self.rules[..self.len].binary_search_by_key(&id, |r| r.spec.id).ok()
+        self.rules[..self.len]
+            .binary_search_by_key(&id, |r| r.spec.id)
+            .ok()
     }
 
     /// Delete rule `id`.
@@ -188,7 +213,9 @@ where
             path_hash: r.path_hash,
             id,
         };
-        let ipos = self.index[..self.len].binary_search(&key).map_err(|_| Error::Invalid)?;
+        let ipos = self.index[..self.len]
+            .binary_search(&key)
+            .map_err(|_| Error::Invalid)?;
         self.index.copy_within(ipos + 1..self.len, ipos);
         self.len -= 1;
         self.per_event[r.spec.event as usize] -= 1;
@@ -201,23 +228,41 @@ where
         let start = idx.partition_point(|e| *e < key);
         idx[start..]
             .iter()
-            .take_while(|e| (e.event, e.cur, e.req, e.path_hash) == (key.event, key.cur, key.req, key.path_hash))
+            .take_while(|e| {
+                (e.event, e.cur, e.req, e.path_hash) == (key.event, key.cur, key.req, key.path_hash)
+            })
             .filter_map(|e| self.position(e.id))
             .find(|&pos| key.path_hash == 0 || path_bytes(&self.rules[pos].spec.path) == path)
     }
 
     /// Classify a task in VS `cur` at gate `event`, with requester `req` (if the event has
     /// one) and exec `path` (exec only). Counts a hit on the deciding rule.
-    pub fn classify(&mut self, event: u32, cur: u32, req: Option<u32>, path: &[u8]) -> Option<(u32, Verdict)> {
+    pub fn classify(
+        &mut self,
+        event: u32,
+        cur: u32,
+        req: Option<u32>,
+        path: &[u8],
+    ) -> Option<(u32, Verdict)> {
         if self.len == 0 {
             return None;
         }
-        let hash = if event == VS_EV_EXEC { path_hash(path) } else { 0 };
+        let hash = if event == VS_EV_EXEC {
+            path_hash(path)
+        } else {
+            0
+        };
         let mut best: Option<usize> = None;
         for c in [cur, VS_ANY] {
             for r in [req.unwrap_or(VS_ANY), VS_ANY] {
                 for h in [hash, 0] {
-                    let key = IndexEntry { event, cur: c, req: r, path_hash: h, id: 0 };
+                    let key = IndexEntry {
+                        event,
+                        cur: c,
+                        req: r,
+                        path_hash: h,
+                        id: 0,
+                    };
                     if let Some(pos) = self.first_for(key, path) {
                         // Positions follow id order, so the smallest position wins.
                         best = Some(best.map_or(pos, |b| b.min(pos)));

@@ -34,7 +34,11 @@ pub fn log2_q10(x: u64) -> i32 {
     }
     let msb = 63 - x.leading_zeros() as i32;
     // The mantissa's fraction, scaled to 1024.
-    let frac = if msb >= 10 { (x >> (msb - 10)) & 1023 } else { (x << (10 - msb)) & 1023 };
+    let frac = if msb >= 10 {
+        (x >> (msb - 10)) & 1023
+    } else {
+        (x << (10 - msb)) & 1023
+    };
     msb * 1024 + frac as i32
 }
 
@@ -55,7 +59,8 @@ pub fn nice_for_weight(weight: u64) -> i8 {
     let lw = log2_q10(weight.max(1));
     let mut best = 0;
     for (i, &w) in NICE_WEIGHT.iter().enumerate() {
-        if (log2_q10(u64::from(w)) - lw).abs() < (log2_q10(u64::from(NICE_WEIGHT[best])) - lw).abs() {
+        if (log2_q10(u64::from(w)) - lw).abs() < (log2_q10(u64::from(NICE_WEIGHT[best])) - lw).abs()
+        {
             best = i;
         }
     }
@@ -63,7 +68,7 @@ pub fn nice_for_weight(weight: u64) -> i8 {
 }
 
 /// Per-slot controller state, kept across ticks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolCtl {
     /// log2 (Q10) of the pool's total weight; 0 = not initialised.
     pub lweight: i32,
@@ -83,12 +88,6 @@ pub struct PoolCtl {
     pub busy: bool,
     /// CPU time of all VSs below this one, as of the last tick.
     pub below_ns: u64,
-}
-
-impl Default for PoolCtl {
-    fn default() -> Self {
-        Self { lweight: 0, target_ppm: 0, used_ppm: 0, nice: 0, last_cpu_ns: 0, delta_ns: 0, pool_ns: 0, runnable: 0, busy: false, below_ns: 0 }
-    }
 }
 
 /// A pool counts as busy when it has runnable tasks or used this share of the CPU time.
@@ -126,7 +125,11 @@ pub struct Scratch {
 /// Target shares (parts per million of the used CPU) of every pool, into
 /// `ctl[pool].target_ppm` (0 for idle pools and non-pools); `ctl[pool].busy` says which pools
 /// compete. O(slots × depth); `scratch` and `ctl` as long as the registry's capacity.
-pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(reg: &Registry<S>, scratch: &mut [Scratch], ctl: &mut [PoolCtl]) {
+pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(
+    reg: &Registry<S>,
+    scratch: &mut [Scratch],
+    ctl: &mut [PoolCtl],
+) {
     let n = reg.high().min(scratch.len()).min(ctl.len());
     let share = |s: usize| reg.node(s).map_or(0, |n| n.own[VS_ATTR_CPU as usize]);
     for s in 0..n {
@@ -135,12 +138,17 @@ pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(reg: &Registry<S>, scrat
         let parent = reg.node(s).map_or(0, |x| x.parent as usize);
         scratch[s] = Scratch {
             pool: pool as u16,
-            parent_pool: if s == 0 { 0 } else { pool_of(reg, parent) as u16 },
+            parent_pool: if s == 0 {
+                0
+            } else {
+                pool_of(reg, parent) as u16
+            },
             busy_sub: reg.node(s).is_some() && pool == s && ctl[s].busy,
             ..Scratch::default()
         };
     }
-    let is_child_pool = |sc: &[Scratch], s: usize| s != 0 && reg.node(s).is_some() && usize::from(sc[s].pool) == s;
+    let is_child_pool =
+        |sc: &[Scratch], s: usize| s != 0 && reg.node(s).is_some() && usize::from(sc[s].pool) == s;
     // Children first: propagate busy and sum shares up to the parent pool.
     for d in (1..=VS_MAX_DEPTH).rev() {
         for s in (1..n).filter(|&s| reg.node(s).is_some_and(|x| x.depth == d)) {
@@ -176,7 +184,7 @@ pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(reg: &Registry<S>, scrat
             if ctl[s].busy {
                 scratch[s].total += own as u32;
                 let total = u64::from(scratch[s].total);
-                ctl[s].target_ppm = if total == 0 { budget } else { budget * own / total } as u32;
+                ctl[s].target_ppm = (budget * own).checked_div(total).unwrap_or(budget) as u32;
             }
             if !scratch[s].busy_sub {
                 scratch[s].budget = 0;
@@ -195,9 +203,11 @@ pub fn step(ctl: &mut PoolCtl, target_ppm: u32, used_ppm: u32, runnable: u32) {
     }
     ctl.target_ppm = target_ppm;
     ctl.used_ppm = used_ppm;
-    let err = i64::from(log2_q10(u64::from(target_ppm.max(1)))) - i64::from(log2_q10(u64::from(used_ppm.max(1))));
+    let err = i64::from(log2_q10(u64::from(target_ppm.max(1))))
+        - i64::from(log2_q10(u64::from(used_ppm.max(1))));
     let delta = (err * GAIN_Q10 / 1024).clamp(-MAX_STEP_Q10, MAX_STEP_Q10);
-    ctl.lweight = (i64::from(ctl.lweight) + delta).clamp(i64::from(LW_MIN), i64::from(LW_MAX)) as i32;
+    ctl.lweight =
+        (i64::from(ctl.lweight) + delta).clamp(i64::from(LW_MIN), i64::from(LW_MAX)) as i32;
     let per_task = exp2_q10(ctl.lweight - log2_q10(u64::from(runnable)));
     ctl.nice = nice_for_weight(per_task.max(1));
 }

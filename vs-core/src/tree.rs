@@ -135,7 +135,12 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
             subtree: 0,
             depth: 0,
         });
-        Ok(Self { slots, count: 1, high: 1, next_id: VS_LOCAL_MIN })
+        Ok(Self {
+            slots,
+            count: 1,
+            high: 1,
+            next_id: VS_LOCAL_MIN,
+        })
     }
 
     /// Number of VSs, root included.
@@ -159,7 +164,9 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
 
     /// The slot holding VS `id`.
     pub fn find(&self, id: u32) -> Option<usize> {
-        self.slots[..self.high].iter().position(|s| matches!(s, Some(n) if n.id == id))
+        self.slots[..self.high]
+            .iter()
+            .position(|s| matches!(s, Some(n) if n.id == id))
     }
 
     /// The slot holding the VS named `name` (the bytes before the NUL).
@@ -175,7 +182,10 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
     }
 
     fn node_mut(&mut self, slot: usize) -> Result<&mut Node> {
-        self.slots.get_mut(slot).and_then(|s| s.as_mut()).ok_or(Error::NotFound)
+        self.slots
+            .get_mut(slot)
+            .and_then(|s| s.as_mut())
+            .ok_or(Error::NotFound)
     }
 
     fn get(&self, slot: usize) -> Result<&Node> {
@@ -228,10 +238,10 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         own: &[u32; VS_NR_ATTRS],
         detached: u32,
     ) -> Result<()> {
-        for attr in 0..VS_NR_ATTRS {
+        for (attr, &value) in own.iter().enumerate() {
             if is_share(attr)
                 && detached & (1 << attr) != 0
-                && own[attr] > self.share_left(parent, attr, slot)
+                && value > self.share_left(parent, attr, slot)
             {
                 return Err(Error::NoSpace);
             }
@@ -269,9 +279,17 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         if depth > VS_MAX_DEPTH {
             return Err(Error::NoSpace);
         }
-        let free = self.slots.iter().position(|s| s.is_none()).ok_or(Error::NoSpace)?;
+        let free = self
+            .slots
+            .iter()
+            .position(|s| s.is_none())
+            .ok_or(Error::NoSpace)?;
         self.check_budget(parent, None, &own, attrs.mask)?;
-        let id = if id == VS_ID_AUTO { self.alloc_id()? } else { id };
+        let id = if id == VS_ID_AUTO {
+            self.alloc_id()?
+        } else {
+            id
+        };
         self.slots[free] = Some(Node {
             id,
             parent: parent as u32,
@@ -324,14 +342,14 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         let n = *self.get(slot)?;
         let mut own = n.own;
         let mut detached = n.detached & !attach_mask;
-        for attr in 0..VS_NR_ATTRS {
+        for (attr, value) in own.iter_mut().enumerate() {
             let bit = 1 << attr;
             if detach_mask & bit != 0 && n.detached & bit == 0 {
-                own[attr] = self.effective(slot, attr).0;
+                *value = self.effective(slot, attr).0;
             }
             if values.mask & bit != 0 {
-                own[attr] = values.get(attr as u32);
-                validate_value(attr, own[attr])?;
+                *value = values.get(attr as u32);
+                validate_value(attr, *value)?;
             }
         }
         detached |= detach_mask | values.mask;
@@ -394,11 +412,19 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         for (attr, a) in info.attr.iter_mut().enumerate() {
             let (effective, source) = self.effective(slot, attr);
             *a = VsAttrInfo {
-                own: if n.detached & (1 << attr) != 0 { n.own[attr] } else { 0 },
+                own: if n.detached & (1 << attr) != 0 {
+                    n.own[attr]
+                } else {
+                    0
+                },
                 detached: u32::from(n.detached & (1 << attr) != 0),
                 effective,
                 source: self.get(source)?.id,
-                machine_ppm: if is_share(attr) { self.machine_ppm(slot, attr) } else { 0 },
+                machine_ppm: if is_share(attr) {
+                    self.machine_ppm(slot, attr)
+                } else {
+                    0
+                },
                 _pad: 0,
             };
         }

@@ -22,8 +22,22 @@ impl Store for VecStore {
 }
 
 fn new_vs() -> Vs<VecStore> {
-    let blank = Rule { spec: VsRule::default(), target_slot: 0, path_hash: 0 };
-    Vs::new(vec![None; 16], vec![Entry::default(); 256], vec![Entry::default(); 64], vec![blank; 32], vec![IndexEntry::default(); 32], vec![VsStats::default(); 16], vec![Default::default(); 16], vec![Default::default(); 16]).unwrap()
+    let blank = Rule {
+        spec: VsRule::default(),
+        target_slot: 0,
+        path_hash: 0,
+    };
+    Vs::new(
+        vec![None; 16],
+        vec![Entry::default(); 256],
+        vec![Entry::default(); 64],
+        vec![blank; 32],
+        vec![IndexEntry::default(); 32],
+        vec![VsStats::default(); 16],
+        vec![Default::default(); 16],
+        vec![Default::default(); 16],
+    )
+    .unwrap()
 }
 
 fn name(s: &str) -> [u8; VS_NAME_LEN] {
@@ -52,10 +66,32 @@ fn op() -> impl Strategy<Value = Op> {
 /// VSs: root, web (limit 5), www1 under web (inherits), batch (limit 3), and a fork rule
 /// sending batch's children to www1.
 fn setup(vs: &mut Vs<VecStore>) -> [u32; 4] {
-    let web = vs.create(&name("web"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_PROCS, 5)).unwrap();
-    let www1 = vs.create(&name("www1"), web, 1, &VsAttrs::default()).unwrap();
-    let batch = vs.create(&name("batch"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_PROCS, 3)).unwrap();
-    vs.add_rules(&[VsRule { event: VS_EV_FORK, cur: batch, target: www1, ..VsRule::default() }]).unwrap();
+    let web = vs
+        .create(
+            &name("web"),
+            0,
+            VS_ID_AUTO,
+            &VsAttrs::default().with(VS_ATTR_PROCS, 5),
+        )
+        .unwrap();
+    let www1 = vs
+        .create(&name("www1"), web, 1, &VsAttrs::default())
+        .unwrap();
+    let batch = vs
+        .create(
+            &name("batch"),
+            0,
+            VS_ID_AUTO,
+            &VsAttrs::default().with(VS_ATTR_PROCS, 3),
+        )
+        .unwrap();
+    vs.add_rules(&[VsRule {
+        event: VS_EV_FORK,
+        cur: batch,
+        target: www1,
+        ..VsRule::default()
+    }])
+    .unwrap();
     [0, web, www1, batch]
 }
 
@@ -157,7 +193,9 @@ fn exactly_the_limit_succeeds() {
     let ids = setup(&mut vs);
     let batch = vs.slot_of_id(ids[3]).unwrap();
     let web = vs.slot_of_id(ids[1]).unwrap();
-    vs.reg.set(ids[1], 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 6)).unwrap();
+    vs.reg
+        .set(ids[1], 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 6))
+        .unwrap();
     for pid in 1..=3 {
         vs.add_process(pid, web).unwrap();
     }
@@ -166,12 +204,20 @@ fn exactly_the_limit_succeeds() {
         assert_eq!(vs.fork_check(pid), ForkCheck::Allow);
     }
     assert_eq!(vs.reg.node(web).unwrap().subtree, 6);
-    assert_eq!(vs.add_process(4, web), Err(vs_core::tree::Error::Again), "reservations count");
+    assert_eq!(
+        vs.add_process(4, web),
+        Err(vs_core::tree::Error::Again),
+        "reservations count"
+    );
     vs.on_fork(1, 11);
     vs.on_fork(2, 12);
     vs.fork_failed(3);
     assert_eq!(vs.stats(web).nr_procs, 5);
-    assert_eq!(vs.fork_check(11), ForkCheck::Allow, "the failed fork gave its room back");
+    assert_eq!(
+        vs.fork_check(11),
+        ForkCheck::Allow,
+        "the failed fork gave its room back"
+    );
     assert_eq!(vs.fork_check(12), ForkCheck::Deny);
     assert_eq!(vs.stats(web).denied_forks, 1);
     vs.on_fork(11, 13);
@@ -190,8 +236,14 @@ fn exactly_the_limit_succeeds() {
 fn destroy_needs_no_rule_naming_it_and_clears_object_tags() {
     let mut vs = new_vs();
     let ids = setup(&mut vs);
-    assert_eq!(vs.destroy(ids[3]), Err(vs_core::tree::Error::Busy), "a rule names batch");
-    let x = vs.create(&name("x"), 0, VS_ID_AUTO, &VsAttrs::default()).unwrap();
+    assert_eq!(
+        vs.destroy(ids[3]),
+        Err(vs_core::tree::Error::Busy),
+        "a rule names batch"
+    );
+    let x = vs
+        .create(&name("x"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
     let sx = vs.slot_of_id(x).unwrap();
     vs.add_process(7, sx).unwrap();
     vs.tag_object(0xffff_0000_1000, 7);
@@ -205,12 +257,24 @@ fn destroy_needs_no_rule_naming_it_and_clears_object_tags() {
 fn cpu_tick_renices_restores_and_respects_the_user() {
     use vs_core::classify::{NiceAction, TaskSample};
     let mut vs = new_vs();
-    let a = vs.create(&name("a"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_CPU, 50)).unwrap();
+    let a = vs
+        .create(
+            &name("a"),
+            0,
+            VS_ID_AUTO,
+            &VsAttrs::default().with(VS_ATTR_CPU, 50),
+        )
+        .unwrap();
     let sa = vs.slot_of_id(a).unwrap();
     vs.add_process(7, sa).unwrap();
     vs.add_process(8, sa).unwrap();
     let mut acts = vec![NiceAction::default(); 8];
-    let sample = |pid, nice| TaskSample { pid, alive: true, runnable: true, nice };
+    let sample = |pid, nice| TaskSample {
+        pid,
+        alive: true,
+        runnable: true,
+        nice,
+    };
     // Unclassified work used 80% of the CPU, a's tasks 20%: a (target 50%) is boosted.
     vs.charge(1000, 80_000_000);
     vs.charge(7, 10_000_000);
@@ -220,7 +284,10 @@ fn cpu_tick_renices_restores_and_respects_the_user() {
     assert!(acts[0].nice < 0 && acts[0].expect == 0, "{:?}", acts[0]);
     let boosted = acts[0].nice;
     let st = vs.stats(sa);
-    assert_eq!((st.cpu_target_ppm, st.cpu_used_ppm, st.cpu_nice), (500_000, 200_000, i32::from(boosted)));
+    assert_eq!(
+        (st.cpu_target_ppm, st.cpu_used_ppm, st.cpu_nice),
+        (500_000, 200_000, i32::from(boosted))
+    );
     assert_eq!(st.cpu_subtree_ns, 20_000_000);
     // Task 8 was reniced by its user meanwhile: left alone from now on.
     vs.charge(1000, 50_000_000);
@@ -229,10 +296,24 @@ fn cpu_tick_renices_restores_and_respects_the_user() {
     assert!(acts[..n].iter().all(|a| a.pid == 7), "{:?}", &acts[..n]);
     // Unload gives task 7 its own value back (if it still has ours), not task 8.
     let n = vs.restore_all(&mut acts);
-    assert_eq!(&acts[..n], &[NiceAction { pid: 7, expect: acts[0].expect, nice: 0 }]);
+    assert_eq!(
+        &acts[..n],
+        &[NiceAction {
+            pid: 7,
+            expect: acts[0].expect,
+            nice: 0
+        }]
+    );
     // Back to the root pool: the original nice comes back at the next tick.
     let mut vs2 = new_vs();
-    let b = vs2.create(&name("b"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_CPU, 50)).unwrap();
+    let b = vs2
+        .create(
+            &name("b"),
+            0,
+            VS_ID_AUTO,
+            &VsAttrs::default().with(VS_ATTR_CPU, 50),
+        )
+        .unwrap();
     let sb = vs2.slot_of_id(b).unwrap();
     vs2.add_process(9, sb).unwrap();
     vs2.charge(1000, 90_000_000);
@@ -240,8 +321,18 @@ fn cpu_tick_renices_restores_and_respects_the_user() {
     assert_eq!(vs2.cpu_tick(&[sample(9, 4)], &mut acts), 1);
     let set = acts[0].nice;
     vs2.add_process(9, 0).unwrap();
-    assert!(vs2.members.get(9).is_some(), "kept until its nice is given back");
+    assert!(
+        vs2.members.get(9).is_some(),
+        "kept until its nice is given back"
+    );
     assert_eq!(vs2.cpu_tick(&[sample(9, set)], &mut acts), 1);
-    assert_eq!(acts[0], NiceAction { pid: 9, expect: set, nice: 4 });
+    assert_eq!(
+        acts[0],
+        NiceAction {
+            pid: 9,
+            expect: set,
+            nice: 4
+        }
+    );
     assert!(vs2.members.get(9).is_none());
 }

@@ -12,7 +12,12 @@ enum Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let pid = prop_oneof![1u64..200, 32000u64..32100, Just(u64::MAX), 0xffff_8880_0000_0000u64..0xffff_8880_0000_1000u64];
+    let pid = prop_oneof![
+        1u64..200,
+        32000u64..32100,
+        Just(u64::MAX),
+        0xffff_8880_0000_0000u64..0xffff_8880_0000_1000u64
+    ];
     prop_oneof![
         (pid.clone(), 1u16..50).prop_map(|(p, s)| Op::Set(p, s)),
         pid.clone().prop_map(Op::Remove),

@@ -7,7 +7,11 @@ use vs_core::rules::{IndexEntry, Rule, RuleTable, Verdict};
 use vs_core::tree::Error;
 
 fn blank_rule() -> Rule {
-    Rule { spec: VsRule::default(), target_slot: 0, path_hash: 0 }
+    Rule {
+        spec: VsRule::default(),
+        target_slot: 0,
+        path_hash: 0,
+    }
 }
 
 fn table(cap: usize) -> RuleTable<Vec<Rule>, Vec<IndexEntry>> {
@@ -29,15 +33,29 @@ const PATHS: [&str; 3] = ["", "/bin/a", "/bin/b"];
 
 fn rule() -> impl Strategy<Value = VsRule> {
     let vs = prop_oneof![Just(VS_ANY), 1u32..=4];
-    (prop::sample::select(vec![VS_EV_FORK, VS_EV_EXEC, VS_EV_ACCEPT]), vs.clone(), vs, 0usize..3, prop_oneof![Just(VS_TARGET_KEEP), Just(VS_TARGET_REQ), 1u32..=4])
+    (
+        prop::sample::select(vec![VS_EV_FORK, VS_EV_EXEC, VS_EV_ACCEPT]),
+        vs.clone(),
+        vs,
+        0usize..3,
+        prop_oneof![Just(VS_TARGET_KEEP), Just(VS_TARGET_REQ), 1u32..=4],
+    )
         .prop_map(|(event, cur, req, p, target)| {
             let has_req = vs_event_has_req(event);
             VsRule {
                 event,
                 cur,
                 req: if has_req { req } else { VS_ANY },
-                target: if !has_req && target == VS_TARGET_REQ { VS_TARGET_KEEP } else { target },
-                path: if event == VS_EV_EXEC { path(PATHS[p]) } else { path("") },
+                target: if !has_req && target == VS_TARGET_REQ {
+                    VS_TARGET_KEEP
+                } else {
+                    target
+                },
+                path: if event == VS_EV_EXEC {
+                    path(PATHS[p])
+                } else {
+                    path("")
+                },
                 ..VsRule::default()
             }
         })
@@ -105,19 +123,41 @@ proptest! {
 #[test]
 fn validation_is_all_or_nothing() {
     let mut t = table(8);
-    let good = VsRule { event: VS_EV_FORK, cur: 1, target: 2, ..VsRule::default() };
+    let good = VsRule {
+        event: VS_EV_FORK,
+        cur: 1,
+        target: 2,
+        ..VsRule::default()
+    };
     let unknown_vs = VsRule { target: 99, ..good };
     assert_eq!(t.add(&[good, unknown_vs], slot_of), Err(Error::NotFound));
     assert!(t.is_empty(), "nothing half-installed");
     let bad = [
         VsRule { event: 0, ..good },
-        VsRule { event: VS_EV_MAX + 1, ..good },
+        VsRule {
+            event: VS_EV_MAX + 1,
+            ..good
+        },
         VsRule { req: 1, ..good },
-        VsRule { target: VS_TARGET_REQ, ..good },
-        VsRule { path: path("/bin/x"), ..good },
-        VsRule { event: VS_EV_EXEC, path: path("relative"), ..good },
+        VsRule {
+            target: VS_TARGET_REQ,
+            ..good
+        },
+        VsRule {
+            path: path("/bin/x"),
+            ..good
+        },
+        VsRule {
+            event: VS_EV_EXEC,
+            path: path("relative"),
+            ..good
+        },
         VsRule { _pad: 1, ..good },
-        VsRule { event: VS_EV_EXEC, path: [b'/'; VS_PATH_LEN], ..good },
+        VsRule {
+            event: VS_EV_EXEC,
+            path: [b'/'; VS_PATH_LEN],
+            ..good
+        },
     ];
     for b in bad {
         assert_eq!(t.add(&[b], slot_of), Err(Error::Invalid), "{b:?}");
@@ -132,12 +172,31 @@ fn validation_is_all_or_nothing() {
 #[test]
 fn hits_and_keep() {
     let mut t = table(8);
-    let keep = VsRule { event: VS_EV_FORK, cur: 1, target: VS_TARGET_KEEP, ..VsRule::default() };
-    let any = VsRule { event: VS_EV_FORK, cur: VS_ANY, target: 3, ..VsRule::default() };
+    let keep = VsRule {
+        event: VS_EV_FORK,
+        cur: 1,
+        target: VS_TARGET_KEEP,
+        ..VsRule::default()
+    };
+    let any = VsRule {
+        event: VS_EV_FORK,
+        cur: VS_ANY,
+        target: 3,
+        ..VsRule::default()
+    };
     t.add(&[keep, any], slot_of).unwrap();
-    assert_eq!(t.classify(VS_EV_FORK, 1, None, b""), Some((1, Verdict::Keep)));
-    assert_eq!(t.classify(VS_EV_FORK, 2, None, b""), Some((2, Verdict::Slot(13))));
-    assert_eq!(t.classify(VS_EV_FORK, 2, None, b""), Some((2, Verdict::Slot(13))));
+    assert_eq!(
+        t.classify(VS_EV_FORK, 1, None, b""),
+        Some((1, Verdict::Keep))
+    );
+    assert_eq!(
+        t.classify(VS_EV_FORK, 2, None, b""),
+        Some((2, Verdict::Slot(13)))
+    );
+    assert_eq!(
+        t.classify(VS_EV_FORK, 2, None, b""),
+        Some((2, Verdict::Slot(13)))
+    );
     assert_eq!(t.classify(VS_EV_EXEC, 2, None, b"/x"), None);
     let hits: Vec<u64> = t.iter().map(|r| r.spec.hits).collect();
     assert_eq!(hits, [1, 2]);

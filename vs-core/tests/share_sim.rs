@@ -18,7 +18,12 @@ fn cfs(weights: &[u64], cpus: f64) -> Vec<f64> {
     let mut capped = vec![false; weights.len()];
     let mut left = cpus.min(weights.len() as f64);
     loop {
-        let wsum: f64 = weights.iter().zip(&capped).filter(|(_, c)| !**c).map(|(w, _)| *w as f64).sum();
+        let wsum: f64 = weights
+            .iter()
+            .zip(&capped)
+            .filter(|(_, c)| !**c)
+            .map(|(w, _)| *w as f64)
+            .sum();
         if wsum == 0.0 {
             break;
         }
@@ -51,10 +56,17 @@ struct Sim {
 
 impl Sim {
     fn new(cpus: f64) -> Sim {
-        Sim { reg: Registry::new(vec![None; 16]).unwrap(), tasks: vec![], ctl: vec![PoolCtl::default(); 16], cpus }
+        Sim {
+            reg: Registry::new(vec![None; 16]).unwrap(),
+            tasks: vec![],
+            ctl: vec![PoolCtl::default(); 16],
+            cpus,
+        }
     }
     fn vs(&mut self, n: &str, parent: u32, share: Option<u32>) -> u32 {
-        let a = share.map_or(VsAttrs::default(), |s| VsAttrs::default().with(VS_ATTR_CPU, s));
+        let a = share.map_or(VsAttrs::default(), |s| {
+            VsAttrs::default().with(VS_ATTR_CPU, s)
+        });
         self.reg.create(&name(n), parent, VS_ID_AUTO, &a).unwrap()
     }
     fn hogs(&mut self, id: u32, n: u32) {
@@ -75,8 +87,8 @@ impl Sim {
                 }
             }
             let got = cfs(&w, self.cpus);
-            let mut used = vec![0f64; 16];
-            let mut runnable = vec![0u32; 16];
+            let mut used = [0f64; 16];
+            let mut runnable = [0u32; 16];
             let mut i = 0;
             for &(slot, n) in &self.tasks {
                 let pool = vs_core::share::pool_of(&self.reg, slot);
@@ -96,7 +108,11 @@ impl Sim {
             targets(&self.reg, &mut scratch, &mut self.ctl);
             for p in 0..16 {
                 let target = self.ctl[p].target_ppm;
-                if self.ctl[p].busy && p != 0 && vs_core::share::pool_of(&self.reg, p) == p && self.reg.node(p).is_some() {
+                if self.ctl[p].busy
+                    && p != 0
+                    && vs_core::share::pool_of(&self.reg, p) == p
+                    && self.reg.node(p).is_some()
+                {
                     let used_ppm = (used_ns[p] * 1_000_000 / total_ns.max(1)) as u32;
                     step(&mut self.ctl[p], target, used_ppm, runnable[p]);
                 }
@@ -112,7 +128,10 @@ fn assert_within(res: &[(u32, u32)], pools: &[(usize, u32)], points: u32) {
         let (got, target) = res[p];
         assert_eq!(target, want, "target of pool {p}");
         let diff = (i64::from(got) - i64::from(want)).unsigned_abs() / 10_000;
-        assert!(diff <= u64::from(points), "pool {p}: got {got} ppm, want {want} (±{points} points)");
+        assert!(
+            diff <= u64::from(points),
+            "pool {p}: got {got} ppm, want {want} (±{points} points)"
+        );
     }
 }
 
@@ -130,7 +149,11 @@ fn two_vs_75_25_one_vs_four_hogs_on_one_cpu() {
 #[test]
 fn three_vs_unequal_tasks() {
     let mut s = Sim::new(1.0);
-    let ids = [s.vs("a", 0, Some(50)), s.vs("b", 0, Some(30)), s.vs("c", 0, Some(20))];
+    let ids = [
+        s.vs("a", 0, Some(50)),
+        s.vs("b", 0, Some(30)),
+        s.vs("c", 0, Some(20)),
+    ];
     for (id, n) in ids.iter().zip([1, 3, 6]) {
         s.hogs(*id, n);
     }
@@ -141,12 +164,21 @@ fn three_vs_unequal_tasks() {
 #[test]
 fn four_vs_on_two_cpus() {
     let mut s = Sim::new(2.0);
-    let ids = [s.vs("a", 0, Some(40)), s.vs("b", 0, Some(30)), s.vs("c", 0, Some(20)), s.vs("d", 0, Some(10))];
+    let ids = [
+        s.vs("a", 0, Some(40)),
+        s.vs("b", 0, Some(30)),
+        s.vs("c", 0, Some(20)),
+        s.vs("d", 0, Some(10)),
+    ];
     for (id, n) in ids.iter().zip([2, 3, 4, 5]) {
         s.hogs(*id, n);
     }
     let r = s.run(10);
-    assert_within(&r, &[(1, 400_000), (2, 300_000), (3, 200_000), (4, 100_000)], 5);
+    assert_within(
+        &r,
+        &[(1, 400_000), (2, 300_000), (3, 200_000), (4, 100_000)],
+        5,
+    );
 }
 
 #[test]

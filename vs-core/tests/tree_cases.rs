@@ -21,7 +21,11 @@ fn names() {
     for bad in ["", "1abc", "-x", "a b", "a/b", "é"] {
         assert_eq!(validate_name(&name(bad)), Err(Error::Invalid), "{bad:?}");
     }
-    assert_eq!(validate_name(&[b'a'; VS_NAME_LEN]), Err(Error::Invalid), "no NUL");
+    assert_eq!(
+        validate_name(&[b'a'; VS_NAME_LEN]),
+        Err(Error::Invalid),
+        "no NUL"
+    );
     let mut junk = name("ab");
     junk[5] = b'x';
     assert_eq!(validate_name(&junk), Err(Error::Invalid), "bytes after NUL");
@@ -30,21 +34,40 @@ fn names() {
 #[test]
 fn child_inherits_until_detached_and_again_after_attach() {
     let mut r = reg(8);
-    let web = r.create(&name("web"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_CPU, 50)).unwrap();
-    let www1 = r.create(&name("www1"), web, 1, &VsAttrs::default()).unwrap();
+    let web = r
+        .create(
+            &name("web"),
+            0,
+            VS_ID_AUTO,
+            &VsAttrs::default().with(VS_ATTR_CPU, 50),
+        )
+        .unwrap();
+    let www1 = r
+        .create(&name("www1"), web, 1, &VsAttrs::default())
+        .unwrap();
     let s = r.find(www1).unwrap();
     let i = r.info(s).unwrap();
-    assert_eq!((i.attr[0].detached, i.attr[0].effective, i.attr[0].source), (0, 50, web));
+    assert_eq!(
+        (i.attr[0].detached, i.attr[0].effective, i.attr[0].source),
+        (0, 50, web)
+    );
     assert_eq!(i.attr[0].machine_ppm, 500_000);
-    r.set(www1, 0, 0, &VsAttrs::default().with(VS_ATTR_CPU, 40)).unwrap();
+    r.set(www1, 0, 0, &VsAttrs::default().with(VS_ATTR_CPU, 40))
+        .unwrap();
     let i = r.info(s).unwrap();
-    assert_eq!((i.attr[0].own, i.attr[0].effective, i.attr[0].source), (40, 40, www1));
+    assert_eq!(
+        (i.attr[0].own, i.attr[0].effective, i.attr[0].source),
+        (40, 40, www1)
+    );
     assert_eq!(i.attr[0].machine_ppm, 200_000);
-    r.set(www1, 1 << VS_ATTR_CPU, 0, &VsAttrs::default()).unwrap();
+    r.set(www1, 1 << VS_ATTR_CPU, 0, &VsAttrs::default())
+        .unwrap();
     assert_eq!(r.info(s).unwrap().attr[0].source, web);
     // Detach copies the inherited value (the paper's servctl(DETACH PROCESSLIMIT)).
-    r.set(web, 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 7)).unwrap();
-    r.set(www1, 0, 1 << VS_ATTR_PROCS, &VsAttrs::default()).unwrap();
+    r.set(web, 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 7))
+        .unwrap();
+    r.set(www1, 0, 1 << VS_ATTR_PROCS, &VsAttrs::default())
+        .unwrap();
     let i = r.info(s).unwrap();
     assert_eq!((i.attr[2].own, i.attr[2].source), (7, www1));
 }
@@ -52,14 +75,45 @@ fn child_inherits_until_detached_and_again_after_attach() {
 #[test]
 fn share_budget() {
     let mut r = reg(8);
-    let a = r.create(&name("a"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_CPU, 75)).unwrap();
-    assert_eq!(r.create(&name("b"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_CPU, 26)), Err(Error::NoSpace));
-    r.create(&name("b"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_CPU, 25)).unwrap();
-    assert_eq!(r.set(a, 0, 0, &VsAttrs::default().with(VS_ATTR_CPU, 76)), Err(Error::NoSpace));
-    r.set(a, 0, 0, &VsAttrs::default().with(VS_ATTR_CPU, 70)).unwrap();
+    let a = r
+        .create(
+            &name("a"),
+            0,
+            VS_ID_AUTO,
+            &VsAttrs::default().with(VS_ATTR_CPU, 75),
+        )
+        .unwrap();
+    assert_eq!(
+        r.create(
+            &name("b"),
+            0,
+            VS_ID_AUTO,
+            &VsAttrs::default().with(VS_ATTR_CPU, 26)
+        ),
+        Err(Error::NoSpace)
+    );
+    r.create(
+        &name("b"),
+        0,
+        VS_ID_AUTO,
+        &VsAttrs::default().with(VS_ATTR_CPU, 25),
+    )
+    .unwrap();
+    assert_eq!(
+        r.set(a, 0, 0, &VsAttrs::default().with(VS_ATTR_CPU, 76)),
+        Err(Error::NoSpace)
+    );
+    r.set(a, 0, 0, &VsAttrs::default().with(VS_ATTR_CPU, 70))
+        .unwrap();
     assert_eq!(r.share_left(0, 0, None), 5);
     // The net budget is separate.
-    r.create(&name("c"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_NET, 100)).unwrap();
+    r.create(
+        &name("c"),
+        0,
+        VS_ID_AUTO,
+        &VsAttrs::default().with(VS_ATTR_NET, 100),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -67,21 +121,51 @@ fn root_rules() {
     let mut r = reg(4);
     assert_eq!(r.destroy(0), Err(Error::Busy));
     assert_eq!(r.set(0, 1, 0, &VsAttrs::default()), Err(Error::Invalid));
-    assert_eq!(r.set(0, 0, 0, &VsAttrs::default().with(VS_ATTR_CPU, 50)), Err(Error::Invalid));
-    assert_eq!(r.set(0, 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 1000)), Err(Error::Invalid));
-    assert_eq!(r.create(&name("x"), 0, 0, &VsAttrs::default()), Err(Error::Invalid));
-    assert_eq!(r.create(&name("root"), 0, VS_ID_AUTO, &VsAttrs::default()), Err(Error::Exists));
+    assert_eq!(
+        r.set(0, 0, 0, &VsAttrs::default().with(VS_ATTR_CPU, 50)),
+        Err(Error::Invalid)
+    );
+    assert_eq!(
+        r.set(0, 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 1000)),
+        Err(Error::Invalid)
+    );
+    assert_eq!(
+        r.create(&name("x"), 0, 0, &VsAttrs::default()),
+        Err(Error::Invalid)
+    );
+    assert_eq!(
+        r.create(&name("root"), 0, VS_ID_AUTO, &VsAttrs::default()),
+        Err(Error::Exists)
+    );
 }
 
 #[test]
 fn ids_and_limits() {
     let mut r = reg(3);
-    assert_eq!(r.create(&name("g"), 0, 64 - 1 + 1, &VsAttrs::default()), Ok(64));
-    assert_eq!(r.create(&name("h"), 0, 64, &VsAttrs::default()), Err(Error::Exists));
-    assert_eq!(r.create(&name("h"), 0, 0x8000_0000, &VsAttrs::default()), Err(Error::Invalid));
-    assert_eq!(r.create(&name("h"), 12345, VS_ID_AUTO, &VsAttrs::default()), Err(Error::NotFound));
-    assert_ne!(r.create(&name("h"), 0, VS_ID_AUTO, &VsAttrs::default()), Ok(64));
-    assert_eq!(r.create(&name("i"), 0, VS_ID_AUTO, &VsAttrs::default()), Err(Error::NoSpace));
+    assert_eq!(
+        r.create(&name("g"), 0, 64 - 1 + 1, &VsAttrs::default()),
+        Ok(64)
+    );
+    assert_eq!(
+        r.create(&name("h"), 0, 64, &VsAttrs::default()),
+        Err(Error::Exists)
+    );
+    assert_eq!(
+        r.create(&name("h"), 0, 0x8000_0000, &VsAttrs::default()),
+        Err(Error::Invalid)
+    );
+    assert_eq!(
+        r.create(&name("h"), 12345, VS_ID_AUTO, &VsAttrs::default()),
+        Err(Error::NotFound)
+    );
+    assert_ne!(
+        r.create(&name("h"), 0, VS_ID_AUTO, &VsAttrs::default()),
+        Ok(64)
+    );
+    assert_eq!(
+        r.create(&name("i"), 0, VS_ID_AUTO, &VsAttrs::default()),
+        Err(Error::NoSpace)
+    );
     assert_eq!(r.destroy(999), Err(Error::NotFound));
 }
 
@@ -90,9 +174,19 @@ fn busy_with_children_or_members_and_depth_limit() {
     let mut r = reg(64);
     let mut parent = 0;
     for d in 0..VS_MAX_DEPTH {
-        parent = r.create(&name(&format!("d{d}")), parent, VS_ID_AUTO, &VsAttrs::default()).unwrap();
+        parent = r
+            .create(
+                &name(&format!("d{d}")),
+                parent,
+                VS_ID_AUTO,
+                &VsAttrs::default(),
+            )
+            .unwrap();
     }
-    assert_eq!(r.create(&name("deep"), parent, VS_ID_AUTO, &VsAttrs::default()), Err(Error::NoSpace));
+    assert_eq!(
+        r.create(&name("deep"), parent, VS_ID_AUTO, &VsAttrs::default()),
+        Err(Error::NoSpace)
+    );
     let top = r.find_name(b"d0").map(|s| r.node(s).unwrap().id).unwrap();
     assert_eq!(r.destroy(top), Err(Error::Busy));
     let leaf = r.find(parent).unwrap();
@@ -101,7 +195,11 @@ fn busy_with_children_or_members_and_depth_limit() {
     r.leave(leaf).unwrap();
     assert_eq!(r.leave(leaf), Err(Error::Invalid));
     r.reserve(leaf).unwrap();
-    assert_eq!(r.destroy(parent), Err(Error::Busy), "a fork in progress counts");
+    assert_eq!(
+        r.destroy(parent),
+        Err(Error::Busy),
+        "a fork in progress counts"
+    );
     r.unreserve(leaf).unwrap();
     r.destroy(parent).unwrap();
 }
@@ -111,7 +209,15 @@ fn thousand_create_destroy_reuses_slots() {
     let mut r = reg(VS_MAX as usize);
     for round in 0..3 {
         let ids: Vec<u32> = (0..1000)
-            .map(|i| r.create(&name(&format!("r{round}v{i}")), 0, VS_ID_AUTO, &VsAttrs::default()).unwrap())
+            .map(|i| {
+                r.create(
+                    &name(&format!("r{round}v{i}")),
+                    0,
+                    VS_ID_AUTO,
+                    &VsAttrs::default(),
+                )
+                .unwrap()
+            })
             .collect();
         assert_eq!(r.len(), 1001);
         for id in ids {
@@ -124,16 +230,36 @@ fn thousand_create_destroy_reuses_slots() {
 #[test]
 fn process_limits_are_hierarchical_and_shared_until_detached() {
     let mut r = reg(8);
-    let web = r.create(&name("web"), 0, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_PROCS, 3)).unwrap();
-    let a = r.create(&name("a"), web, VS_ID_AUTO, &VsAttrs::default()).unwrap();
-    let b = r.create(&name("b"), web, VS_ID_AUTO, &VsAttrs::default().with(VS_ATTR_PROCS, 10)).unwrap();
+    let web = r
+        .create(
+            &name("web"),
+            0,
+            VS_ID_AUTO,
+            &VsAttrs::default().with(VS_ATTR_PROCS, 3),
+        )
+        .unwrap();
+    let a = r
+        .create(&name("a"), web, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let b = r
+        .create(
+            &name("b"),
+            web,
+            VS_ID_AUTO,
+            &VsAttrs::default().with(VS_ATTR_PROCS, 10),
+        )
+        .unwrap();
     let (sw, sa, sb) = (r.find(web).unwrap(), r.find(a).unwrap(), r.find(b).unwrap());
     // a shares web's pool; b has its own limit but still counts against web's.
     r.join(sw).unwrap();
     r.reserve(sa).unwrap();
     r.commit(sa).unwrap();
     r.reserve(sb).unwrap();
-    assert_eq!(r.reserve(sb), Err(Error::Again), "web's limit of 3 binds b too");
+    assert_eq!(
+        r.reserve(sb),
+        Err(Error::Again),
+        "web's limit of 3 binds b too"
+    );
     assert_eq!(r.reserve(sa), Err(Error::Again));
     r.unreserve(sb).unwrap();
     r.reserve(sa).unwrap();
@@ -141,8 +267,13 @@ fn process_limits_are_hierarchical_and_shared_until_detached() {
     assert_eq!(r.node(sa).unwrap().nr_reserved, 1);
     assert_eq!(r.node(sw).unwrap().subtree, 3);
     // Raising the limit makes room; the root's count covers only classified tasks.
-    r.set(web, 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 0)).unwrap();
+    r.set(web, 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 0))
+        .unwrap();
     r.reserve(sb).unwrap();
     assert_eq!(r.node(0).unwrap().subtree, 4);
-    assert_eq!(r.unreserve(sw), Err(Error::Invalid), "nothing reserved there");
+    assert_eq!(
+        r.unreserve(sw),
+        Err(Error::Invalid),
+        "nothing reserved there"
+    );
 }

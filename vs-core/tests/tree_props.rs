@@ -21,8 +21,18 @@ struct Model {
 
 impl Model {
     fn new(cap: usize) -> Self {
-        let mut m = Model { cap, ..Default::default() };
-        m.nodes.insert(0, MNode { parent: 0, name: "root".into(), own: [Some(100), Some(100), Some(0)] });
+        let mut m = Model {
+            cap,
+            ..Default::default()
+        };
+        m.nodes.insert(
+            0,
+            MNode {
+                parent: 0,
+                name: "root".into(),
+                own: [Some(100), Some(100), Some(0)],
+            },
+        );
         m
     }
     fn depth(&self, mut id: u32) -> u32 {
@@ -50,9 +60,15 @@ impl Model {
             .sum()
     }
     fn fits(&self, parent: u32, skip: u32, own: &[Option<u32>; 3]) -> bool {
-        (0..2).all(|a| own[a].map_or(true, |v| v <= 100 - self.used(parent, a, skip)))
+        (0..2).all(|a| own[a].is_none_or(|v| v <= 100 - self.used(parent, a, skip)))
     }
-    fn create(&mut self, name: &str, parent: u32, id: u32, own: [Option<u32>; 3]) -> Result<u32, Error> {
+    fn create(
+        &mut self,
+        name: &str,
+        parent: u32,
+        id: u32,
+        own: [Option<u32>; 3],
+    ) -> Result<u32, Error> {
         if own[..2].iter().flatten().any(|&v| v == 0 || v > 100) {
             return Err(Error::Invalid);
         }
@@ -62,10 +78,20 @@ impl Model {
         if self.nodes.values().any(|n| n.name == name) || self.nodes.contains_key(&id) {
             return Err(Error::Exists);
         }
-        if self.depth(parent) + 1 > VS_MAX_DEPTH || self.nodes.len() >= self.cap || !self.fits(parent, u32::MAX, &own) {
+        if self.depth(parent) + 1 > VS_MAX_DEPTH
+            || self.nodes.len() >= self.cap
+            || !self.fits(parent, u32::MAX, &own)
+        {
             return Err(Error::NoSpace);
         }
-        self.nodes.insert(id, MNode { parent, name: name.into(), own });
+        self.nodes.insert(
+            id,
+            MNode {
+                parent,
+                name: name.into(),
+                own,
+            },
+        );
         Ok(id)
     }
     fn destroy(&mut self, id: u32) -> Result<(), Error> {
@@ -78,8 +104,16 @@ impl Model {
         self.nodes.remove(&id);
         Ok(())
     }
-    fn set(&mut self, id: u32, attach: u32, detach: u32, vals: [Option<u32>; 3]) -> Result<(), Error> {
-        let vmask = (0..3).filter(|&a| vals[a].is_some()).fold(0, |m, a| m | 1 << a);
+    fn set(
+        &mut self,
+        id: u32,
+        attach: u32,
+        detach: u32,
+        vals: [Option<u32>; 3],
+    ) -> Result<(), Error> {
+        let vmask = (0..3)
+            .filter(|&a| vals[a].is_some())
+            .fold(0, |m, a| m | 1 << a);
         if attach & (detach | vmask) != 0 {
             return Err(Error::Invalid);
         }
@@ -115,13 +149,27 @@ impl Model {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Create { name: u8, parent: u8, id: u8, vals: [Option<u32>; 3] },
+    Create {
+        name: u8,
+        parent: u8,
+        id: u8,
+        vals: [Option<u32>; 3],
+    },
     Destroy(u8),
-    Set { id: u8, attach: u32, detach: u32, vals: [Option<u32>; 3] },
+    Set {
+        id: u8,
+        attach: u32,
+        detach: u32,
+        vals: [Option<u32>; 3],
+    },
 }
 
 fn val() -> impl Strategy<Value = Option<u32>> {
-    prop_oneof![Just(None), (0u32..=110).prop_map(Some), (0u32..5).prop_map(Some)]
+    prop_oneof![
+        Just(None),
+        (0u32..=110).prop_map(Some),
+        (0u32..5).prop_map(Some)
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -165,12 +213,24 @@ fn check_same(reg: &Registry<Vec<Slot>>, model: &Model) {
         let info = reg.info(slot).unwrap();
         assert_eq!(info.parent, m.parent);
         assert_eq!(name_bytes(&info.name), m.name.as_bytes());
-        let children = model.nodes.iter().filter(|(&i, n)| i != 0 && n.parent == id).count();
+        let children = model
+            .nodes
+            .iter()
+            .filter(|(&i, n)| i != 0 && n.parent == id)
+            .count();
         assert_eq!(info.nr_children as usize, children);
         for a in 0..3 {
             let (eff, src) = model.effective(id, a);
-            assert_eq!(info.attr[a].detached == 1, m.own[a].is_some(), "detached {id} {a}");
-            assert_eq!((info.attr[a].effective, info.attr[a].source), (eff, src), "effective {id} {a}");
+            assert_eq!(
+                info.attr[a].detached == 1,
+                m.own[a].is_some(),
+                "detached {id} {a}"
+            );
+            assert_eq!(
+                (info.attr[a].effective, info.attr[a].source),
+                (eff, src),
+                "effective {id} {a}"
+            );
             if a < 2 && id != 0 {
                 assert!(model.used(id, a, u32::MAX) <= 100);
             }
@@ -181,7 +241,10 @@ fn check_same(reg: &Registry<Vec<Slot>>, model: &Model) {
     assert!((reg.high()..cap).all(|s| reg.node(s).is_none()));
     assert!(reg.node(reg.high() - 1).is_some());
     // Parents come before children in the listing.
-    let order: Vec<u32> = reg.slots_by_depth().map(|s| reg.node(s).unwrap().id).collect();
+    let order: Vec<u32> = reg
+        .slots_by_depth()
+        .map(|s| reg.node(s).unwrap().id)
+        .collect();
     for (pos, id) in order.iter().enumerate() {
         let parent = model.nodes[id].parent;
         assert!(*id == 0 || order[..pos].contains(&parent));

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::mem::size_of;
 use std::os::fd::AsRawFd;
 
 use vs_core::abi::{
@@ -116,52 +117,71 @@ impl Device {
         Ok(Device { file })
     }
 
+    /// The one place vsctl calls ioctl(2): command `cmd` with `arg`, whose size must be the
+    /// one encoded in `cmd` (asserted).
+    ///
+    /// # Safety
+    ///
+    /// Every user buffer that `arg` points to (the `buf` field of the list commands) must be
+    /// valid for the number of elements `arg` declares, and stay so for the call.
+    unsafe fn call<T>(&self, op: Op, cmd: u32, arg: &mut T) -> Result<(), DevError> {
+        assert_eq!(
+            ((cmd >> 16) & 0x3fff) as usize,
+            size_of::<T>(),
+            "ioctl size of {cmd:#x}"
+        );
+        // SAFETY: the kernel reads and writes at most `size_of::<T>()` bytes at `arg` (the size
+        // encoded in `cmd`, checked above), `arg` is a live exclusive borrow, and every ABI
+        // struct is plain integers, valid for any bit pattern. Buffers `arg` points to are the
+        // caller's to vouch for (see `# Safety`).
+        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), cmd as libc::Ioctl, arg as *mut T) };
+        check(op, rc)
+    }
+
+    /// A command that reads one struct and points to no buffer.
+    fn call_plain<T>(&self, op: Op, cmd: u32, arg: &mut T) -> Result<(), DevError> {
+        // SAFETY: callers pass only commands whose argument carries no user pointer.
+        unsafe { self.call(op, cmd, arg) }
+    }
+
+    /// Fetch a variable-length list: `ask(buf)` fills `buf` and returns how many elements
+    /// exist; retried with a bigger buffer (up to `max`) while there are more than it held.
+    fn fetch_all<E: Clone + Default>(
+        &self,
+        first_cap: u32,
+        max: u32,
+        mut ask: impl FnMut(&mut [E]) -> Result<u32, DevError>,
+    ) -> Result<Vec<E>, DevError> {
+        let mut cap = first_cap.min(max);
+        loop {
+            let mut buf = vec![E::default(); cap as usize];
+            let count = ask(&mut buf)?;
+            // The module never reports more than `max`, so a bigger buffer is useless.
+            if count <= cap || cap >= max {
+                buf.truncate(count.min(cap) as usize);
+                return Ok(buf);
+            }
+            cap = count.saturating_add(16).min(max);
+        }
+    }
+
     /// `VS_IOC_VERSION`.
     pub fn version(&self) -> Result<VsVersion, DevError> {
         let mut v = VsVersion::default();
-        // SAFETY: VS_IOC_VERSION writes one `VsVersion` (an `_IOR` of exactly its size) to
-        // the pointer; `v` is a live, exclusively borrowed local of that type, and every bit
-        // pattern is a valid `VsVersion` (plain `u32`s).
-        let rc = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                VS_IOC_VERSION as libc::Ioctl,
-                &mut v as *mut VsVersion,
-            )
-        };
-        check(Op::Version, rc)?;
+        self.call_plain(Op::Version, VS_IOC_VERSION, &mut v)?;
         Ok(v)
     }
 
     /// `VS_IOC_CREATE`: returns the id of the new VS.
     pub fn create(&self, req: &VsCreate) -> Result<u32, DevError> {
         let mut req = *req;
-        // SAFETY: VS_IOC_CREATE reads one `VsCreate` from the pointer and writes one back
-        // (an `_IOWR` of exactly its size); `req` is a live, exclusively borrowed local copy
-        // of that type, and every bit pattern is a valid `VsCreate` (integers only).
-        let rc = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                VS_IOC_CREATE as libc::Ioctl,
-                &mut req as *mut VsCreate,
-            )
-        };
-        check(Op::Create, rc)?;
+        self.call_plain(Op::Create, VS_IOC_CREATE, &mut req)?;
         Ok(req.id)
     }
 
     /// `VS_IOC_DESTROY`.
     pub fn destroy(&self, id: u32) -> Result<(), DevError> {
-        // SAFETY: VS_IOC_DESTROY only reads one `u32` (an `_IOW` of 4 bytes) from the
-        // pointer, which points to `id`, live for the whole call.
-        let rc = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                VS_IOC_DESTROY as libc::Ioctl,
-                &id as *const u32,
-            )
-        };
-        check(Op::Destroy, rc)
+        self.call_plain(Op::Destroy, VS_IOC_DESTROY, &mut { id })
     }
 
     /// `VS_IOC_GET`: everything about VS `id`.
@@ -170,138 +190,66 @@ impl Device {
             id,
             ..VsInfo::default()
         };
-        // SAFETY: VS_IOC_GET reads one `VsInfo` from the pointer and writes one back (an
-        // `_IOWR` of exactly its size); `info` is a live, exclusively borrowed local of that
-        // type, and every bit pattern is a valid `VsInfo` (integers only).
-        let rc = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                VS_IOC_GET as libc::Ioctl,
-                &mut info as *mut VsInfo,
-            )
-        };
-        check(Op::Get, rc)?;
+        self.call_plain(Op::Get, VS_IOC_GET, &mut info)?;
         Ok(info)
     }
 
     /// `VS_IOC_SET`.
     pub fn set(&self, req: &VsSet) -> Result<(), DevError> {
-        // SAFETY: VS_IOC_SET only reads one `VsSet` (an `_IOW` of exactly its size) from the
-        // pointer, which comes from a reference live for the whole call.
-        let rc = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                VS_IOC_SET as libc::Ioctl,
-                req as *const VsSet,
-            )
-        };
-        check(Op::Set, rc)
+        self.call_plain(Op::Set, VS_IOC_SET, &mut { *req })
     }
 
-    /// `VS_IOC_LIST`: every VS, parents before children. Retries with a bigger buffer while
-    /// the module reports more VSs than the buffer held.
+    /// `VS_IOC_LIST`: every VS, parents before children.
     pub fn list(&self) -> Result<Vec<VsInfo>, DevError> {
-        let mut cap: u32 = 64;
-        loop {
-            let mut buf = vec![VsInfo::default(); cap as usize];
+        self.fetch_all(64, VS_MAX, |buf| {
             let mut req = VsList {
                 buf: buf.as_mut_ptr() as usize as u64,
-                cap,
+                cap: buf.len() as u32,
                 count: 0,
             };
-            // SAFETY: VS_IOC_LIST reads one `VsList` from the pointer and writes one back
-            // (an `_IOWR` of exactly its size), and writes at most `req.cap` `VsInfo`s to
-            // `req.buf`. `req` is a live, exclusively borrowed local; `req.buf` points to
-            // `buf`, which holds exactly `cap` initialized `VsInfo`s and is neither moved nor
-            // freed until the call returns. Every bit pattern is a valid `VsInfo`.
-            let rc = unsafe {
-                libc::ioctl(
-                    self.file.as_raw_fd(),
-                    VS_IOC_LIST as libc::Ioctl,
-                    &mut req as *mut VsList,
-                )
-            };
-            check(Op::List, rc)?;
-            // The module never writes more than VS_MAX entries, so a bigger buffer is useless.
-            if req.count <= cap || cap >= VS_MAX {
-                buf.truncate(req.count.min(cap) as usize);
-                return Ok(buf);
-            }
-            cap = req.count.saturating_add(16).min(VS_MAX);
-        }
+            // SAFETY: `req.buf` points to `buf`, `req.cap` initialized `VsInfo`s, borrowed for
+            // the call.
+            unsafe { self.call(Op::List, VS_IOC_LIST, &mut req) }?;
+            Ok(req.count)
+        })
     }
 
     /// `VS_IOC_ADD_RULES`: install `rules` in one call, all or none. Returns the id of the
     /// first; the others follow consecutively.
     pub fn add_rules(&self, rules: &[VsRule]) -> Result<u32, DevError> {
+        let count = u32::try_from(rules.len()).map_err(|_| DevError {
+            op: Op::AddRules,
+            errno: libc::E2BIG,
+        })?;
         let mut req = VsRuleAdd {
             buf: rules.as_ptr() as usize as u64,
-            count: u32::try_from(rules.len()).map_err(|_| DevError {
-                op: Op::AddRules,
-                errno: libc::E2BIG,
-            })?,
+            count,
             first_id: 0,
         };
-        // SAFETY: VS_IOC_ADD_RULES reads one `VsRuleAdd` from the pointer and writes one back
-        // (an `_IOWR` of exactly its size), and only reads `req.count` `VsRule`s from
-        // `req.buf`. `req` is a live, exclusively borrowed local; `req.buf` points to `rules`,
-        // a borrowed slice of exactly `count` initialized `VsRule`s that outlives the call.
-        let rc = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                VS_IOC_ADD_RULES as libc::Ioctl,
-                &mut req as *mut VsRuleAdd,
-            )
-        };
-        check(Op::AddRules, rc)?;
+        // SAFETY: `req.buf` points to `rules`, `count` initialized `VsRule`s that the kernel
+        // only reads, borrowed for the call.
+        unsafe { self.call(Op::AddRules, VS_IOC_ADD_RULES, &mut req) }?;
         Ok(req.first_id)
     }
 
     /// `VS_IOC_DEL_RULE`.
     pub fn del_rule(&self, id: u32) -> Result<(), DevError> {
-        // SAFETY: VS_IOC_DEL_RULE only reads one `u32` (an `_IOW` of 4 bytes) from the
-        // pointer, which points to `id`, live for the whole call.
-        let rc = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                VS_IOC_DEL_RULE as libc::Ioctl,
-                &id as *const u32,
-            )
-        };
-        check(Op::DelRule, rc)
+        self.call_plain(Op::DelRule, VS_IOC_DEL_RULE, &mut { id })
     }
 
-    /// `VS_IOC_LIST_RULES`: every rule in evaluation order. Retries with a bigger buffer
-    /// while the module reports more rules than the buffer held.
+    /// `VS_IOC_LIST_RULES`: every rule in evaluation order.
     pub fn rules(&self) -> Result<Vec<VsRule>, DevError> {
-        let mut cap: u32 = 64;
-        loop {
-            let mut buf = vec![VsRule::default(); cap as usize];
+        self.fetch_all(64, VS_MAX_RULES, |buf| {
             let mut req = VsRuleList {
                 buf: buf.as_mut_ptr() as usize as u64,
-                cap,
+                cap: buf.len() as u32,
                 count: 0,
             };
-            // SAFETY: VS_IOC_LIST_RULES reads one `VsRuleList` from the pointer and writes
-            // one back (an `_IOWR` of exactly its size), and writes at most `req.cap`
-            // `VsRule`s to `req.buf`. `req` is a live, exclusively borrowed local; `req.buf`
-            // points to `buf`, which holds exactly `cap` initialized `VsRule`s and is neither
-            // moved nor freed until the call returns. Every bit pattern is a valid `VsRule`.
-            let rc = unsafe {
-                libc::ioctl(
-                    self.file.as_raw_fd(),
-                    VS_IOC_LIST_RULES as libc::Ioctl,
-                    &mut req as *mut VsRuleList,
-                )
-            };
-            check(Op::ListRules, rc)?;
-            // The module never holds more than VS_MAX_RULES rules.
-            if req.count <= cap || cap >= VS_MAX_RULES {
-                buf.truncate(req.count.min(cap) as usize);
-                return Ok(buf);
-            }
-            cap = req.count.saturating_add(16).min(VS_MAX_RULES);
-        }
+            // SAFETY: `req.buf` points to `buf`, `req.cap` initialized `VsRule`s, borrowed for
+            // the call.
+            unsafe { self.call(Op::ListRules, VS_IOC_LIST_RULES, &mut req) }?;
+            Ok(req.count)
+        })
     }
 
     /// `VS_IOC_ADD_PROCESS`: bind task `pid` (with `tree`: and its descendants) to VS `id`.
@@ -313,17 +261,7 @@ impl Device {
             flags: if tree { VS_PROC_TREE } else { 0 },
             count: 0,
         };
-        // SAFETY: VS_IOC_ADD_PROCESS reads one `VsProc` from the pointer and writes one back
-        // (an `_IOWR` of exactly its size); `req` is a live, exclusively borrowed local of
-        // that type, and every bit pattern is a valid `VsProc` (plain `u32`s).
-        let rc = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                VS_IOC_ADD_PROCESS as libc::Ioctl,
-                &mut req as *mut VsProc,
-            )
-        };
-        check(Op::AddProcess, rc)?;
+        self.call_plain(Op::AddProcess, VS_IOC_ADD_PROCESS, &mut req)?;
         Ok(req.count)
     }
 
@@ -333,57 +271,26 @@ impl Device {
             pid,
             ..VsWhich::default()
         };
-        // SAFETY: VS_IOC_WHICH reads one `VsWhich` from the pointer and writes one back (an
-        // `_IOWR` of exactly its size); `req` is a live, exclusively borrowed local of that
-        // type, and every bit pattern is a valid `VsWhich` (plain `u32`s).
-        let rc = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                VS_IOC_WHICH as libc::Ioctl,
-                &mut req as *mut VsWhich,
-            )
-        };
-        check(Op::Which, rc)?;
+        self.call_plain(Op::Which, VS_IOC_WHICH, &mut req)?;
         Ok(req.id)
     }
 
-    /// `VS_IOC_MEMBERS`: the pids of the tasks of VS `id`. Retries with a bigger buffer while
-    /// the module reports more members than the buffer held.
+    /// `VS_IOC_MEMBERS`: the pids of the tasks of VS `id`.
     pub fn members(&self, id: u32) -> Result<Vec<u32>, DevError> {
-        let mut cap: u32 = 256;
-        loop {
-            let mut buf = vec![0u32; cap as usize];
+        // No more tasks than pids can exist (PID_MAX_LIMIT).
+        self.fetch_all(256, PID_MAX_LIMIT, |buf| {
             let mut req = VsMembers {
                 buf: buf.as_mut_ptr() as usize as u64,
                 id,
-                cap,
+                cap: buf.len() as u32,
                 count: 0,
                 _pad: 0,
             };
-            // SAFETY: VS_IOC_MEMBERS reads one `VsMembers` from the pointer and writes one
-            // back (an `_IOWR` of exactly its size), and writes at most `req.cap` `u32`s to
-            // `req.buf`. `req` is a live, exclusively borrowed local; `req.buf` points to
-            // `buf`, which holds exactly `cap` initialized `u32`s and is neither moved nor
-            // freed until the call returns.
-            let rc = unsafe {
-                libc::ioctl(
-                    self.file.as_raw_fd(),
-                    VS_IOC_MEMBERS as libc::Ioctl,
-                    &mut req as *mut VsMembers,
-                )
-            };
-            check(Op::Members, rc)?;
-            // No more tasks than pids can exist (PID_MAX_LIMIT), so a bigger buffer is useless.
-            if req.count <= cap || cap >= PID_MAX_LIMIT {
-                buf.truncate(req.count.min(cap) as usize);
-                return Ok(buf);
-            }
-            // Tasks may be forking meanwhile: leave some room.
-            cap = req
-                .count
-                .saturating_add(req.count / 8 + 16)
-                .min(PID_MAX_LIMIT);
-        }
+            // SAFETY: `req.buf` points to `buf`, `req.cap` initialized `u32`s, borrowed for
+            // the call.
+            unsafe { self.call(Op::Members, VS_IOC_MEMBERS, &mut req) }?;
+            Ok(req.count)
+        })
     }
 }
 

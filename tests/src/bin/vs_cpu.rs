@@ -49,7 +49,8 @@ fn pin_cpu0() {
 fn hogs_in(f: &Fixture, id: u32, n: usize) -> Result<Vec<Hog>, vs_selftests::Fail> {
     f.add_process(id, getpid(), false).ctx("into the VS")?;
     let h = (0..n).map(|_| Hog::new()).collect();
-    f.add_process(VS_ROOT, getpid(), false).ctx("back to root")?;
+    f.add_process(VS_ROOT, getpid(), false)
+        .ctx("back to root")?;
     Ok(h)
 }
 
@@ -62,7 +63,10 @@ fn measure(f: &Fixture, ids: &[u32], settle: f64, secs: f64) -> Vec<f64> {
     std::thread::sleep(Duration::from_secs_f64(settle));
     let before: Vec<u64> = ids.iter().map(|&i| cpu_ns(f, i)).collect();
     std::thread::sleep(Duration::from_secs_f64(secs));
-    ids.iter().zip(before).map(|(&i, b)| (cpu_ns(f, i) - b) as f64 / 1e9).collect()
+    ids.iter()
+        .zip(before)
+        .map(|(&i, b)| (cpu_ns(f, i) - b) as f64 / 1e9)
+        .collect()
 }
 
 fn cpu(s: u32) -> VsAttrs {
@@ -90,10 +94,16 @@ fn accounting_matches_the_task() -> Outcome {
     let mut status = 0;
     // SAFETY: valid out-pointers; our child.
     check_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut ru) }, pid);
-    let child_ns = (ru.ru_utime.tv_sec * 1_000_000_000 + ru.ru_utime.tv_usec * 1000 + ru.ru_stime.tv_sec * 1_000_000_000 + ru.ru_stime.tv_usec * 1000) as f64;
+    let child_ns = (ru.ru_utime.tv_sec * 1_000_000_000
+        + ru.ru_utime.tv_usec * 1000
+        + ru.ru_stime.tv_sec * 1_000_000_000
+        + ru.ru_stime.tv_usec * 1000) as f64;
     let charged = cpu_ns(&f, c) as f64;
     check!(child_ns > 2e8, "the child ran ({child_ns} ns)");
-    check!((charged / child_ns - 1.0).abs() < 0.2, "charged {charged} ns vs the task's own {child_ns} ns");
+    check!(
+        (charged / child_ns - 1.0).abs() < 0.2,
+        "charged {charged} ns vs the task's own {child_ns} ns"
+    );
     sleep_ms(400); // a controller tick sums the subtree
     let sub = f.get(p).ctx("GET p")?.stats.cpu_subtree_ns as f64;
     check!(sub >= charged, "subtree of p ({sub}) covers c ({charged})");
@@ -107,10 +117,20 @@ fn shares_75_25_against_task_counts() -> Outcome {
     let _ha = hogs_in(&f, a, 1)?;
     let _hb = hogs_in(&f, b, 4)?;
     let got = measure(&f, &[a, b], 1.5, 3.0);
-    println!("# a {:.2} s, b {:.2} s of CPU 0 (fair sharing would give 1:4)", got[0], got[1]);
-    check!(got[0] > 2.0 * got[1], "a (75%, 1 task) gets over twice b (25%, 4 tasks): {got:?}");
+    println!(
+        "# a {:.2} s, b {:.2} s of CPU 0 (fair sharing would give 1:4)",
+        got[0], got[1]
+    );
+    check!(
+        got[0] > 2.0 * got[1],
+        "a (75%, 1 task) gets over twice b (25%, 4 tasks): {got:?}"
+    );
     let st = f.get(b).ctx("GET")?.stats;
-    check!(st.cpu_nice > 0, "b's tasks were made nicer ({})", st.cpu_nice);
+    check!(
+        st.cpu_nice > 0,
+        "b's tasks were made nicer ({})",
+        st.cpu_nice
+    );
     check_eq!(st.cpu_target_ppm, 250_000);
     Ok(())
 }
@@ -125,9 +145,18 @@ fn nested_hierarchy() -> Outcome {
     let _h2 = hogs_in(&f, c2, 2)?;
     let _hq = hogs_in(&f, q, 3)?;
     let got = measure(&f, &[c1, c2, q], 2.0, 3.0);
-    println!("# c1 {:.2} s, c2 {:.2} s, q {:.2} s (targets 40/40/20 %)", got[0], got[1], got[2]);
-    check!(got[0] > 1.3 * got[2] && got[1] > 1.3 * got[2], "each of p's children beats q: {got:?}");
-    check!(got[0] + got[1] > 2.5 * got[2], "p's subtree gets well over twice q: {got:?}");
+    println!(
+        "# c1 {:.2} s, c2 {:.2} s, q {:.2} s (targets 40/40/20 %)",
+        got[0], got[1], got[2]
+    );
+    check!(
+        got[0] > 1.3 * got[2] && got[1] > 1.3 * got[2],
+        "each of p's children beats q: {got:?}"
+    );
+    check!(
+        got[0] + got[1] > 2.5 * got[2],
+        "p's subtree gets well over twice q: {got:?}"
+    );
     check_eq!(f.get(c1).ctx("GET")?.stats.cpu_target_ppm, 400_000);
     Ok(())
 }
@@ -175,15 +204,29 @@ fn shared_daemon_charged_to_requester() -> Outcome {
     use std::net::{TcpListener, TcpStream};
     let f = Fixture::new()?;
     let fcgi = f.create_simple("fcgi").ctx("fcgi")?;
-    let www1 = f.create("www1", VS_ROOT, 1, VsAttrs::default()).ctx("www1")?;
-    let www2 = f.create("www2", VS_ROOT, 2, VsAttrs::default()).ctx("www2")?;
-    f.add_rules(&[VsRule { event: VS_EV_ACCEPT, cur: VS_ANY, req: VS_ANY, target: VS_TARGET_REQ, ..VsRule::default() }]).ctx("rule")?;
+    let www1 = f
+        .create("www1", VS_ROOT, 1, VsAttrs::default())
+        .ctx("www1")?;
+    let www2 = f
+        .create("www2", VS_ROOT, 2, VsAttrs::default())
+        .ctx("www2")?;
+    f.add_rules(&[VsRule {
+        event: VS_EV_ACCEPT,
+        cur: VS_ANY,
+        req: VS_ANY,
+        target: VS_TARGET_REQ,
+        ..VsRule::default()
+    }])
+    .ctx("rule")?;
     f.add_process(fcgi, getpid(), false).ctx("into fcgi")?;
     let l = TcpListener::bind("127.0.0.1:0").ctx("bind")?;
     let addr = l.local_addr().ctx("addr")?;
     // Thread CPU time, which is what the daemon spends serving each request.
     let thread_ns = || {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: valid out-pointer.
         unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
         ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -195,7 +238,9 @@ fn shared_daemon_charged_to_requester() -> Outcome {
             if d.add_process(client_vs, getpid(), false).is_err() {
                 return 1;
             }
-            let Ok(mut s) = TcpStream::connect(addr) else { return 2 };
+            let Ok(mut s) = TcpStream::connect(addr) else {
+                return 2;
+            };
             (s.write_all(b"req").is_err()) as i32 * 3
         });
         check_eq!(code, 0, "client");
@@ -216,8 +261,14 @@ fn shared_daemon_charged_to_requester() -> Outcome {
     let (b2, a2, s2) = served[1];
     let w1 = (a1.0 - b1.0) as f64 / s1 as f64;
     let w2 = (a2.1 - b2.1) as f64 / s2 as f64;
-    println!("# www1 charged {:.2} of 300 ms served, www2 {:.2} of 600 ms", w1, w2);
-    check!((0.8..1.2).contains(&w1) && (0.8..1.2).contains(&w2), "charged / served: {w1:.2}, {w2:.2}");
+    println!(
+        "# www1 charged {:.2} of 300 ms served, www2 {:.2} of 600 ms",
+        w1, w2
+    );
+    check!(
+        (0.8..1.2).contains(&w1) && (0.8..1.2).contains(&w2),
+        "charged / served: {w1:.2}, {w2:.2}"
+    );
     check!(a1.1 == b1.1, "nothing charged to www2 while serving www1");
     Ok(())
 }

@@ -37,14 +37,21 @@ fn root_exists() -> Outcome {
 fn create_get_list_destroy() -> Outcome {
     let f = Fixture::new()?;
     let id = f.create_simple("www1").ctx("CREATE")?;
-    check!((VS_LOCAL_MIN..=VS_LOCAL_MAX).contains(&id), "auto id {id} is local");
+    check!(
+        (VS_LOCAL_MIN..=VS_LOCAL_MAX).contains(&id),
+        "auto id {id} is local"
+    );
     let i = f.get(id).ctx("GET")?;
     check_eq!(name_bytes(&i.name), b"www1");
     check_eq!((i.parent, i.depth, i.nr_children), (VS_ROOT, 1, 0));
     check_eq!(f.get(VS_ROOT).ctx("GET root")?.nr_children, 1);
     let all = f.list().ctx("LIST")?;
     check_eq!(all.len(), 2);
-    check_eq!((all[0].id, all[1].id), (VS_ROOT, id), "parents before children");
+    check_eq!(
+        (all[0].id, all[1].id),
+        (VS_ROOT, id),
+        "parents before children"
+    );
     check_eq!(f.version().ctx("VERSION")?.nr_vs, 2);
     f.destroy(id).ctx("DESTROY")?;
     check_eq!(f.get(id), Err(ENOENT));
@@ -54,9 +61,21 @@ fn create_get_list_destroy() -> Outcome {
 
 fn create_explicit_ids() -> Outcome {
     let f = Fixture::new()?;
-    check_eq!(f.create("g1", VS_ROOT, 1, VsAttrs::default()), Ok(1), "global id");
-    check_eq!(f.create("g63", VS_ROOT, 63, VsAttrs::default()), Ok(63), "last global id");
-    check_eq!(f.create("l", VS_ROOT, 1000, VsAttrs::default()), Ok(1000), "local id");
+    check_eq!(
+        f.create("g1", VS_ROOT, 1, VsAttrs::default()),
+        Ok(1),
+        "global id"
+    );
+    check_eq!(
+        f.create("g63", VS_ROOT, 63, VsAttrs::default()),
+        Ok(63),
+        "last global id"
+    );
+    check_eq!(
+        f.create("l", VS_ROOT, 1000, VsAttrs::default()),
+        Ok(1000),
+        "local id"
+    );
     check_eq!(f.get(63).ctx("GET 63")?.id, 63);
     Ok(())
 }
@@ -69,37 +88,64 @@ fn create_with_attributes() -> Outcome {
     let want = [(75, 750_000), (40, 400_000), (10, 0)];
     for (a, (v, ppm)) in want.iter().enumerate() {
         let ai = i.attr[a];
-        check_eq!((ai.detached, ai.own, ai.effective, ai.source, ai.machine_ppm), (1, *v, *v, id, *ppm), "attr {a}");
+        check_eq!(
+            (ai.detached, ai.own, ai.effective, ai.source, ai.machine_ppm),
+            (1, *v, *v, id, *ppm),
+            "attr {a}"
+        );
     }
     Ok(())
 }
 
 fn hierarchy_inheritance() -> Outcome {
     let f = Fixture::new()?;
-    let web = f.create("web", VS_ROOT, VS_ID_AUTO, cpu(50).with(VS_ATTR_PROCS, 20)).ctx("web")?;
-    let www1 = f.create("www1", web, VS_ID_AUTO, VsAttrs::default()).ctx("www1")?;
-    let leaf = f.create("leaf", www1, VS_ID_AUTO, VsAttrs::default()).ctx("leaf")?;
+    let web = f
+        .create("web", VS_ROOT, VS_ID_AUTO, cpu(50).with(VS_ATTR_PROCS, 20))
+        .ctx("web")?;
+    let www1 = f
+        .create("www1", web, VS_ID_AUTO, VsAttrs::default())
+        .ctx("www1")?;
+    let leaf = f
+        .create("leaf", www1, VS_ID_AUTO, VsAttrs::default())
+        .ctx("leaf")?;
     let c = VS_ATTR_CPU as usize;
     let i = f.get(leaf).ctx("GET leaf")?;
-    check_eq!((i.depth, i.attr[c].detached, i.attr[c].effective, i.attr[c].source), (3, 0, 50, web));
+    check_eq!(
+        (
+            i.depth,
+            i.attr[c].detached,
+            i.attr[c].effective,
+            i.attr[c].source
+        ),
+        (3, 0, 50, web)
+    );
     check_eq!(i.attr[c].machine_ppm, 500_000);
     // The net share was never detached below the root.
     check_eq!(i.attr[VS_ATTR_NET as usize].source, VS_ROOT);
     // Setting a value detaches; the grandchild now follows www1.
     f.set(www1, 0, 0, cpu(40)).ctx("SET www1 cpu 40")?;
     let i = f.get(leaf).ctx("GET leaf")?;
-    check_eq!((i.attr[c].effective, i.attr[c].source, i.attr[c].machine_ppm), (40, www1, 200_000));
+    check_eq!(
+        (i.attr[c].effective, i.attr[c].source, i.attr[c].machine_ppm),
+        (40, www1, 200_000)
+    );
     // Re-attaching returns to inheritance.
-    f.set(www1, 1 << VS_ATTR_CPU, 0, VsAttrs::default()).ctx("attach")?;
+    f.set(www1, 1 << VS_ATTR_CPU, 0, VsAttrs::default())
+        .ctx("attach")?;
     check_eq!(f.get(leaf).ctx("GET")?.attr[c].source, web);
     check_eq!(f.get(www1).ctx("GET")?.attr[c].detached, 0);
     // Detach without a value copies the inherited one.
     let p = VS_ATTR_PROCS as usize;
-    f.set(www1, 0, 1 << VS_ATTR_PROCS, VsAttrs::default()).ctx("detach procs")?;
+    f.set(www1, 0, 1 << VS_ATTR_PROCS, VsAttrs::default())
+        .ctx("detach procs")?;
     let i = f.get(www1).ctx("GET")?;
-    check_eq!((i.attr[p].detached, i.attr[p].own, i.attr[p].source), (1, 20, www1));
+    check_eq!(
+        (i.attr[p].detached, i.attr[p].own, i.attr[p].source),
+        (1, 20, www1)
+    );
     // Changing the parent's value does not change a detached child's.
-    f.set(web, 0, 0, VsAttrs::default().with(VS_ATTR_PROCS, 5)).ctx("set web")?;
+    f.set(web, 0, 0, VsAttrs::default().with(VS_ATTR_PROCS, 5))
+        .ctx("set web")?;
     check_eq!(f.get(www1).ctx("GET")?.attr[p].effective, 20);
     Ok(())
 }
@@ -113,8 +159,13 @@ fn set_all_or_nothing() -> Outcome {
     let i = f.get(b).ctx("GET")?;
     check_eq!((i.attr[0].own, i.attr[2].detached), (30, 0));
     f.set(b, 0, 0, cpu(40)).ctx("exactly 100%")?;
-    check_eq!(f.create("c", VS_ROOT, VS_ID_AUTO, cpu(1)), Err(ENOSPC), "budget used up");
-    f.set(a, 1 << VS_ATTR_CPU, 0, VsAttrs::default()).ctx("attach frees budget")?;
+    check_eq!(
+        f.create("c", VS_ROOT, VS_ID_AUTO, cpu(1)),
+        Err(ENOSPC),
+        "budget used up"
+    );
+    f.set(a, 1 << VS_ATTR_CPU, 0, VsAttrs::default())
+        .ctx("attach frees budget")?;
     check!(f.create("c", VS_ROOT, VS_ID_AUTO, cpu(60)).is_ok());
     Ok(())
 }
@@ -124,11 +175,25 @@ fn list_small_buffer() -> Outcome {
     for n in ["l1", "l2", "l3"] {
         f.create_simple(n).ctx(n)?;
     }
-    let mut l = VsList { buf: 0, cap: 0, count: 0 };
+    let mut l = VsList {
+        buf: 0,
+        cap: 0,
+        count: 0,
+    };
     f.call(VS_IOC_LIST, &mut l).ctx("LIST cap 0")?;
     check_eq!(l.count, 4, "count without a buffer");
-    let mut buf = vec![VsInfo { id: 0xdead, ..Default::default() }; 3];
-    let mut l = VsList { buf: buf.as_mut_ptr() as u64, cap: 2, count: 0 };
+    let mut buf = vec![
+        VsInfo {
+            id: 0xdead,
+            ..Default::default()
+        };
+        3
+    ];
+    let mut l = VsList {
+        buf: buf.as_mut_ptr() as u64,
+        cap: 2,
+        count: 0,
+    };
     f.call(VS_IOC_LIST, &mut l).ctx("LIST cap 2")?;
     check_eq!(l.count, 4);
     check_eq!(buf[0].id, VS_ROOT);
@@ -141,25 +206,73 @@ fn einval() -> Outcome {
     for bad in ["", "1abc", "a b", "-x", "a/b"] {
         check_eq!(f.create_simple(bad), Err(EINVAL), "name {bad:?}");
     }
-    let mut c = VsCreate { name: [b'a'; VS_NAME_LEN], parent: 0, id: VS_ID_AUTO, attrs: VsAttrs::default() };
-    check_eq!(f.call(VS_IOC_CREATE, &mut c), Err(EINVAL), "name without NUL");
+    let mut c = VsCreate {
+        name: [b'a'; VS_NAME_LEN],
+        parent: 0,
+        id: VS_ID_AUTO,
+        attrs: VsAttrs::default(),
+    };
+    check_eq!(
+        f.call(VS_IOC_CREATE, &mut c),
+        Err(EINVAL),
+        "name without NUL"
+    );
     for s in [0, 101, u32::MAX] {
-        check_eq!(f.create("x", 0, VS_ID_AUTO, cpu(s)), Err(EINVAL), "cpu share {s}");
-        check_eq!(f.create("x", 0, VS_ID_AUTO, VsAttrs::default().with(VS_ATTR_NET, s)), Err(EINVAL), "net {s}");
+        check_eq!(
+            f.create("x", 0, VS_ID_AUTO, cpu(s)),
+            Err(EINVAL),
+            "cpu share {s}"
+        );
+        check_eq!(
+            f.create("x", 0, VS_ID_AUTO, VsAttrs::default().with(VS_ATTR_NET, s)),
+            Err(EINVAL),
+            "net {s}"
+        );
     }
     for id in [0, VS_LOCAL_MAX + 1, VS_ID_AUTO - 1] {
-        check_eq!(f.create("x", 0, id, VsAttrs::default()), Err(EINVAL), "id {id}");
+        check_eq!(
+            f.create("x", 0, id, VsAttrs::default()),
+            Err(EINVAL),
+            "id {id}"
+        );
     }
-    let bad_mask = VsAttrs { mask: 1 << 5, ..Default::default() };
-    check_eq!(f.create("x", 0, VS_ID_AUTO, bad_mask), Err(EINVAL), "unknown attribute bit");
+    let bad_mask = VsAttrs {
+        mask: 1 << 5,
+        ..Default::default()
+    };
+    check_eq!(
+        f.create("x", 0, VS_ID_AUTO, bad_mask),
+        Err(EINVAL),
+        "unknown attribute bit"
+    );
     let x = f.create_simple("x").ctx("x")?;
-    check_eq!(f.set(x, 1 << 7, 0, VsAttrs::default()), Err(EINVAL), "attach bit 7");
-    check_eq!(f.set(x, 1, 0, cpu(5)), Err(EINVAL), "attach and set the same attribute");
-    let mut s = VsSet { id: x, _pad: 1, ..Default::default() };
+    check_eq!(
+        f.set(x, 1 << 7, 0, VsAttrs::default()),
+        Err(EINVAL),
+        "attach bit 7"
+    );
+    check_eq!(
+        f.set(x, 1, 0, cpu(5)),
+        Err(EINVAL),
+        "attach and set the same attribute"
+    );
+    let mut s = VsSet {
+        id: x,
+        _pad: 1,
+        ..Default::default()
+    };
     check_eq!(f.call(VS_IOC_SET, &mut s), Err(EINVAL), "non-zero padding");
     check_eq!(f.set(VS_ROOT, 0, 0, cpu(50)), Err(EINVAL), "root share");
-    check_eq!(f.set(VS_ROOT, 1 << VS_ATTR_PROCS, 0, VsAttrs::default()), Err(EINVAL), "attach root");
-    check_eq!(f.set(VS_ROOT, 0, 0, VsAttrs::default().with(VS_ATTR_PROCS, 5)), Err(EINVAL), "root limit");
+    check_eq!(
+        f.set(VS_ROOT, 1 << VS_ATTR_PROCS, 0, VsAttrs::default()),
+        Err(EINVAL),
+        "attach root"
+    );
+    check_eq!(
+        f.set(VS_ROOT, 0, 0, VsAttrs::default().with(VS_ATTR_PROCS, 5)),
+        Err(EINVAL),
+        "root limit"
+    );
     Ok(())
 }
 
@@ -168,7 +281,10 @@ fn enoent() -> Outcome {
     check_eq!(f.get(4242), Err(ENOENT));
     check_eq!(f.destroy(4242), Err(ENOENT));
     check_eq!(f.set(4242, 0, 0, cpu(5)), Err(ENOENT));
-    check_eq!(f.create("orphan", 4242, VS_ID_AUTO, VsAttrs::default()), Err(ENOENT));
+    check_eq!(
+        f.create("orphan", 4242, VS_ID_AUTO, VsAttrs::default()),
+        Err(ENOENT)
+    );
     Ok(())
 }
 
@@ -176,7 +292,11 @@ fn eexist() -> Outcome {
     let f = Fixture::new()?;
     f.create("dup", 0, 77, VsAttrs::default()).ctx("dup")?;
     check_eq!(f.create_simple("dup"), Err(EEXIST), "same name");
-    check_eq!(f.create("other", 0, 77, VsAttrs::default()), Err(EEXIST), "same id");
+    check_eq!(
+        f.create("other", 0, 77, VsAttrs::default()),
+        Err(EEXIST),
+        "same id"
+    );
     check_eq!(f.create_simple("root"), Err(EEXIST), "root's name");
     Ok(())
 }
@@ -185,7 +305,9 @@ fn ebusy() -> Outcome {
     let f = Fixture::new()?;
     check_eq!(f.destroy(VS_ROOT), Err(EBUSY), "root");
     let p = f.create_simple("parent").ctx("parent")?;
-    let c = f.create("child", p, VS_ID_AUTO, VsAttrs::default()).ctx("child")?;
+    let c = f
+        .create("child", p, VS_ID_AUTO, VsAttrs::default())
+        .ctx("child")?;
     check_eq!(f.destroy(p), Err(EBUSY), "with a child");
     f.destroy(c).ctx("child")?;
     f.destroy(p).ctx("parent after child")?;
@@ -196,18 +318,38 @@ fn enospc_depth_and_budget() -> Outcome {
     let f = Fixture::new()?;
     let mut parent = VS_ROOT;
     for d in 0..VS_MAX_DEPTH {
-        parent = f.create(&format!("d{d}"), parent, VS_ID_AUTO, VsAttrs::default()).ctx("chain")?;
+        parent = f
+            .create(&format!("d{d}"), parent, VS_ID_AUTO, VsAttrs::default())
+            .ctx("chain")?;
     }
-    check_eq!(f.create("too-deep", parent, VS_ID_AUTO, VsAttrs::default()), Err(ENOSPC));
-    f.create("half", VS_ROOT, VS_ID_AUTO, VsAttrs::default().with(VS_ATTR_NET, 50)).ctx("half")?;
-    check_eq!(f.create("more", VS_ROOT, VS_ID_AUTO, VsAttrs::default().with(VS_ATTR_NET, 51)), Err(ENOSPC));
+    check_eq!(
+        f.create("too-deep", parent, VS_ID_AUTO, VsAttrs::default()),
+        Err(ENOSPC)
+    );
+    f.create(
+        "half",
+        VS_ROOT,
+        VS_ID_AUTO,
+        VsAttrs::default().with(VS_ATTR_NET, 50),
+    )
+    .ctx("half")?;
+    check_eq!(
+        f.create(
+            "more",
+            VS_ROOT,
+            VS_ID_AUTO,
+            VsAttrs::default().with(VS_ATTR_NET, 51)
+        ),
+        Err(ENOSPC)
+    );
     Ok(())
 }
 
 fn enospc_table_full() -> Outcome {
     let f = Fixture::new()?;
     for i in 1..VS_MAX {
-        f.create_simple(&format!("f{i}")).ctx(&format!("create #{i}"))?;
+        f.create_simple(&format!("f{i}"))
+            .ctx(&format!("create #{i}"))?;
     }
     check_eq!(f.version().ctx("VERSION")?.nr_vs, VS_MAX);
     check_eq!(f.create_simple("one-too-many"), Err(ENOSPC));
@@ -217,12 +359,31 @@ fn enospc_table_full() -> Outcome {
 
 fn efault() -> Outcome {
     let f = Fixture::new()?;
-    for (cmd, what) in [(VS_IOC_CREATE, "create"), (VS_IOC_GET, "get"), (VS_IOC_SET, "set"), (VS_IOC_DESTROY, "destroy"), (VS_IOC_LIST, "list"), (VS_IOC_VERSION, "version")] {
+    for (cmd, what) in [
+        (VS_IOC_CREATE, "create"),
+        (VS_IOC_GET, "get"),
+        (VS_IOC_SET, "set"),
+        (VS_IOC_DESTROY, "destroy"),
+        (VS_IOC_LIST, "list"),
+        (VS_IOC_VERSION, "version"),
+    ] {
         check_eq!(f.raw(cmd, 0), Err(EFAULT), "{what} with NULL");
-        check_eq!(f.raw(cmd, 0xffff_ffff_ffff_f000), Err(EFAULT), "{what} with a kernel address");
+        check_eq!(
+            f.raw(cmd, 0xffff_ffff_ffff_f000),
+            Err(EFAULT),
+            "{what} with a kernel address"
+        );
     }
-    let mut l = VsList { buf: 8, cap: 4, count: 0 };
-    check_eq!(f.call(VS_IOC_LIST, &mut l), Err(EFAULT), "list into a bad buffer");
+    let mut l = VsList {
+        buf: 8,
+        cap: 4,
+        count: 0,
+    };
+    check_eq!(
+        f.call(VS_IOC_LIST, &mut l),
+        Err(EFAULT),
+        "list into a bad buffer"
+    );
     Ok(())
 }
 
@@ -230,8 +391,12 @@ fn enotty() -> Outcome {
     let f = Fixture::new()?;
     let mut junk = [0u8; 64];
     let p = junk.as_mut_ptr() as usize;
-    check_eq!(f.raw(0xB9ff, p), Err(ENOTTY), "unknown nr");
-    check_eq!(f.raw(VS_IOC_CREATE ^ (1 << 16), p), Err(ENOTTY), "known nr, wrong size");
+    check_eq!(f.raw(0xb9ff, p), Err(ENOTTY), "unknown nr");
+    check_eq!(
+        f.raw(VS_IOC_CREATE ^ (1 << 16), p),
+        Err(ENOTTY),
+        "known nr, wrong size"
+    );
     check_eq!(f.raw(0x5401, p), Err(ENOTTY), "TCGETS");
     Ok(())
 }
@@ -250,7 +415,11 @@ fn eperm_without_cap_sys_admin() -> Outcome {
     check_eq!(d.create_simple("nope"), Err(EPERM));
     check_eq!(d.destroy(keep), Err(EPERM));
     check_eq!(d.set(keep, 0, 0, cpu(5)), Err(EPERM));
-    check_eq!(d.destroy(4242), Err(EPERM), "EPERM before ENOENT: nothing is revealed");
+    check_eq!(
+        d.destroy(4242),
+        Err(EPERM),
+        "EPERM before ENOENT: nothing is revealed"
+    );
     Ok(())
 }
 

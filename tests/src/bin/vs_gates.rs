@@ -18,7 +18,13 @@ fn mk(f: &Fixture, name: &str) -> Result<u32, vs_selftests::Fail> {
 }
 
 fn rule(event: u32, cur: u32, req: u32, target: u32) -> VsRule {
-    VsRule { event, cur, req, target, ..VsRule::default() }
+    VsRule {
+        event,
+        cur,
+        req,
+        target,
+        ..VsRule::default()
+    }
 }
 
 fn sockopt_u32(fd: i32, level: i32, opt: i32) -> u32 {
@@ -26,20 +32,32 @@ fn sockopt_u32(fd: i32, level: i32, opt: i32) -> u32 {
     let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
     // SAFETY: valid out-pointers of the stated size.
     let r = unsafe { libc::getsockopt(fd, level, opt, &mut v as *mut u32 as *mut _, &mut len) };
-    if r == 0 { v } else { u32::MAX }
+    if r == 0 {
+        v
+    } else {
+        u32::MAX
+    }
 }
 
 fn addprocess_which_members() -> Outcome {
     let f = Fixture::new()?;
     let a = mk(&f, "a")?;
     let me = getpid();
-    check_eq!(f.which(me), Ok(VS_ROOT), "unclassified tasks are in the root");
+    check_eq!(
+        f.which(me),
+        Ok(VS_ROOT),
+        "unclassified tasks are in the root"
+    );
     check_eq!(f.add_process(a, me, false), Ok(1));
     check_eq!(f.which(me), Ok(a));
     check_eq!(f.members(a), Ok(vec![me as u32]));
     check_eq!(f.get(a).ctx("GET")?.stats.nr_procs, 1);
     check_eq!(f.destroy(a), Err(EBUSY), "a VS with members cannot go");
-    check_eq!(f.add_process(a, me, false), Ok(0), "already there: nothing moved");
+    check_eq!(
+        f.add_process(a, me, false),
+        Ok(0),
+        "already there: nothing moved"
+    );
     check_eq!(f.add_process(VS_ROOT, me, false), Ok(1));
     check_eq!(f.which(me), Ok(VS_ROOT));
     check_eq!(f.get(a).ctx("GET")?.stats.nr_procs, 0);
@@ -61,13 +79,25 @@ fn addprocess_tree() -> Outcome {
         .spawn()
         .ctx("spawn sh")?;
     let mut line = [0u8; 6];
-    sh.stdout.as_mut().map(|o| o.read_exact(&mut line)).transpose().ctx("read ready")?;
+    sh.stdout
+        .as_mut()
+        .map(|o| o.read_exact(&mut line))
+        .transpose()
+        .ctx("read ready")?;
     let shpid = sh.id() as i32;
     let kids = children_of(shpid);
     check_eq!(kids.len(), 2);
-    check_eq!(f.add_process(a, shpid, false), Ok(1), "without --tree only the process");
+    check_eq!(
+        f.add_process(a, shpid, false),
+        Ok(1),
+        "without --tree only the process"
+    );
     check_eq!(f.which(kids[0]), Ok(VS_ROOT));
-    check_eq!(f.add_process(a, shpid, true), Ok(2), "with --tree the two children join (the shell is there)");
+    check_eq!(
+        f.add_process(a, shpid, true),
+        Ok(2),
+        "with --tree the two children join (the shell is there)"
+    );
     for k in &kids {
         check_eq!(f.which(*k), Ok(a));
     }
@@ -85,17 +115,27 @@ fn addprocess_tree() -> Outcome {
         }
         vs_selftests::ktap::sleep_ms(20);
     }
-    Err(vs_selftests::Fail::Fail("members remained after their exit".into()))
+    Err(vs_selftests::Fail::Fail(
+        "members remained after their exit".into(),
+    ))
 }
 
 /// Pids whose parent is `pid`, from /proc/*/stat (CONFIG_PROC_CHILDREN is not set).
 fn children_of(pid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.filter_map(|e| {
         let p: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
         let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
         // "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
-        let ppid: i32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        let ppid: i32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
         (ppid == pid).then_some(p)
     })
     .collect()
@@ -111,21 +151,34 @@ fn fork_inherits() -> Outcome {
             return 1;
         }
         // And the grandchild.
-        in_child(|| if Dev::open().unwrap().which(getpid()) == Ok(a) { 0 } else { 1 }) * 2
+        in_child(|| {
+            if Dev::open().unwrap().which(getpid()) == Ok(a) {
+                0
+            } else {
+                1
+            }
+        }) * 2
     });
     check_eq!(code, 0, "1: child not in a, 2: grandchild not in a");
     let st = f.get(a).ctx("GET")?.stats;
-    check_eq!((st.forks, st.nr_procs), (2, 1), "two forks counted, both children gone");
+    check_eq!(
+        (st.forks, st.nr_procs),
+        (2, 1),
+        "two forks counted, both children gone"
+    );
     Ok(())
 }
 
 fn fork_rule_and_delete() -> Outcome {
     let f = Fixture::new()?;
     let (a, b) = (mk(&f, "a")?, mk(&f, "b")?);
-    let id = f.add_rules(&[rule(VS_EV_FORK, a, VS_ANY, b)]).ctx("addrule")?;
+    let id = f
+        .add_rules(&[rule(VS_EV_FORK, a, VS_ANY, b)])
+        .ctx("addrule")?;
     f.add_process(a, getpid(), false).ctx("addprocess")?;
     // Exit statuses are 8 bits: the child compares, the parent gets 0 for "as expected".
-    let child_in = |want: u32| in_child(move || (Dev::open().unwrap().which(getpid()) != Ok(want)) as i32);
+    let child_in =
+        |want: u32| in_child(move || (Dev::open().unwrap().which(getpid()) != Ok(want)) as i32);
     check_eq!(child_in(b), 0, "(fork, a) -> (b)");
     check_eq!(f.which(getpid()), Ok(a), "the parent stays");
     check_eq!(f.rules().ctx("rules")?[0].hits, 1);
@@ -145,8 +198,14 @@ fn exec_rule_by_path() -> Outcome {
     f.add_rules(&[r]).ctx("addrule")?;
     f.add_process(a, getpid(), false).ctx("addprocess")?;
     // /bin is a link to /usr/bin on Debian: the rule matches the resolved path.
-    let mut sleep = std::process::Command::new("/bin/sleep").arg("30").spawn().ctx("sleep")?;
-    let mut cat = std::process::Command::new("/bin/cat").stdin(std::process::Stdio::piped()).spawn().ctx("cat")?;
+    let mut sleep = std::process::Command::new("/bin/sleep")
+        .arg("30")
+        .spawn()
+        .ctx("sleep")?;
+    let mut cat = std::process::Command::new("/bin/cat")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .ctx("cat")?;
     vs_selftests::ktap::sleep_ms(300);
     let (s, c) = (f.which(sleep.id() as i32), f.which(cat.id() as i32));
     let _ = sleep.kill();
@@ -162,7 +221,14 @@ fn process_limit_concurrent_forks() -> Outcome {
     let f = Fixture::new()?;
     const THREADS: usize = 8;
     const LIMIT: u32 = 12;
-    let lim = f.create("lim", VS_ROOT, VS_ID_AUTO, VsAttrs::default().with(VS_ATTR_PROCS, LIMIT)).ctx("create")?;
+    let lim = f
+        .create(
+            "lim",
+            VS_ROOT,
+            VS_ID_AUTO,
+            VsAttrs::default().with(VS_ATTR_PROCS, LIMIT),
+        )
+        .ctx("create")?;
     let barrier = Arc::new(Barrier::new(THREADS + 1));
     let go = Arc::new(Barrier::new(THREADS + 1));
     // Threads are tasks of the VS too: none may exit (and free its place) before all forked.
@@ -198,19 +264,33 @@ fn process_limit_concurrent_forks() -> Outcome {
     let st = f.get(lim).ctx("GET");
     release.wait();
     let st = st?.stats;
-    let results: Vec<(i32, i32)> = handles.into_iter().map(|h| h.join().unwrap_or((-1, 0))).collect();
+    let results: Vec<(i32, i32)> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or((-1, 0)))
+        .collect();
     let ok: Vec<i32> = results.iter().filter(|r| r.0 > 0).map(|r| r.0).collect();
-    let eagain = results.iter().filter(|r| r.0 < 0 && r.1 == libc::EAGAIN).count();
+    let eagain = results
+        .iter()
+        .filter(|r| r.0 < 0 && r.1 == libc::EAGAIN)
+        .count();
     for pid in &ok {
         // SAFETY: our children.
         unsafe { libc::kill(*pid, libc::SIGKILL) };
         wait(*pid);
     }
-    check_eq!(ok.len(), 3, "exactly the limit succeeds: {results:?} {st:?}");
+    check_eq!(
+        ok.len(),
+        3,
+        "exactly the limit succeeds: {results:?} {st:?}"
+    );
     check_eq!(eagain, THREADS - 3, "the rest fail with EAGAIN");
     check_eq!(st.nr_procs, u64::from(LIMIT));
     check_eq!(st.denied_forks, (THREADS - 3) as u64);
-    check_eq!(f.get(lim).ctx("GET")?.stats.nr_procs, 1, "threads exited, children reaped");
+    check_eq!(
+        f.get(lim).ctx("GET")?.stats.nr_procs,
+        1,
+        "threads exited, children reaped"
+    );
     Ok(())
 }
 
@@ -221,8 +301,12 @@ fn counts_exact_after_many_forks() -> Outcome {
     for i in 0..2000 {
         if i % 100 == 0 {
             // Some threads too, exiting in any order.
-            let t: Vec<_> = (0..4).map(|_| std::thread::spawn(|| vs_selftests::ktap::sleep_ms(1))).collect();
-            t.into_iter().for_each(|h| { let _ = h.join(); });
+            let t: Vec<_> = (0..4)
+                .map(|_| std::thread::spawn(|| vs_selftests::ktap::sleep_ms(1)))
+                .collect();
+            t.into_iter().for_each(|h| {
+                let _ = h.join();
+            });
         }
         check_eq!(in_child(|| 0), 0);
     }
@@ -241,28 +325,58 @@ fn counts_exact_after_many_forks() -> Outcome {
 
 fn socket_tagging() -> Outcome {
     let f = Fixture::new()?;
-    let g5 = f.create("g5", VS_ROOT, 5, VsAttrs::default()).ctx("create g5")?;
+    let g5 = f
+        .create("g5", VS_ROOT, 5, VsAttrs::default())
+        .ctx("create g5")?;
     let local = mk(&f, "local")?;
     let root_sock = TcpListener::bind("127.0.0.1:0").ctx("bind")?;
-    check_eq!(sockopt_u32(root_sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK), 0, "root: untouched");
+    check_eq!(
+        sockopt_u32(root_sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK),
+        0,
+        "root: untouched"
+    );
     f.add_process(g5, getpid(), false).ctx("addprocess")?;
     let s = TcpListener::bind("127.0.0.1:0").ctx("bind")?;
-    check_eq!(sockopt_u32(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK), g5, "sk_mark = VSID");
-    check_eq!(sockopt_u32(s.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TOS), g5 << 2, "DSCP = global VSID");
+    check_eq!(
+        sockopt_u32(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK),
+        g5,
+        "sk_mark = VSID"
+    );
+    check_eq!(
+        sockopt_u32(s.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TOS),
+        g5 << 2,
+        "DSCP = global VSID"
+    );
     let (u, _) = UnixStream::pair().ctx("socketpair")?;
-    check_eq!(sockopt_u32(u.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK), g5, "unix sockets too");
+    check_eq!(
+        sockopt_u32(u.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK),
+        g5,
+        "unix sockets too"
+    );
     f.add_process(local, getpid(), false).ctx("addprocess")?;
     let s = TcpListener::bind("127.0.0.1:0").ctx("bind")?;
-    check_eq!(sockopt_u32(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK), local);
-    check_eq!(sockopt_u32(s.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TOS), 0, "local VSIDs do not travel");
+    check_eq!(
+        sockopt_u32(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK),
+        local
+    );
+    check_eq!(
+        sockopt_u32(s.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TOS),
+        0,
+        "local VSIDs do not travel"
+    );
     // connect re-tags with the connecting task's current VS.
     let l = TcpListener::bind("127.0.0.1:0").ctx("bind")?;
     let addr = l.local_addr().ctx("addr")?;
-    f.add_process(VS_ROOT, getpid(), false).ctx("back to root")?;
+    f.add_process(VS_ROOT, getpid(), false)
+        .ctx("back to root")?;
     let sock = socket2_like_unconnected()?;
     f.add_process(g5, getpid(), false).ctx("to g5")?;
     let c = connect_fd(sock, &addr)?;
-    check_eq!(sockopt_u32(c.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK), g5, "tagged at connect");
+    check_eq!(
+        sockopt_u32(c.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK),
+        g5,
+        "tagged at connect"
+    );
     Ok(())
 }
 
@@ -276,15 +390,25 @@ fn socket2_like_unconnected() -> Result<i32, vs_selftests::Fail> {
 
 fn connect_fd(fd: i32, addr: &std::net::SocketAddr) -> Result<TcpStream, vs_selftests::Fail> {
     use std::os::fd::FromRawFd;
-    let std::net::SocketAddr::V4(a) = addr else { return Err(vs_selftests::Fail::Fail("v4 only".into())) };
+    let std::net::SocketAddr::V4(a) = addr else {
+        return Err(vs_selftests::Fail::Fail("v4 only".into()));
+    };
     let sin = libc::sockaddr_in {
         sin_family: libc::AF_INET as u16,
         sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*a.ip()).to_be(),
+        },
         sin_zero: [0; 8],
     };
     // SAFETY: a valid sockaddr_in of the stated length.
-    let r = unsafe { libc::connect(fd, &sin as *const _ as *const libc::sockaddr, std::mem::size_of_val(&sin) as u32) };
+    let r = unsafe {
+        libc::connect(
+            fd,
+            &sin as *const _ as *const libc::sockaddr,
+            std::mem::size_of_val(&sin) as u32,
+        )
+    };
     check_eq!(r, 0, "connect");
     // SAFETY: fd is ours and connected; the stream takes ownership.
     Ok(unsafe { TcpStream::from_raw_fd(fd) })
@@ -293,9 +417,14 @@ fn connect_fd(fd: i32, addr: &std::net::SocketAddr) -> Result<TcpStream, vs_self
 fn accept_reclassifies_by_requester() -> Outcome {
     let f = Fixture::new()?;
     let fcgi = mk(&f, "fcgi")?;
-    let www2 = f.create("www2", VS_ROOT, 2, VsAttrs::default()).ctx("www2")?;
-    let www1 = f.create("www1", VS_ROOT, 1, VsAttrs::default()).ctx("www1")?;
-    f.add_rules(&[rule(VS_EV_ACCEPT, fcgi, www2, VS_TARGET_REQ)]).ctx("(accept, fcgi, req=www2) -> (req)")?;
+    let www2 = f
+        .create("www2", VS_ROOT, 2, VsAttrs::default())
+        .ctx("www2")?;
+    let www1 = f
+        .create("www1", VS_ROOT, 1, VsAttrs::default())
+        .ctx("www1")?;
+    f.add_rules(&[rule(VS_EV_ACCEPT, fcgi, www2, VS_TARGET_REQ)])
+        .ctx("(accept, fcgi, req=www2) -> (req)")?;
     f.add_process(fcgi, getpid(), false).ctx("addprocess")?;
     let l = TcpListener::bind("127.0.0.1:0").ctx("bind")?;
     let addr = l.local_addr().ctx("addr")?;
@@ -317,8 +446,16 @@ fn accept_reclassifies_by_requester() -> Outcome {
         // The child connected and wrote before exiting: the connection waits in the queue.
         check_eq!(code, 0, "client");
         let (conn, _) = l.accept().ctx("accept")?;
-        check_eq!(f.which(getpid()), Ok(want), "after accepting a client of VS {client_vs}");
-        check_eq!(sockopt_u32(conn.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK), want, "accepted socket tag");
+        check_eq!(
+            f.which(getpid()),
+            Ok(want),
+            "after accepting a client of VS {client_vs}"
+        );
+        check_eq!(
+            sockopt_u32(conn.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK),
+            want,
+            "accepted socket tag"
+        );
     }
     check_eq!(f.rules().ctx("rules")?[0].hits, 1);
     let st = f.get(www2).ctx("GET")?.stats;
@@ -344,26 +481,38 @@ fn unix_accept_and_recv() -> Outcome {
         if d.add_process(cli, getpid(), false).is_err() {
             return 1;
         }
-        let Ok(mut s) = UnixStream::connect(&p2) else { return 2 };
+        let Ok(mut s) = UnixStream::connect(&p2) else {
+            return 2;
+        };
         // Re-tag as `other` by moving and connecting a second time.
         let _ = s.write_all(b"a");
         if d.add_process(other, getpid(), false).is_err() {
             return 3;
         }
-        let Ok(mut s2) = UnixStream::connect(&p2) else { return 4 };
+        let Ok(mut s2) = UnixStream::connect(&p2) else {
+            return 4;
+        };
         let _ = s2.write_all(b"b");
         0
     });
     check_eq!(code, 0, "client");
     let (mut c1, _) = l.accept().ctx("accept 1")?;
-    check_eq!(f.which(getpid()), Ok(cli), "(unix-accept, srv, req=cli) -> (req)");
+    check_eq!(
+        f.which(getpid()),
+        Ok(cli),
+        "(unix-accept, srv, req=cli) -> (req)"
+    );
     let (mut c2, _) = l.accept().ctx("accept 2")?;
     check_eq!(f.which(getpid()), Ok(cli), "no accept rule for cli: stays");
     let mut b = [0u8; 1];
     c1.read_exact(&mut b).ctx("read 1")?;
     check_eq!(f.which(getpid()), Ok(cli), "receiving from cli: no rule");
     c2.read_exact(&mut b).ctx("read 2")?;
-    check_eq!(f.which(getpid()), Ok(other), "(unix-recv, *, req=other) -> (req)");
+    check_eq!(
+        f.which(getpid()),
+        Ok(other),
+        "(unix-recv, *, req=other) -> (req)"
+    );
     let _ = std::fs::remove_file(&path);
     Ok(())
 }
@@ -371,7 +520,8 @@ fn unix_accept_and_recv() -> Outcome {
 fn pipe_read_reclassifies() -> Outcome {
     let f = Fixture::new()?;
     let (rd, wr) = (mk(&f, "rd")?, mk(&f, "wr")?);
-    f.add_rules(&[rule(VS_EV_PIPE_READ, rd, wr, VS_TARGET_REQ)]).ctx("rule")?;
+    f.add_rules(&[rule(VS_EV_PIPE_READ, rd, wr, VS_TARGET_REQ)])
+        .ctx("rule")?;
     let mut fds = [0i32; 2];
     // SAFETY: valid out-array of two fds.
     check_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
@@ -387,46 +537,77 @@ fn pipe_read_reclassifies() -> Outcome {
     f.add_process(rd, getpid(), false).ctx("addprocess")?;
     let mut b = [0u8; 1];
     // SAFETY: reading one byte into a valid buffer.
-    check_eq!(unsafe { libc::read(fds[0], b.as_mut_ptr() as *mut _, 1) }, 1);
-    check_eq!(f.which(getpid()), Ok(wr), "(pipe-read, rd, req=wr) -> (req)");
+    check_eq!(
+        unsafe { libc::read(fds[0], b.as_mut_ptr() as *mut _, 1) },
+        1
+    );
+    check_eq!(
+        f.which(getpid()),
+        Ok(wr),
+        "(pipe-read, rd, req=wr) -> (req)"
+    );
     // SAFETY: closing our fds.
-    unsafe { libc::close(fds[0]); libc::close(fds[1]) };
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1])
+    };
     Ok(())
 }
 
 fn sysv_and_posix_message_queues() -> Outcome {
     let f = Fixture::new()?;
     let (rcv, snd) = (mk(&f, "rcv")?, mk(&f, "snd")?);
-    f.add_rules(&[rule(VS_EV_MSG_RECV, rcv, snd, VS_TARGET_REQ)]).ctx("rule")?;
+    f.add_rules(&[rule(VS_EV_MSG_RECV, rcv, snd, VS_TARGET_REQ)])
+        .ctx("rule")?;
     // SAFETY: plain syscalls on a private queue.
     let q = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) };
     check!(q >= 0, "msgget");
     #[repr(C)]
-    struct Msg { mtype: libc::c_long, text: [u8; 4] }
+    struct Msg {
+        mtype: libc::c_long,
+        text: [u8; 4],
+    }
     let code = in_child(move || {
         let d = Dev::open().unwrap();
         if d.add_process(snd, getpid(), false).is_err() {
             return 1;
         }
-        let m = Msg { mtype: 1, text: *b"ping" };
+        let m = Msg {
+            mtype: 1,
+            text: *b"ping",
+        };
         // SAFETY: a valid message buffer of the stated size.
         (unsafe { libc::msgsnd(q, &m as *const Msg as *const _, 4, 0) } != 0) as i32 * 2
     });
     check_eq!(code, 0, "sender");
     f.add_process(rcv, getpid(), false).ctx("addprocess")?;
-    let mut m = Msg { mtype: 0, text: [0; 4] };
+    let mut m = Msg {
+        mtype: 0,
+        text: [0; 4],
+    };
     // SAFETY: a valid receive buffer of the stated size.
     let n = unsafe { libc::msgrcv(q, &mut m as *mut Msg as *mut _, 4, 0, 0) };
     // SAFETY: remove the queue.
     unsafe { libc::msgctl(q, libc::IPC_RMID, std::ptr::null_mut()) };
     check_eq!(n, 4);
-    check_eq!(f.which(getpid()), Ok(snd), "SysV: (msg-recv, rcv, req=snd) -> (req)");
+    check_eq!(
+        f.which(getpid()),
+        Ok(snd),
+        "SysV: (msg-recv, rcv, req=snd) -> (req)"
+    );
 
     // POSIX message queues go through the same kernel message code.
     f.add_process(rcv, getpid(), false).ctx("back to rcv")?;
     let name = std::ffi::CString::new(format!("/vs-gates-{}", getpid())).unwrap_or_default();
     // SAFETY: valid NUL-terminated name; default attributes.
-    let mq = unsafe { libc::mq_open(name.as_ptr(), libc::O_CREAT | libc::O_RDWR, 0o600, std::ptr::null_mut::<libc::mq_attr>()) };
+    let mq = unsafe {
+        libc::mq_open(
+            name.as_ptr(),
+            libc::O_CREAT | libc::O_RDWR,
+            0o600,
+            std::ptr::null_mut::<libc::mq_attr>(),
+        )
+    };
     check!(mq >= 0, "mq_open: {}", std::io::Error::last_os_error());
     let code = in_child(move || {
         let d = Dev::open().unwrap();
@@ -439,11 +620,25 @@ fn sysv_and_posix_message_queues() -> Outcome {
     check_eq!(code, 0, "mq sender");
     let mut buf = [0u8; 8192];
     // SAFETY: a buffer at least mq_msgsize (8192 by default) long.
-    let n = unsafe { libc::mq_receive(mq, buf.as_mut_ptr() as *mut _, buf.len(), std::ptr::null_mut()) };
+    let n = unsafe {
+        libc::mq_receive(
+            mq,
+            buf.as_mut_ptr() as *mut _,
+            buf.len(),
+            std::ptr::null_mut(),
+        )
+    };
     // SAFETY: close and remove the queue.
-    unsafe { libc::mq_close(mq); libc::mq_unlink(name.as_ptr()) };
+    unsafe {
+        libc::mq_close(mq);
+        libc::mq_unlink(name.as_ptr())
+    };
     check_eq!(n, 4);
-    check_eq!(f.which(getpid()), Ok(snd), "POSIX mq: (msg-recv, rcv, req=snd) -> (req)");
+    check_eq!(
+        f.which(getpid()),
+        Ok(snd),
+        "POSIX mq: (msg-recv, rcv, req=snd) -> (req)"
+    );
     Ok(())
 }
 
@@ -460,13 +655,22 @@ fn rules_removed_while_in_use() -> Outcome {
         0
     });
     for _ in 0..100 {
-        let id = f.add_rules(&[rule(VS_EV_FORK, a, VS_ANY, b), rule(VS_EV_FORK, VS_ANY, VS_ANY, VS_TARGET_KEEP)]).ctx("add")?;
+        let id = f
+            .add_rules(&[
+                rule(VS_EV_FORK, a, VS_ANY, b),
+                rule(VS_EV_FORK, VS_ANY, VS_ANY, VS_TARGET_KEEP),
+            ])
+            .ctx("add")?;
         f.del_rule(id).ctx("del")?;
         f.del_rule(id + 1).ctx("del")?;
     }
     check_eq!(wait(forker), 0, "forks kept working");
     check_eq!(f.rules().ctx("rules")?.len(), 0);
-    check_eq!(f.get(b).ctx("GET")?.stats.nr_procs, 0, "children that went to b are gone");
+    check_eq!(
+        f.get(b).ctx("GET")?.stats.nr_procs,
+        0,
+        "children that went to b are gone"
+    );
     Ok(())
 }
 
@@ -486,18 +690,46 @@ fn rule_errors() -> Outcome {
     let f = Fixture::new()?;
     let a = mk(&f, "a")?;
     let good = rule(VS_EV_FORK, a, VS_ANY, a);
-    check_eq!(f.add_rules(&[good, rule(VS_EV_FORK, a, VS_ANY, 4242)]), Err(ENOENT), "unknown target");
+    check_eq!(
+        f.add_rules(&[good, rule(VS_EV_FORK, a, VS_ANY, 4242)]),
+        Err(ENOENT),
+        "unknown target"
+    );
     check_eq!(f.rules().ctx("rules")?.len(), 0, "nothing half-installed");
-    check_eq!(f.add_rules(&[rule(0, a, VS_ANY, a)]), Err(EINVAL), "event 0");
-    check_eq!(f.add_rules(&[rule(VS_EV_FORK, a, a, a)]), Err(EINVAL), "req on fork");
-    check_eq!(f.add_rules(&[rule(VS_EV_FORK, a, VS_ANY, VS_TARGET_REQ)]), Err(EINVAL), "target req on fork");
+    check_eq!(
+        f.add_rules(&[rule(0, a, VS_ANY, a)]),
+        Err(EINVAL),
+        "event 0"
+    );
+    check_eq!(
+        f.add_rules(&[rule(VS_EV_FORK, a, a, a)]),
+        Err(EINVAL),
+        "req on fork"
+    );
+    check_eq!(
+        f.add_rules(&[rule(VS_EV_FORK, a, VS_ANY, VS_TARGET_REQ)]),
+        Err(EINVAL),
+        "target req on fork"
+    );
     let mut p = good;
     p.path[..4].copy_from_slice(b"/bin");
     check_eq!(f.add_rules(&[p]), Err(EINVAL), "path on fork");
     check_eq!(f.add_rules(&[]), Err(EINVAL), "empty batch");
-    let mut big = VsRuleAdd { buf: 0, count: VS_MAX_RULES + 1, first_id: 0 };
-    check_eq!(f.call(VS_IOC_ADD_RULES, &mut big), Err(EINVAL), "too many at once");
-    let mut bad = VsRuleAdd { buf: 8, count: 1, first_id: 0 };
+    let mut big = VsRuleAdd {
+        buf: 0,
+        count: VS_MAX_RULES + 1,
+        first_id: 0,
+    };
+    check_eq!(
+        f.call(VS_IOC_ADD_RULES, &mut big),
+        Err(EINVAL),
+        "too many at once"
+    );
+    let mut bad = VsRuleAdd {
+        buf: 8,
+        count: 1,
+        first_id: 0,
+    };
     check_eq!(f.call(VS_IOC_ADD_RULES, &mut bad), Err(EFAULT));
     // Unprivileged: EPERM.
     let code = in_child(move || {
@@ -506,10 +738,20 @@ fn rule_errors() -> Outcome {
             return 9;
         }
         let d = Dev::open().unwrap();
-        let r = [d.add_rules(&[good]).err() == Some(EPERM), d.del_rule(1).err() == Some(EPERM), d.add_process(a, getpid(), false).err() == Some(EPERM), d.rules().is_ok(), d.which(getpid()).is_ok()];
+        let r = [
+            d.add_rules(&[good]).err() == Some(EPERM),
+            d.del_rule(1).err() == Some(EPERM),
+            d.add_process(a, getpid(), false).err() == Some(EPERM),
+            d.rules().is_ok(),
+            d.which(getpid()).is_ok(),
+        ];
         r.iter().position(|ok| !ok).map_or(0, |i| i as i32 + 1)
     });
-    check_eq!(code, 0, "unprivileged caller (1-3: not EPERM, 4-5: reads refused)");
+    check_eq!(
+        code,
+        0,
+        "unprivileged caller (1-3: not EPERM, 4-5: reads refused)"
+    );
     Ok(())
 }
 
