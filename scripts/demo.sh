@@ -45,7 +45,7 @@ echo "# after accepting a request from www1, the backend reports:"
 tail -n 1 /tmp/vs-demo-backend.txt
 
 echo
-echo "== process limit: batch allows 100 tasks"
+echo "== process limit: batch limited to 3 tasks"
 step vsctl set batch --max-procs 3
 # A process in batch forks five children: itself and two fit, the rest get EAGAIN.
 (
