@@ -22,11 +22,7 @@ fn apply(actions: &[NiceAction]) {
 fn tick() -> Result {
     // Nothing classified: no pool to manage, and nothing vs reniced that could need restoring
     // (entries of reniced tasks stay until their nice is given back).
-    if state::HINTS
-        .members
-        .load(core::sync::atomic::Ordering::Acquire)
-        == 0
-    {
+    if state::HINTS.no_members() {
         return state::with(|s| {
             s.vs.update_subtree_cpu();
             Ok(())

@@ -68,7 +68,7 @@ extern "C" fn vs_rust_on_exit(pid: i32) {
 /// Runtime of a fair task, from the scheduler (runqueue lock held, maybe in hardirq).
 #[no_mangle]
 extern "C" fn vs_rust_on_runtime(pid: i32, ns: u64) {
-    if HINTS.members.load(core::sync::atomic::Ordering::Acquire) == 0 {
+    if HINTS.no_members() {
         HINTS.root_cpu_ns.fetch_add(ns, Relaxed);
         return;
     }
@@ -163,9 +163,7 @@ extern "C" fn vs_rust_on_msg_recv(pid: i32, msg: usize) {
 #[no_mangle]
 extern "C" fn vs_rust_tag_object(addr: usize, pid: i32) {
     // An unclassified writer removes a tag; with no tags and no members there is none.
-    if HINTS.members.load(core::sync::atomic::Ordering::Acquire) == 0
-        && HINTS.objects.load(core::sync::atomic::Ordering::Acquire) == 0
-    {
+    if HINTS.no_members() && HINTS.no_objects() {
         return;
     }
     let _ = state::with(|s| {
@@ -176,7 +174,7 @@ extern "C" fn vs_rust_tag_object(addr: usize, pid: i32) {
 
 #[no_mangle]
 extern "C" fn vs_rust_untag_object(addr: usize) {
-    if HINTS.objects.load(core::sync::atomic::Ordering::Acquire) == 0 {
+    if HINTS.no_objects() {
         return;
     }
     let _ = state::with(|s| {

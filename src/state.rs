@@ -78,10 +78,19 @@ pub(crate) static HINTS: Hints = Hints {
 };
 
 impl Hints {
+    /// No task is classified (every task is in the root).
+    pub(crate) fn no_members(&self) -> bool {
+        self.members.load(Ordering::Acquire) == 0
+    }
+
+    /// No pipe or message carries a tag.
+    pub(crate) fn no_objects(&self) -> bool {
+        self.objects.load(Ordering::Acquire) == 0
+    }
+
     /// Whether a gate for `event` can skip: nothing classified, no rule for the event.
     pub(crate) fn idle(&self, event: u32) -> bool {
-        self.members.load(Ordering::Acquire) == 0
-            && self.rule_events.load(Ordering::Acquire) & (1 << event) == 0
+        self.no_members() && self.rule_events.load(Ordering::Acquire) & (1 << event) == 0
     }
 }
 

@@ -196,8 +196,8 @@ impl<T: Store> Vs<T> {
         n
     }
 
-    /// One tick of the CPU controller. `samples` are the member tasks as seen just now;
-    /// `period_ns` the time since the last tick. Updates targets and pool weights, records
+    /// One tick of the CPU controller. `samples` are the member tasks as seen just now; CPU
+    /// time is measured since the last tick. Updates targets and pool weights, records
     /// in each entry what vs does to its nice value, and writes the nice changes to make into
     /// `actions` (returning how many). Root-pool tasks are never reniced; a task vs reniced
     /// gets its original nice back when it leaves managed pools; a task someone else reniced
@@ -232,21 +232,15 @@ impl<T: Store> Vs<T> {
                 continue;
             }
             let c = &mut self.ctl[pool];
-            if pool == 0 {
-                // The reference pool is measured (for `vsctl top`) but never reniced.
-                c.used_ppm = if c.busy && total > 0 {
-                    (c.pool_ns.saturating_mul(1_000_000) / total) as u32
-                } else {
-                    0
-                };
-                continue;
-            }
-            if c.busy && total > 0 {
-                let used_ppm = (c.pool_ns.saturating_mul(1_000_000) / total) as u32;
-                let (target, runnable) = (c.target_ppm, c.runnable);
-                share::step(c, target, used_ppm, runnable);
+            let measured = c.busy && total > 0;
+            c.used_ppm = if measured {
+                (c.pool_ns.saturating_mul(1_000_000) / total) as u32
             } else {
-                c.used_ppm = 0;
+                0
+            };
+            // The root's pool is the reference: measured (for `vsctl top`), never reniced.
+            if measured && pool != 0 {
+                share::step(c);
             }
         }
         // Decide each member's nice.

@@ -193,16 +193,14 @@ pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(
     }
 }
 
-/// One controller step for one managed pool: new log-weight from the target and measured
-/// shares, and the nice for each of its `runnable` tasks.
-pub fn step(ctl: &mut PoolCtl, target_ppm: u32, used_ppm: u32, runnable: u32) {
-    let runnable = runnable.max(1);
+/// One controller step for one managed pool: new log-weight from its `target_ppm` and
+/// `used_ppm`, and the nice for each of its `runnable` tasks.
+pub fn step(ctl: &mut PoolCtl) {
+    let (target_ppm, used_ppm, runnable) = (ctl.target_ppm, ctl.used_ppm, ctl.runnable.max(1));
     if ctl.lweight == 0 {
         // Start neutral: every runnable task at nice 0.
         ctl.lweight = log2_q10(1024 * u64::from(runnable));
     }
-    ctl.target_ppm = target_ppm;
-    ctl.used_ppm = used_ppm;
     let err = i64::from(log2_q10(u64::from(target_ppm.max(1))))
         - i64::from(log2_q10(u64::from(used_ppm.max(1))));
     let delta = (err * GAIN_Q10 / 1024).clamp(-MAX_STEP_Q10, MAX_STEP_Q10);
@@ -212,7 +210,8 @@ pub fn step(ctl: &mut PoolCtl, target_ppm: u32, used_ppm: u32, runnable: u32) {
     ctl.nice = nice_for_weight(per_task.max(1));
 }
 
-/// Measured shares and busy flags from per-pool CPU time used in the last period.
+/// Whether a pool competes for CPU: it has runnable tasks, or used at least 0.5 % of the CPU
+/// time used in the last period.
 pub fn is_busy(used_ns: u64, total_ns: u64, runnable: u32) -> bool {
     runnable > 0 || (total_ns > 0 && used_ns * 1_000_000 / total_ns >= BUSY_PPM)
 }

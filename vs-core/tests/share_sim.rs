@@ -113,8 +113,9 @@ impl Sim {
                     && vs_core::share::pool_of(&self.reg, p) == p
                     && self.reg.node(p).is_some()
                 {
-                    let used_ppm = (used_ns[p] * 1_000_000 / total_ns.max(1)) as u32;
-                    step(&mut self.ctl[p], target, used_ppm, runnable[p]);
+                    self.ctl[p].used_ppm = (used_ns[p] * 1_000_000 / total_ns.max(1)) as u32;
+                    self.ctl[p].runnable = runnable[p];
+                    step(&mut self.ctl[p]);
                 }
                 last[p] = ((used_ns[p] * 1_000_000 / total_ns.max(1)) as u32, target);
             }
