@@ -107,8 +107,9 @@ fn info(s: &state::State, slot: usize) -> Result<VsInfo> {
     if slot == 0 {
         // What the gates' fast paths counted for the root without the lock.
         let h = &state::HINTS;
-        info.stats.cpu_time_ns += h.root_cpu_ns.load(Relaxed);
-        info.stats.cpu_subtree_ns += h.root_cpu_ns.load(Relaxed);
+        let cpu = h.root_cpu_ns.load(Relaxed);
+        info.stats.cpu_time_ns += cpu;
+        info.stats.cpu_subtree_ns += cpu;
         info.stats.forks += h.root_forks.load(Relaxed);
         info.stats.execs += h.root_execs.load(Relaxed);
     }
