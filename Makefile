@@ -26,10 +26,7 @@ kernel: setup
 	@bash scripts/build-kernel.sh >/dev/null
 
 module:
-	@if [ -z "$(KDIR)" ]; then bash scripts/build-kernel.sh >/dev/null; fi
-	@kdir="$(KDIR)"; [ -n "$$kdir" ] || kdir=$$(bash scripts/build-kernel.sh 2>/dev/null); \
-	echo "==> module: building vs.ko against $$kdir" >&2; \
-	PATH=$(KPATH) $(MAKE) -s -C "$$kdir" LLVM=1 M=$(CURDIR) modules
+	@KDIR="$(KDIR)" bash scripts/build-module.sh >/dev/null
 
 userspace:
 	@echo "==> userspace: building vsctl, the selftests and the benchmarks" >&2
@@ -46,6 +43,9 @@ test-host:
 
 vm: module userspace
 	@bash scripts/vm-run.sh bash -c '$(CMD)'
+
+# Benchmarks run on the production-like "bench" kernel flavour, never on the test kernel.
+bench bench-cpu bench-web: export VS_KFLAVOUR := bench
 
 bench: setup module userspace
 	@bash scripts/vm-run.sh bash bench/run.sh

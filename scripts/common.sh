@@ -20,17 +20,27 @@ export PATH
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# The cached kernel build directory for the current config fragment, source and compiler.
+# Kernel flavours: "test" (lockdep and friends; make check, make vm) and "bench" (production-like;
+# make bench*). Each is kernel/vs.config plus kernel/<flavour>.config, cached on its own.
+VS_KFLAVOUR=${VS_KFLAVOUR:-test}
+export VS_KFLAVOUR
+kernel_fragments() { echo "$VS_ROOT/kernel/vs.config" "$VS_ROOT/kernel/$VS_KFLAVOUR.config"; }
+
+# The cached kernel build directory for the current flavour's fragments, source and compiler.
 kernel_key() {
 	{
-		cat "$VS_ROOT/kernel/vs.config"
+		# shellcheck disable=SC2046
+		cat $(kernel_fragments)
 		stat -c '%s %Y' "$KSRC_TARBALL" 2>/dev/null
 		/usr/bin/rustc --version 2>/dev/null
 		clang --version 2>/dev/null | head -n1
 	} | sha256sum | cut -c1-16
 }
 
-kernel_dir() { echo "$VS_CACHE/kbuild-$(kernel_key)"; }
+kernel_dir() { echo "$VS_CACHE/kbuild-$VS_KFLAVOUR-$(kernel_key)"; }
+
+# Where scripts/build-module.sh builds vs.ko for the current flavour (inside the checkout).
+module_dir() { echo "$VS_ROOT/.cache/kmod-$VS_KFLAVOUR"; }
 
 # kselftest's KTAP helpers for the shell tests, from the kernel source we build.
 export VS_KTAP_HELPERS=${VS_KTAP_HELPERS:-$VS_CACHE/linux-source-6.12/tools/testing/selftests/kselftest/ktap_helpers.sh}

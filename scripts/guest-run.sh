@@ -6,7 +6,7 @@ cd "$VS_ROOT" || exit 90
 echo "=== vs-guest-begin ==="
 trap 'echo "=== vs-guest-end ==="' EXIT
 export PATH="$VS_ROOT/target/release:$PATH"
-export VS_KO="$VS_ROOT/vs.ko"
+export VS_KO="${VS_KO:-$VS_ROOT/.cache/kmod-test/vs.ko}"
 
 if [ "${VS_NO_LOAD:-0}" != 1 ]; then
 	if ! insmod "$VS_KO"; then

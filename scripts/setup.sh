@@ -5,7 +5,7 @@ set -euo pipefail
 
 APT_PKGS=(linux-source-6.12 rustc-web rust-web-src clang lld llvm libclang-dev
 	qemu-system-x86 busybox-static udev flex bison bc libelf-dev libssl-dev cpio
-	pahole iproute2 python3 python3-pip make gcc)
+	pahole iproute2 kmod python3 python3-pip make gcc)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

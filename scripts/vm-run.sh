@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Boot the vs test kernel under QEMU (TCG: KVM hangs on these machines), 2 vCPUs, load vs.ko,
+# Boot the vs kernel of flavour $VS_KFLAVOUR (default: test) under QEMU (TCG: KVM hangs on these machines), 2 vCPUs, load vs.ko,
 # run "$@" as root in the guest with vsctl on PATH, and exit with its status.
 # Fails (non-zero, with the console tail) on a guest panic, a hang (VS_VM_TIMEOUT seconds,
 # default 1200) or a BUG/WARNING/Oops/KASAN/lockdep line in the guest's kernel log.
@@ -10,14 +10,15 @@ set -euo pipefail
 KDIR=$(bash "$VS_ROOT/scripts/build-kernel.sh")
 IMG=$KDIR/arch/x86/boot/bzImage
 [ -f "$IMG" ] || die "no kernel image at $IMG"
-[ "${VS_NO_LOAD:-0}" = 1 ] || [ -f "$VS_ROOT/vs.ko" ] || die "vs.ko not built: run 'make module' first"
+VS_KO=${VS_KO:-$(module_dir)/vs.ko}
+[ "${VS_NO_LOAD:-0}" = 1 ] || [ -f "$VS_KO" ] || die "$VS_KO not built: run 'make module' first"
 
 mkdir -p "$VS_ROOT/.cache"
 LOG=$(mktemp "$VS_ROOT/.cache/vm.XXXXXX.log")
 # The guest command, written to a file so that any quoting survives the trip.
 CMDFILE=$LOG.cmd
 {
-	printf 'export VS_ROOT=%q VS_NO_LOAD=%q VS_KTAP_HELPERS=%q\n' "$VS_ROOT" "${VS_NO_LOAD:-0}" "$VS_KTAP_HELPERS"
+	printf 'export VS_ROOT=%q VS_NO_LOAD=%q VS_KTAP_HELPERS=%q VS_KO=%q VS_KFLAVOUR=%q\n' "$VS_ROOT" "${VS_NO_LOAD:-0}" "$VS_KTAP_HELPERS" "$VS_KO" "$VS_KFLAVOUR"
 	printf 'exec bash %q' "$VS_ROOT/scripts/guest-run.sh"
 	printf ' %q' "$@"
 	printf '\n'

@@ -12,7 +12,7 @@
 use core::mem::size_of;
 
 /// ABI version reported by [`VS_IOC_VERSION`].
-pub const VS_ABI_VERSION: u32 = 1;
+pub const VS_ABI_VERSION: u32 = 2;
 
 /// Path of the control device.
 pub const VS_DEVICE: &str = "/dev/vs";
@@ -144,8 +144,12 @@ pub struct VsStats {
     pub reclass_in: u64,
     pub reclass_out: u64,
     pub denied_forks: u64,
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
+    /// Packets of the VS's sockets that a `vsq` qdisc dropped (its per-VS queue was full, or
+    /// the qdisc was reset or deleted with them queued).
+    pub tx_drops: u64,
+    /// TCP connections from this VS (as the requester) that a server accepted.
+    pub accepts: u64,
+    /// Packets and bytes of the VS's sockets that `vsq` qdiscs sent on.
     pub tx_packets: u64,
     pub tx_bytes: u64,
     /// CPU time of the VS and all VSs below it, nanoseconds.
@@ -156,7 +160,11 @@ pub struct VsStats {
     pub cpu_used_ppm: u32,
     pub cpu_nice: i32,
     pub _pad: u32,
-    pub _reserved: [u64; 2],
+    /// Connections from this VS that a listener managed by share refused because the VS
+    /// already held its share of the listener's backlog (the client retries, as with a full
+    /// backlog).
+    pub accepts_refused: u64,
+    pub _reserved: [u64; 1],
 }
 
 /// [`VS_IOC_GET`]: in: `id`; out: everything else. Also the element of [`VS_IOC_LIST`].

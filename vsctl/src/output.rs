@@ -143,10 +143,11 @@ pub fn stats_json(s: &VsStats) -> Value {
         "reclass_in": s.reclass_in,
         "reclass_out": s.reclass_out,
         "denied_forks": s.denied_forks,
-        "rx_packets": s.rx_packets,
-        "rx_bytes": s.rx_bytes,
         "tx_packets": s.tx_packets,
         "tx_bytes": s.tx_bytes,
+        "tx_drops": s.tx_drops,
+        "accepts": s.accepts,
+        "accepts_refused": s.accepts_refused,
         "cpu_subtree_ns": s.cpu_subtree_ns,
         "cpu_target_ppm": s.cpu_target_ppm,
         "cpu_used_ppm": s.cpu_used_ppm,
@@ -232,10 +233,11 @@ fn stats_lines(out: &mut String, info: &VsInfo) {
     kv(out, "reclass in", &s.reclass_in.to_string());
     kv(out, "reclass out", &s.reclass_out.to_string());
     kv(out, "denied forks", &s.denied_forks.to_string());
-    kv(out, "rx packets", &s.rx_packets.to_string());
-    kv(out, "rx bytes", &s.rx_bytes.to_string());
     kv(out, "tx packets", &s.tx_packets.to_string());
     kv(out, "tx bytes", &s.tx_bytes.to_string());
+    kv(out, "tx drops", &s.tx_drops.to_string());
+    kv(out, "accepts", &s.accepts.to_string());
+    kv(out, "accepts refused", &s.accepts_refused.to_string());
 }
 
 /// One attribute for `show`: value, where it comes from, and the machine fraction.
@@ -318,10 +320,11 @@ pub fn stats_table(list: &[VsInfo]) -> String {
         "RECLASS_IN",
         "RECLASS_OUT",
         "DENIED_FORKS",
-        "RX_PACKETS",
-        "RX_BYTES",
         "TX_PACKETS",
         "TX_BYTES",
+        "TX_DROPS",
+        "ACCEPTS",
+        "ACC_REFUSED",
     ];
     let rows: Vec<Vec<String>> = list
         .iter()
@@ -337,10 +340,11 @@ pub fn stats_table(list: &[VsInfo]) -> String {
                 s.reclass_in.to_string(),
                 s.reclass_out.to_string(),
                 s.denied_forks.to_string(),
-                s.rx_packets.to_string(),
-                s.rx_bytes.to_string(),
                 s.tx_packets.to_string(),
                 s.tx_bytes.to_string(),
+                s.tx_drops.to_string(),
+                s.accepts.to_string(),
+                s.accepts_refused.to_string(),
             ]
         })
         .collect();
@@ -658,7 +662,7 @@ pub(crate) mod tests {
             cpu_nice: -3,
             forks: 10,
             execs: 4,
-            rx_bytes: 1500,
+            tx_bytes: 1500,
             ..VsStats::default()
         };
         let db = vs(
@@ -762,9 +766,9 @@ pub(crate) mod tests {
         assert_eq!(v["max_procs"]["unlimited"], false);
         assert_eq!(v["max_procs"]["machine_percent"], Value::Null);
         assert_eq!(v["stats"]["cpu_time_ns"], 1_234_567_890u64);
-        assert_eq!(v["stats"]["rx_bytes"], 1500);
+        assert_eq!(v["stats"]["tx_bytes"], 1500);
         let keys = v["stats"].as_object().map(|o| o.len());
-        assert_eq!(keys, Some(15), "every VsStats field but _pad and _reserved");
+        assert_eq!(keys, Some(16), "every VsStats field but _pad and _reserved");
         assert_eq!(
             [
                 &v["stats"]["cpu_subtree_ns"],
