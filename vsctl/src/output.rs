@@ -813,8 +813,8 @@ pub(crate) mod tests {
             "cpu subtree   2.000s",
             "cpu share now: used 61.25% of target 50% (nice -3)",
             "forks         10",
-            "rx bytes      1500",
-            "tx bytes      0",
+            "tx bytes      1500",
+            "tx drops      0",
         ] {
             assert!(
                 text.lines().any(|line| line == want),
