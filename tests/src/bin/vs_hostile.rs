@@ -55,12 +55,25 @@ fn failed_fork_releases_its_reservation() -> Outcome {
     Ok(())
 }
 
-/// fork through the 32-bit `int 0x80` entry (IA32_EMULATION): -errno or the child's pid.
+/// clone(SIGCHLD) (a fork) through the 32-bit `int 0x80` entry (IA32_EMULATION): -errno or
+/// the child's pid. i386 clone is syscall 120 with flags in ebx (which LLVM reserves, hence
+/// the exchange), and the compat entry clears r8-r15 on the way back.
 fn fork_int80() -> i64 {
     let ret: i32;
-    // SAFETY: the i386 fork syscall (2) through int 0x80; the child _exits at once below.
+    // SAFETY: the i386 clone syscall with fork semantics (no new stack, no tid pointers); the
+    // child _exits at once below.
     unsafe {
-        core::arch::asm!("int 0x80", inlateout("eax") 2i32 => ret, options(nostack));
+        core::arch::asm!(
+            "xchg {flags:e}, ebx",
+            "int 0x80",
+            "xchg {flags:e}, ebx",
+            flags = inout(reg) libc::SIGCHLD => _,
+            inlateout("eax") 120i32 => ret,
+            in("ecx") 0, in("edx") 0, in("esi") 0, in("edi") 0,
+            // The compat entry returns with r8-r15 cleared.
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
+        );
     }
     if ret == 0 {
         // SAFETY: the child ends at once.
