@@ -55,6 +55,18 @@ unsafe extern "C" fn vs_rust_on_exec(pid: i32, old_pid: i32, path: *const u8, le
     });
 }
 
+/// `de_thread`: thread `tid` takes over its leader's pid `leader`.
+#[no_mangle]
+extern "C" fn vs_rust_on_tid_exchange(tid: i32, leader: i32) {
+    if HINTS.no_members() {
+        return;
+    }
+    let _ = state::with(|s| {
+        s.vs.on_tid_exchange(key(tid), key(leader));
+        Ok(())
+    });
+}
+
 /// Always locked: a task being classified while it exits must not keep its entry (the
 /// classifier checks PF_EXITING under the lock, this takes the lock after setting it).
 #[no_mangle]

@@ -296,6 +296,20 @@ static int vs_kp_unix_accept(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
+/*
+ * de_thread (exec from a non-leader thread, past the point of no return): the thread `left`
+ * takes the leader's pid. Membership moves now, not at sched_process_exec, which a failing
+ * exec never reaches.
+ */
+static int vs_kp_exchange_tids(struct kprobe *p, struct pt_regs *regs)
+{
+	struct task_struct *left = (struct task_struct *)regs_get_kernel_argument(regs, 0);
+	struct task_struct *right = (struct task_struct *)regs_get_kernel_argument(regs, 1);
+
+	vs_rust_on_tid_exchange(left->pid, right->pid);
+	return 0;
+}
+
 static void *vs_pipe_of(struct pt_regs *regs)
 {
 	struct kiocb *iocb = (struct kiocb *)regs_get_kernel_argument(regs, 0);
@@ -330,6 +344,7 @@ static int vs_kp_store_msg(struct kprobe *p, struct pt_regs *regs)
 #define VS_KPROBE(sym, pre, post) { .symbol_name = sym, .pre_handler = pre, .post_handler = post }
 static struct kprobe vs_kps[] = {
 	VS_KPROBE("kernel_clone", vs_kp_fork, vs_kp_post_nop),
+	VS_KPROBE("exchange_tids", vs_kp_exchange_tids, NULL),
 	VS_KPROBE("__inet_accept", vs_kp_inet_accept, NULL),
 	VS_KPROBE("unix_update_edges", vs_kp_unix_accept, NULL),
 	VS_KPROBE("sock_alloc_file", vs_kp_sock_alloc_file, NULL),

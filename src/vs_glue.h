@@ -18,6 +18,7 @@ long vs_rust_ioctl(unsigned int cmd, unsigned long arg);
 void vs_rust_on_fork(pid_t parent, pid_t child);
 void vs_rust_on_exec(pid_t pid, pid_t old_pid, const char *path, size_t len);
 void vs_rust_on_exit(pid_t pid);
+void vs_rust_on_tid_exchange(pid_t tid, pid_t leader);
 void vs_rust_on_runtime(pid_t pid, u64 ns);
 void vs_rust_cpu_tick(void);
 /* True to let the fork go on, false to fail it with EAGAIN. */

@@ -34,10 +34,10 @@ base=$(nr_vs)
 
 version() {
 	local j
-	vsctl version | grep -qE '^abi +1 \(vsctl speaks 1\)$' || { ktap_print_msg "version text"; return 1; }
+	vsctl version | grep -qE '^abi +2 \(vsctl speaks 2\)$' || { ktap_print_msg "version text"; return 1; }
 	j=$(vsctl version --json) || return 1
-	want abi "$(jget 'd["abi"]' <<<"$j")" 1 &&
-		want vsctl_abi "$(jget 'd["vsctl_abi"]' <<<"$j")" 1 &&
+	want abi "$(jget 'd["abi"]' <<<"$j")" 2 &&
+		want vsctl_abi "$(jget 'd["vsctl_abi"]' <<<"$j")" 2 &&
 		want max_vs "$(jget 'd["max_vs"]' <<<"$j")" 4096 &&
 		want name_len "$(jget 'd["name_len"]' <<<"$j")" 32 &&
 		want nr_vs "$(jget 'd["nr_vs"]' <<<"$j")" "$base"
@@ -112,7 +112,7 @@ t "set_values_attach_detach" set_attach_detach
 stats() {
 	local id
 	id=$(vsctl create t_s) || return 1
-	want "stats --json of one" "$(vsctl stats t_s --json | jget '[d["id"], d["name"], len(d["stats"]), d["stats"]["nr_procs"]]')" "[$id, \"t_s\", 15, 0]" &&
+	want "stats --json of one" "$(vsctl stats t_s --json | jget '[d["id"], d["name"], len(d["stats"]), d["stats"]["nr_procs"]]')" "[$id, \"t_s\", 16, 0]" &&
 		want "stats --json of all" "$(vsctl stats --json | jget '[len(d) - '"$base"', d[0]["name"], "forks" in d[-1]["stats"]]')" '[1, "root", true]' &&
 		vsctl stats | head -1 | grep -qE '^NAME +ID +PROCS +CPU_TIME +FORKS ' &&
 		vsctl stats | grep -qE "^t_s +$id +0 +0\.000s " &&

@@ -491,6 +491,18 @@ impl<T: Store> Vs<T> {
             }
             target
         };
+        // A child of a task running at a vs-given nice starts at that nice: it records the
+        // nice it would have had without vs (its parent's own), so that it gets it back when
+        // it leaves managed pools or at unload, wherever the fork rules put it.
+        if let Some(p) = self.members.get(parent).copied() {
+            if p.nice_flags & NICE_MANAGED != 0 && p.nice_flags & NICE_USER == 0 {
+                if let Ok(e) = self.members.entry(child) {
+                    e.nice_flags = NICE_MANAGED;
+                    e.orig_nice = p.orig_nice;
+                    e.set_nice = p.set_nice;
+                }
+            }
+        }
         if let Some(c) = self.counters(target) {
             c.forks += 1;
         }
@@ -512,16 +524,7 @@ impl<T: Store> Vs<T> {
     /// leader's pid: its membership moves with it. Then exec rules (by path) apply.
     pub fn on_exec(&mut self, pid: u64, old_pid: u64, path: &[u8]) {
         if old_pid != pid {
-            if let Some(e) = self.members.remove(old_pid) {
-                // The leader's own entry went at its exit; be safe if it did not.
-                self.on_exit(pid);
-                if let Ok(n) = self.members.entry(pid) {
-                    n.slot = e.slot;
-                    n.pending = e.pending;
-                } else if e.slot != 0 {
-                    let _ = self.reg.leave(usize::from(e.slot));
-                }
-            }
+            self.on_tid_exchange(old_pid, pid);
         }
         let cur = self.slot_of(pid);
         if let Some(to) = self.decide(VS_EV_EXEC, cur, None, path) {
@@ -530,6 +533,32 @@ impl<T: Store> Vs<T> {
         let now = self.slot_of(pid);
         if let Some(c) = self.counters(now) {
             c.execs += 1;
+        }
+    }
+
+    /// A thread that execs takes over its leader's pid (`de_thread`, past exec's point of no
+    /// return): its membership moves from `tid` to `leader_pid` at that moment, so that if the
+    /// exec then fails and the thread dies under the leader's pid, its exit finds the entry
+    /// (no phantom member is left under the old tid).
+    pub fn on_tid_exchange(&mut self, tid: u64, leader_pid: u64) {
+        let Some(e) = self.members.remove(tid) else {
+            return;
+        };
+        // The leader's own entry went at its exit; be safe if it did not.
+        self.on_exit(leader_pid);
+        if let Ok(n) = self.members.entry(leader_pid) {
+            n.slot = e.slot;
+            n.pending = e.pending;
+            n.nice_flags = e.nice_flags;
+            n.orig_nice = e.orig_nice;
+            n.set_nice = e.set_nice;
+        } else {
+            if e.slot != 0 {
+                let _ = self.reg.leave(usize::from(e.slot));
+            }
+            if e.pending != 0 {
+                let _ = self.reg.unreserve(usize::from(e.pending) - 1);
+            }
         }
     }
 

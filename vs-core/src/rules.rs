@@ -64,6 +64,10 @@ pub fn path_hash(path: &[u8]) -> u32 {
     h.max(1)
 }
 
+/// Batches up to this size are inserted into the index one by one (O(batch × rules)); larger
+/// ones are appended and sorted.
+const SORTED_INSERT_MAX: usize = 32;
+
 pub struct RuleTable<R, I> {
     rules: R,
     index: I,
@@ -185,11 +189,20 @@ where
                 path_hash,
                 id: spec.id,
             };
-            let pos = self.index[..self.len].partition_point(|e| *e < key);
-            self.index.copy_within(pos..self.len, pos + 1);
-            self.index[pos] = key;
+            if batch.len() <= SORTED_INSERT_MAX {
+                let pos = self.index[..self.len].partition_point(|e| *e < key);
+                self.index.copy_within(pos..self.len, pos + 1);
+                self.index[pos] = key;
+            } else {
+                self.index[self.len] = key;
+            }
             self.len += 1;
             self.per_event[spec.event as usize] += 1;
+        }
+        // A large batch is appended, then the index sorted once: O(n log n) instead of the
+        // O(n²) of one insertion each (this runs under the state lock, interrupts off).
+        if batch.len() > SORTED_INSERT_MAX {
+            self.index[..self.len].sort_unstable();
         }
         Ok(first)
     }

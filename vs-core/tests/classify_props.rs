@@ -336,3 +336,38 @@ fn cpu_tick_renices_restores_and_respects_the_user() {
     );
     assert!(vs2.members.get(9).is_none());
 }
+
+#[test]
+fn child_of_a_reniced_task_gets_its_parents_own_nice_back() {
+    use vs_core::classify::{NiceAction, TaskSample};
+    let mut v = new_vs();
+    let attrs = VsAttrs {
+        cpu_share: 50,
+        mask: 1 << VS_ATTR_CPU,
+        ..VsAttrs::default()
+    };
+    let a = v.create(&name("a"), VS_ROOT, VS_ID_AUTO, &attrs).unwrap();
+    let slot = v.reg.find(a).unwrap();
+    v.add_process(10, slot).unwrap();
+    // One tick: the parent (nice 0, runnable) gets managed.
+    let s = [TaskSample {
+        pid: 10,
+        alive: true,
+        runnable: true,
+        nice: 0,
+    }];
+    let mut acts = [NiceAction::default(); 4];
+    v.cpu_tick(&s, &mut acts);
+    let p = *v.members.get(10).unwrap();
+    assert_ne!(p.nice_flags & vs_core::members::NICE_MANAGED, 0);
+    // It forks while at the vs-given nice; at unload both get nice 0 back.
+    v.on_fork(10, 11);
+    let c = *v.members.get(11).unwrap();
+    assert_eq!((c.orig_nice, c.set_nice), (0, p.set_nice));
+    let k = v.restore_all(&mut acts);
+    let restored: Vec<(u64, i8)> = acts[..k].iter().map(|a| (a.pid, a.nice)).collect();
+    assert!(
+        restored.contains(&(10, 0)) && restored.contains(&(11, 0)),
+        "{restored:?}"
+    );
+}

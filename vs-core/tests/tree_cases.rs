@@ -333,7 +333,10 @@ fn pool_own_ppm_all_agrees_with_pool_own_ppm() {
         pool_own_ppm_all(&r, attr, &mut scratch, |slot, pool, ppm| {
             // Both truncate at each level, in opposite orders: equal within 1 ppm per level.
             let one = pool_own_ppm(&r, slot, attr);
-            assert!(ppm.abs_diff(one) <= VS_MAX_DEPTH, "slot {slot} attr {attr}: {ppm} vs {one}");
+            assert!(
+                ppm.abs_diff(one) <= VS_MAX_DEPTH,
+                "slot {slot} attr {attr}: {ppm} vs {one}"
+            );
             assert_eq!(pool, r.effective(slot, attr).1, "pool of slot {slot}");
             seen += 1;
         });

@@ -24,7 +24,16 @@ fn limited(f: &Fixture, name: &str, max: u32) -> Result<u32, vs_selftests::Fail>
 /// that fails after the limit check reserved room.
 fn failing_clone() -> i64 {
     // SAFETY: raw clone with invalid flags; it fails before creating anything.
-    unsafe { libc::syscall(libc::SYS_clone, libc::CLONE_SIGHAND as libc::c_ulong, 0, 0, 0, 0) }
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::CLONE_SIGHAND as libc::c_ulong,
+            0,
+            0,
+            0,
+            0,
+        )
+    }
 }
 
 fn failed_fork_releases_its_reservation() -> Outcome {
@@ -51,7 +60,11 @@ fn failed_fork_releases_its_reservation() -> Outcome {
     check_eq!(failing_clone(), -1, "the invalid clone fails");
     // SAFETY: wake the helper.
     unsafe { libc::write(go[1], b"g".as_ptr() as *const _, 1) };
-    check_eq!(wait(helper), 0, "the helper's fork (3rd task of 3) must have room");
+    check_eq!(
+        wait(helper),
+        0,
+        "the helper's fork (3rd task of 3) must have room"
+    );
     Ok(())
 }
 
@@ -88,7 +101,9 @@ fn limit_holds_on_the_32bit_syscall_entry() -> Outcome {
     // Probe the entry from the root first: with no limit the fork must work.
     let pid = fork_int80();
     if pid == -i64::from(libc::ENOSYS) {
-        return Err(vs_selftests::Fail::Skip("no IA32_EMULATION: int 0x80 is not there".into()));
+        return Err(vs_selftests::Fail::Skip(
+            "no IA32_EMULATION: int 0x80 is not there".into(),
+        ));
     }
     check!(pid > 0, "int 0x80 fork works in the root: {pid}");
     wait(pid as i32);
@@ -170,7 +185,11 @@ fn idle_acceptors_do_not_switch_gates_off() -> Outcome {
     for t in threads {
         let _ = t.join();
     }
-    check_eq!(moved, Ok(site), "the accept gate ran with 600 idle acceptors elsewhere");
+    check_eq!(
+        moved,
+        Ok(site),
+        "the accept gate ran with 600 idle acceptors elsewhere"
+    );
     Ok(())
 }
 
@@ -199,9 +218,83 @@ fn members_are_in_the_callers_pid_namespace() -> Outcome {
         }
         0
     });
-    check_eq!(code, 0, "2: not pid 1, 3: MEMBERS failed, 4: host pids leaked, 5: which");
+    check_eq!(
+        code,
+        0,
+        "2: not pid 1, 3: MEMBERS failed, 4: host pids leaked, 5: which"
+    );
     let host = f.members(a).ctx("members")?;
     check!(host.contains(&me), "the host sees its own pid: {host:?}");
+    Ok(())
+}
+
+/// An x86-64 ELF executable whose only segment is in kernel space: execve gets past its point
+/// of no return (the old image is gone), then fails to map the segment and kills the caller.
+fn write_bad_elf(path: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let vaddr: u64 = 0xffff_8000_0000_0000;
+    let mut e = Vec::new();
+    e.extend_from_slice(b"\x7fELF\x02\x01\x01\x00");
+    e.extend_from_slice(&[0; 8]);
+    e.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    e.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    e.extend_from_slice(&1u32.to_le_bytes());
+    e.extend_from_slice(&vaddr.to_le_bytes()); // entry
+    e.extend_from_slice(&64u64.to_le_bytes()); // phoff
+    e.extend_from_slice(&0u64.to_le_bytes()); // shoff
+    e.extend_from_slice(&0u32.to_le_bytes());
+    for v in [64u16, 56, 1, 64, 0, 0] {
+        e.extend_from_slice(&v.to_le_bytes()); // ehsize phentsize phnum shentsize shnum shstrndx
+    }
+    e.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    e.extend_from_slice(&5u32.to_le_bytes()); // R|X
+    for v in [0u64, vaddr, vaddr, 120, 0x1000, 0x1000] {
+        e.extend_from_slice(&v.to_le_bytes()); // offset vaddr paddr filesz memsz align
+    }
+    std::fs::write(path, &e)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+fn failed_exec_from_a_thread_leaves_no_phantom() -> Outcome {
+    let f = Fixture::new()?;
+    let a = f.create_simple("a").ctx("a")?;
+    let path = format!("/tmp/vs-bad-elf-{}", getpid());
+    write_bad_elf(&path).ctx("write the ELF")?;
+    let code = in_child(move || {
+        let d = Dev::open().unwrap();
+        let p = std::ffi::CString::new(path).unwrap();
+        let t = std::thread::spawn(move || {
+            // Both threads in `a`, then the non-leader execs the bad image.
+            if d.add_process(a, getpid(), false).is_err() {
+                return;
+            }
+            let argv = [p.as_ptr(), std::ptr::null()];
+            let envp = [std::ptr::null()];
+            // SAFETY: valid NUL-terminated arrays; on failure past the point of no return
+            // the kernel kills the whole process.
+            unsafe { libc::execve(p.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        });
+        let _ = t.join();
+        // Only reached if execve failed early (not the case being tested).
+        7
+    });
+    let _ = std::fs::remove_file(format!("/tmp/vs-bad-elf-{}", getpid()));
+    check_eq!(
+        code,
+        128 + libc::SIGSEGV,
+        "the exec got past its point of no return, then failed"
+    );
+    // The process is gone: no member may be left behind under the thread's old tid.
+    let mut left = 1;
+    for _ in 0..50 {
+        left = f.get(a).ctx("GET")?.stats.nr_procs;
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check_eq!(left, 0, "phantom members: {:?}", f.members(a));
+    check_eq!(f.destroy(a), Ok(()), "the VS can go");
     Ok(())
 }
 
@@ -213,6 +306,7 @@ fn main() {
             limit_holds_on_the_32bit_syscall_entry,
             idle_acceptors_do_not_switch_gates_off: 120,
             members_are_in_the_callers_pid_namespace,
+            failed_exec_from_a_thread_leaves_no_phantom,
         ],
     )
 }
