@@ -47,8 +47,12 @@ vm: module userspace
 # Benchmarks run on the production-like "bench" kernel flavour, never on the test kernel.
 bench bench-cpu bench-web: export VS_KFLAVOUR := bench
 
+# Two boots: QEMU's instruction-counting clock (repeatable ratios) and plain TCG wall clock.
 bench: setup module userspace
-	@bash scripts/vm-run.sh bash bench/run.sh
+	@VS_ICOUNT=1 bash scripts/vm-run.sh bash bench/run.sh
+	@VS_ICOUNT=0 bash scripts/vm-run.sh bash bench/run.sh
+	@python3 bench/report.py .cache/bench-gates-icount.txt .cache/bench-gates-tcg.txt >docs/bench-gates.md
+	@cat docs/bench-gates.md
 
 bench-web: setup module userspace
 	@command -v nginx >/dev/null && command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null

@@ -18,19 +18,27 @@ LOG=$(mktemp "$VS_ROOT/.cache/vm.XXXXXX.log")
 # The guest command, written to a file so that any quoting survives the trip.
 CMDFILE=$LOG.cmd
 {
-	printf 'export VS_ROOT=%q VS_NO_LOAD=%q VS_KTAP_HELPERS=%q VS_KO=%q VS_KFLAVOUR=%q\n' "$VS_ROOT" "${VS_NO_LOAD:-0}" "$VS_KTAP_HELPERS" "$VS_KO" "$VS_KFLAVOUR"
+	printf 'export VS_ROOT=%q VS_NO_LOAD=%q VS_KTAP_HELPERS=%q VS_KO=%q VS_KFLAVOUR=%q VS_ICOUNT=%q\n' "$VS_ROOT" "${VS_NO_LOAD:-0}" "$VS_KTAP_HELPERS" "$VS_KO" "$VS_KFLAVOUR" "${VS_ICOUNT:-0}"
 	printf 'exec bash %q' "$VS_ROOT/scripts/guest-run.sh"
 	printf ' %q' "$@"
 	printf '\n'
 } >"$CMDFILE"
 
-log "vm: booting $(basename "$KDIR") under QEMU/TCG with 2 vCPUs (console log: $LOG)"
+# VS_ICOUNT=1: QEMU's instruction-counting clock (guest time = instructions executed), so
+# that timings inside the guest are repeatable whatever else the host is doing.
+QEMU_OPTS=()
+mode="QEMU/TCG"
+if [ "${VS_ICOUNT:-0}" = 1 ]; then
+	QEMU_OPTS=(--qemu-opts="-icount shift=0,sleep=off")
+	mode="QEMU/TCG -icount shift=0,sleep=off"
+fi
+log "vm: booting $(basename "$KDIR") under $mode with 2 vCPUs (console log: $LOG)"
 start=$(date +%s)
 set +e
 # --verbose puts the guest console in the log too, for the tail shown on failure. Shown live:
 # what the command prints between guest-run.sh's markers, less interleaved kernel messages.
 timeout --kill-after=10 "${VS_VM_TIMEOUT:-1200}" \
-	vng --disable-kvm --cpus 2 --memory 2G --verbose \
+	vng --disable-kvm --cpus 2 --memory 2G --verbose "${QEMU_OPTS[@]}" \
 	--run "$IMG" --user root --rwdir "$VS_ROOT" \
 	--append "root=/dev/root printk.time=1 panic=-1" \
 	--exec "bash $CMDFILE" </dev/null 2>&1 | tee "$LOG" |

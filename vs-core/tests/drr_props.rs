@@ -91,7 +91,7 @@ proptest! {
         ops in prop::collection::vec((0..CLASSES, 0u8..4), 1..300),
     ) {
         let mut drr = Drr::new(vec![DrrClass::default(); CLASSES]);
-        let mut queued = vec![0u32; CLASSES];
+        let mut queued = [0u32; CLASSES];
         for (c, op) in ops {
             match op {
                 0 | 1 => { queued[c] += 1; drr.enqueued(c, 1500); }
@@ -103,8 +103,8 @@ proptest! {
                     }
                 }
             }
-            for k in 0..CLASSES {
-                prop_assert_eq!(drr.is_active(k), queued[k] > 0);
+            for (k, &q) in queued.iter().enumerate() {
+                prop_assert_eq!(drr.is_active(k), q > 0);
             }
         }
         drr.reset();
