@@ -186,6 +186,17 @@ pub fn name_buf(name: &str) -> [u8; VS_NAME_LEN] {
     b
 }
 
+/// A rule in the ABI's form: `(event, cur, req=req) -> (target)`.
+pub fn rule(event: u32, cur: u32, req: u32, target: u32) -> VsRule {
+    VsRule {
+        event,
+        cur,
+        req,
+        target,
+        ..VsRule::default()
+    }
+}
+
 /// The fixture: `/dev/vs` open, and on drop every VS but the root destroyed (children
 /// first), so each test starts from the module's initial state whatever the previous did.
 pub struct Fixture {

@@ -9,6 +9,7 @@
 
 pub mod dev;
 pub mod ktap;
+pub mod net;
 pub mod proc;
 
 pub use ktap::{run, Fail, Outcome, Test};

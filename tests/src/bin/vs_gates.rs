@@ -17,16 +17,6 @@ fn mk(f: &Fixture, name: &str) -> Result<u32, vs_selftests::Fail> {
     f.create_simple(name).ctx(name)
 }
 
-fn rule(event: u32, cur: u32, req: u32, target: u32) -> VsRule {
-    VsRule {
-        event,
-        cur,
-        req,
-        target,
-        ..VsRule::default()
-    }
-}
-
 fn sockopt_u32(fd: i32, level: i32, opt: i32) -> u32 {
     let mut v: u32 = 0;
     let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
@@ -390,25 +380,7 @@ fn socket2_like_unconnected() -> Result<i32, vs_selftests::Fail> {
 
 fn connect_fd(fd: i32, addr: &std::net::SocketAddr) -> Result<TcpStream, vs_selftests::Fail> {
     use std::os::fd::FromRawFd;
-    let std::net::SocketAddr::V4(a) = addr else {
-        return Err(vs_selftests::Fail::Fail("v4 only".into()));
-    };
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*a.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: a valid sockaddr_in of the stated length.
-    let r = unsafe {
-        libc::connect(
-            fd,
-            &sin as *const _ as *const libc::sockaddr,
-            std::mem::size_of_val(&sin) as u32,
-        )
-    };
+    let r = vs_selftests::net::connect_raw(fd, addr);
     check_eq!(r, 0, "connect");
     // SAFETY: fd is ours and connected; the stream takes ownership.
     Ok(unsafe { TcpStream::from_raw_fd(fd) })

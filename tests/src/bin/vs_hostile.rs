@@ -135,14 +135,8 @@ fn idle_acceptors_do_not_switch_gates_off() -> Outcome {
     let f = Fixture::new()?;
     let srv = f.create_simple("srv").ctx("srv")?;
     let site = f.create_simple("site").ctx("site")?;
-    f.add_rules(&[VsRule {
-        event: VS_EV_ACCEPT,
-        cur: srv,
-        req: VS_ANY,
-        target: VS_TARGET_REQ,
-        ..VsRule::default()
-    }])
-    .ctx("rule")?;
+    f.add_rules(&[rule(VS_EV_ACCEPT, srv, VS_ANY, VS_TARGET_REQ)])
+        .ctx("rule")?;
     let idle = TcpListener::bind("127.0.0.1:0").ctx("bind idle")?;
     let idle_addr = idle.local_addr().ctx("addr")?;
     let idle = std::sync::Arc::new(idle);

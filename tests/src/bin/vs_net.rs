@@ -11,20 +11,11 @@ use std::time::{Duration, Instant};
 use vs_core::abi::*;
 use vs_selftests::dev::*;
 use vs_selftests::ktap::Context;
+use vs_selftests::net::connect_raw;
 use vs_selftests::proc::{getpid, wait};
 use vs_selftests::{check, check_eq, run, tests, Fail, Outcome};
 
 const PARAM: &str = "/sys/module/vs/parameters/accept_by_share";
-
-fn rule(event: u32, cur: u32, req: u32, target: u32) -> VsRule {
-    VsRule {
-        event,
-        cur,
-        req,
-        target,
-        ..VsRule::default()
-    }
-}
 
 fn cpu(share: u32) -> VsAttrs {
     VsAttrs {
@@ -45,28 +36,13 @@ fn listen(backlog: i32) -> Result<TcpListener, Fail> {
 /// A non-blocking TCP connection to `addr`, under way.
 fn connect_nonblocking(addr: SocketAddr) -> Option<TcpStream> {
     use std::os::fd::FromRawFd;
-    let SocketAddr::V4(a) = addr else { return None };
     // SAFETY: a new socket we own.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
     if fd < 0 {
         return None;
     }
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*a.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: a valid sockaddr_in; EINPROGRESS is the expected answer.
-    unsafe {
-        libc::connect(
-            fd,
-            &sin as *const _ as *const libc::sockaddr,
-            std::mem::size_of_val(&sin) as u32,
-        )
-    };
+    // EINPROGRESS is the expected answer.
+    connect_raw(fd, &addr);
     // SAFETY: fd is ours; the stream takes ownership.
     Some(unsafe { TcpStream::from_raw_fd(fd) })
 }
@@ -355,25 +331,7 @@ fn forged_tos_is_ignored_on_this_host() -> Outcome {
             4,
         )
     };
-    let SocketAddr::V4(a) = addr else {
-        return Err(Fail::Fail("not IPv4".into()));
-    };
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*a.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: a valid sockaddr_in.
-    let r = unsafe {
-        libc::connect(
-            fd,
-            &sin as *const _ as *const libc::sockaddr,
-            std::mem::size_of_val(&sin) as u32,
-        )
-    };
+    let r = connect_raw(fd, &addr);
     check_eq!(r, 0, "connect");
     f.add_process(srv, getpid(), false).ctx("addprocess")?;
     let _c = l.accept().ctx("accept")?;
