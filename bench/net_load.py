@@ -4,8 +4,11 @@
 
   net_load.py sink ADDR PORT[,PORT...] SECS INTERVAL_S
       Listens on each port (any number of connections per port) and prints "ready" once
-      listening. From the first data byte on, prints every INTERVAL_S one line
-      "t_ms bytes_port0 bytes_port1 ..." (bytes received in that interval), for SECS seconds.
+      listening. From the first data byte on, prints about every INTERVAL_S one line
+      "t_ms bytes_port0 bytes_port1 ...": t_ms since the first byte, and the bytes TCP received
+      on each port since the previous line, from the kernel's own per-socket counter
+      (TCP_INFO tcpi_bytes_received, counted in softirq as segments arrive), so a sink that
+      is scheduled late still attributes bytes to the right interval. Runs SECS seconds.
 
   net_load.py send ADDR PORT FLOWS SECS GOFILE READYFILE
       Opens FLOWS connections to ADDR:PORT, writes READYFILE, waits (at most 60 s) for GOFILE
@@ -14,6 +17,7 @@
 import os
 import selectors
 import socket
+import struct
 import sys
 import time
 
@@ -21,12 +25,29 @@ CHUNK = 64 * 1024
 MAX_LOOPS = 50_000_000  # a hard bound on any event loop, far above what SECS allows
 
 
+TCP_INFO_LEN = 232
+BYTES_RECEIVED = struct.Struct("=Q")  # struct tcp_info.tcpi_bytes_received, at offset 128
+BYTES_RECEIVED_OFF = 128
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+RCVBUF = 2 * 1024 * 1024  # so a sink scheduled late under TCG does not close the window
+
+
+def bytes_received(sock):
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_LEN)
+    if len(info) < BYTES_RECEIVED_OFF + 8:
+        return 0
+    return BYTES_RECEIVED.unpack_from(info, BYTES_RECEIVED_OFF)[0]
+
+
 def sink(addr, ports, secs, interval):
     sel = selectors.DefaultSelector()
-    port_of = {}
     for i, p in enumerate(ports):
         ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:  # before listen(), so accepted sockets inherit it (and their window scale)
+            ls.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+        except OSError:
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         ls.bind((addr, p))
         ls.listen(64)
         ls.setblocking(False)
@@ -34,11 +55,26 @@ def sink(addr, ports, secs, interval):
     print("ready", flush=True)
     buf = bytearray(256 * 1024)
     view = memoryview(buf)
-    counts = [0] * len(ports)
+    conns = {}  # socket -> [port index, bytes counted so far]
     start = None
     next_tick = None
     idle_deadline = time.monotonic() + 120  # give up if no data ever comes
     loops = 0
+
+    pending = [0] * len(ports)  # bytes of connections that closed since the last line
+
+    def collect():
+        counts = pending[:]
+        pending[:] = [0] * len(ports)
+        for c, st in conns.items():
+            try:
+                now_b = bytes_received(c)
+            except OSError:
+                continue
+            counts[st[0]] += now_b - st[1]
+            st[1] = now_b
+        return counts
+
     while loops < MAX_LOOPS:
         loops += 1
         now = time.monotonic()
@@ -46,11 +82,12 @@ def sink(addr, ports, secs, interval):
             print("sink: no data within 120 s", file=sys.stderr)
             return 1
         if start is not None and now >= next_tick:
-            t_ms = round((next_tick - start) * 1000)
-            print(t_ms, *counts, flush=True)
-            counts = [0] * len(ports)
+            counts = collect()
+            print(round((time.monotonic() - start) * 1000), *counts, flush=True)
             next_tick += interval
-            if next_tick - start > secs + 1e-6:
+            if next_tick < now:  # late by more than an interval: do not bunch samples up
+                next_tick = now + interval
+            if now - start >= secs - 1e-3:
                 return 0
             continue
         timeout = 0.05 if start is None else max(0.0, next_tick - now)
@@ -63,7 +100,7 @@ def sink(addr, ports, secs, interval):
                     continue
                 c.setblocking(False)
                 sel.register(c, selectors.EVENT_READ, ("conn", i))
-                port_of[c] = i
+                conns[c] = [i, 0]
                 continue
             try:
                 n = key.fileobj.recv_into(view)
@@ -71,14 +108,21 @@ def sink(addr, ports, secs, interval):
                 continue
             except OSError:
                 n = 0
-            if n == 0:
-                sel.unregister(key.fileobj)
-                key.fileobj.close()
+            if n == 0:  # count what it got, then forget it
+                c = key.fileobj
+                sel.unregister(c)
+                st = conns.pop(c)
+                try:
+                    pending[st[0]] += bytes_received(c) - st[1]
+                except OSError:
+                    pass
+                c.close()
                 continue
             if start is None:
                 start = time.monotonic()
                 next_tick = start + interval
-            counts[i] += n
+                for c, st in conns.items():  # the clock starts now: bytes so far are not counted
+                    st[1] = bytes_received(c)
     return 1
 
 

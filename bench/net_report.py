@@ -61,12 +61,16 @@ def analyse(scen, conf):
     ts = sorted(samples[(scen, conf)])
     names = [v[0] for v in vss[scen]]
     per_t = [(t, [samples[(scen, conf)][t].get(n, 0) for n in names]) for t in ts]
-    settled = [(t, b) for t, b in per_t if t > SETTLE_MS and sum(b) > 0]
+    first = next((j for j, (t, _) in enumerate(per_t) if t > SETTLE_MS), None)
     res = {"names": names, "series": {}, "rows": [], "mbit": 0.0}
+    if first is None or first == 0:
+        return res
+    span = (per_t[-1][0] - per_t[first - 1][0]) / 1000
+    settled = [(t, b) for t, b in per_t[first:] if sum(b) > 0]
     if not settled:
         return res
     tot = [sum(b[i] for _, b in settled) for i in range(len(names))]
-    res["mbit"] = sum(tot) * 8 / (len(settled) * 0.2) / 1e6
+    res["mbit"] = sum(tot) * 8 / span / 1e6
     for i, n in enumerate(names):
         tg = targets[(scen, n)]
         samp_err = [100 * b[i] / sum(b) - tg for _, b in settled]
@@ -164,6 +168,9 @@ L += ["", "![VS A's error over time](net-shares.png)", "",
       f"configuration; the band is ±{GOAL:g} points, the dotted line the end of settling."]
 open(f"{outdir}/bench-net.md", "w").write("\n".join(L) + "\n")
 
+if not scens:
+    print("net_report: no scenario was measured, no plot", file=sys.stderr)
+    sys.exit(1)
 try:
     import matplotlib
     matplotlib.use("Agg")
