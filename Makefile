@@ -61,8 +61,8 @@ bench-cpu: setup module userspace
 
 # The report runs on the host with Debian's python3 (the one python3-matplotlib is for).
 bench-net: setup module userspace
-	@/usr/bin/python3 -c 'import matplotlib' 2>/dev/null && command -v ethtool >/dev/null && command -v tc >/dev/null || \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib ethtool iproute2 >/dev/null
+	@/usr/bin/python3 -c 'import matplotlib' 2>/dev/null && command -v tc >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib iproute2 >/dev/null
 	@bash scripts/vm-run.sh bash bench/net.sh
 	@/usr/bin/python3 bench/net_report.py .cache/bench-net.txt docs
 	@cat docs/bench-net.md

@@ -97,7 +97,7 @@ L += [f"Guest: kernel {config.get('kernel', '?')} (`{config.get('flavour', '?')}
       "process moved into its VS before it opens its sockets (so vs tags them: sk_mark = VSID); "
       "a veth pair into namespace `rx`, where one sink counts the bytes received from each VS "
       f"(one port per VS) every 200 ms. The bottleneck is {rate:g} Mbit/s on the sending veth; "
-      f"TSO/GSO {config.get('gso', '?')} on it (so qdiscs see MTU-sized packets). "
+      f"TSO/GSO {config.get('gso', '?')} on it. "
       f"VS A has 1 flow, every other VS 4. {secs} s per configuration, all in one boot.", ""]
 L += ["Configurations: " + "; ".join(f"`{c}`: {d}" for c, d in CONF_DESC.items()) + ".", ""]
 L += [f"Error = a VS's share of the bytes received minus its configured net share, in percentage "
