@@ -63,7 +63,7 @@ bench-cpu: setup module userspace
 bench-net: setup module userspace
 	@/usr/bin/python3 -c 'import matplotlib' 2>/dev/null && command -v tc >/dev/null || \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib iproute2 >/dev/null
-	@bash scripts/vm-run.sh bash bench/net.sh
+	@VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-2400} bash scripts/vm-run.sh bash bench/net.sh
 	@/usr/bin/python3 bench/net_report.py .cache/bench-net.txt docs
 	@cat docs/bench-net.md
 
