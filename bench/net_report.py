@@ -131,30 +131,35 @@ L += ["", "## CPU cost", ""]
 L += [f"Guest CPU time (all {ncpu} vCPUs: user + system + irq + softirq, from /proc/stat) while each "
       "configuration ran, divided by the packets its root qdisc sent. Under TCG the TCP stack and "
       "the Python senders dominate this; compare configurations only against each other.", ""]
-L += ["| scenario | configuration | packets sent | drops | CPU busy % | softirq % | busy µs / packet |", "|---|---|---|---|---|---|---|"]
+L += ["| scenario | configuration | packets sent | bytes / packet | drops | CPU busy % | softirq % | busy µs / packet | busy ms / MB |", "|---|---|---|---|---|---|---|---|---|"]
 for k in order:
     if k not in cpu:
         continue
     busy, soft, wall, qb, qp, qd = cpu[k]
     per = busy / qp / 1000 if qp else float("nan")
-    L.append(f"| {k[0]} | {k[1]} | {qp} | {qd} | {100 * busy / wall / ncpu:.0f} | {100 * soft / wall / ncpu:.0f} | {per:.1f} |")
+    per_mb = busy / qb * 1e6 / 1e6 if qb else float("nan")
+    L.append(f"| {k[0]} | {k[1]} | {qp} | {qb / qp if qp else 0:.0f} | {qd} | {100 * busy / wall / ncpu:.0f} | "
+             f"{100 * soft / wall / ncpu:.0f} | {per:.1f} | {per_mb:.1f} |")
 flood = [k for k in order if k[0] == "flood" and k in cpu]
 if flood:
     by = collections.defaultdict(list)
     for k in flood:
         busy, soft, wall, qb, qp, qd = cpu[k]
         r = results.get(k)
-        by[k[1].rstrip("0123456789")].append((busy / qp / 1000 if qp else float("nan"), r["mbit"] if r else 0.0))
+        by[k[1].rstrip("0123456789")].append((busy / qp / 1000 if qp else float("nan"), r["mbit"] if r else 0.0,
+                                              busy / qb if qb else float("nan")))
     L += ["", "Flood (`flood` rows): the three-VS load with no shaper, the qdisc alone as root, CPU-bound; "
           "rounds alternate pfifo and vsq. Mean over rounds:", ""]
-    L += ["| qdisc | throughput (Mbit/s) | busy µs / packet |", "|---|---|---|"]
+    L += ["| qdisc | rounds: busy ms / MB | throughput (Mbit/s) | busy µs / packet | busy ms / MB |", "|---|---|---|---|---|"]
+    mean = lambda vals, i: sum(v[i] for v in vals) / len(vals)
     for q, vals in by.items():
-        L.append(f"| {q} | {sum(v[1] for v in vals) / len(vals):.1f} | {sum(v[0] for v in vals) / len(vals):.1f} |")
+        L.append(f"| {q} | {', '.join(f'{v[2]:.1f}' for v in vals)} | {mean(vals, 1):.1f} | {mean(vals, 0):.1f} | {mean(vals, 2):.1f} |")
     if "pfifo" in by and "vsq" in by:
-        p = sum(v[0] for v in by["pfifo"]) / len(by["pfifo"])
-        v = sum(v[0] for v in by["vsq"]) / len(by["vsq"])
-        L += ["", f"vsq − pfifo: {v - p:+.2f} µs of guest CPU per packet ({100 * (v - p) / p:+.1f} %); "
-              "the spread between rounds of one qdisc is the noise floor."]
+        p, v = mean(by["pfifo"], 2), mean(by["vsq"], 2)
+        pp, vp = mean(by["pfifo"], 0), mean(by["vsq"], 0)
+        L += ["", f"vsq − pfifo: {v - p:+.1f} ms of guest CPU per MB ({100 * (v - p) / p:+.1f} %), "
+              f"{vp - pp:+.1f} µs per qdisc packet; compare with the spread between rounds of one qdisc, "
+              "which is the noise floor here."]
 if vsstats:
     L += ["", "vs's own counters after each scenario's vsq run (`vsctl stats --json`):", "",
           "| scenario | VS | tx_bytes | tx_packets | tx_drops |", "|---|---|---|---|---|"]
