@@ -16,7 +16,7 @@ set -uo pipefail
 cd "$VS_ROOT" || exit 1
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-RATE=${RATE:-20}          # bottleneck, mbit/s: well below what the TCG guest can push (~40 unshaped)
+RATE=${RATE:-12}          # bottleneck, mbit/s: low enough that the 1-flow VS can fill its 70 % under TCG on a busy host
 SECS=${SECS:-10}          # per configuration
 FLOOD_SECS=${FLOOD_SECS:-5}
 CONFS=${CONFS:-vsq htb fq_codel pfifo}

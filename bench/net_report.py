@@ -79,6 +79,7 @@ def analyse(scen, conf):
             w = settled[j:j + WIN]
             win_err.append((w[-1][0] / 1000, 100 * sum(b[i] for _, b in w) / sum(sum(b) for _, b in w) - tg))
         mean_share = 100 * tot[i] / sum(tot)
+        res.setdefault("vs_mbit", {})[n] = tot[i] * 8 / span / 1e6
         res["rows"].append((n, tg, mean_share, mean_share - tg,
                             sum(abs(e) for _, e in win_err) / max(1, len(win_err)),
                             max((abs(e) for _, e in win_err), default=float("nan")),
@@ -99,6 +100,8 @@ L += [f"Guest: kernel {config.get('kernel', '?')} (`{config.get('flavour', '?')}
       f"(one port per VS) every 200 ms. The bottleneck is {rate:g} Mbit/s on the sending veth; "
       f"TSO/GSO {config.get('gso', '?')} on it. "
       f"VS A has 1 flow, every other VS 4. {secs} s per configuration, all in one boot.", ""]
+if os.environ.get("NET_BENCH_NOTE"):
+    L += ["Run conditions: " + os.environ["NET_BENCH_NOTE"], ""]
 L += ["Configurations: " + "; ".join(f"`{c}`: {d}" for c, d in CONF_DESC.items()) + ".", ""]
 L += [f"Error = a VS's share of the bytes received minus its configured net share, in percentage "
       f"points, over 1 s windows (sliding by 200 ms) after {SETTLE_MS // 1000} s of settling. "
@@ -119,13 +122,19 @@ for scen in scens:
         mean = sum(row[4] for row in r["rows"]) / len(r["rows"])
         mx = max(row[5] for row in r["rows"])
         L.append(f"| {scen} | {conf} | {split} ({cfg}) | {mean:.1f} | {mx:.1f} | {r['mbit']:.1f} |")
-L += ["", "## Per VS", "", "| scenario | configuration | VS (flows) | configured % | mean share % | mean error (pts) | mean \\|err\\|, 1 s (pts) | max \\|err\\|, 1 s (pts) | max \\|err\\|, 200 ms (pts) |",
-      "|---|---|---|---|---|---|---|---|---|"]
+unsat = [f"{s}/{c} ({results[(s, c)]['mbit']:.1f})" for s, c in shaped
+         if (s, c) in results and results[(s, c)]["rows"] and results[(s, c)]["mbit"] < 0.9 * rate]
+if unsat:
+    L += ["", f"**Bottleneck not saturated** (under 90 % of {rate:g} Mbit/s) in: {', '.join(unsat)}. "
+          "There the guest (CPU under TCG) rather than the qdisc limited the senders at times, and a VS "
+          "whose queue runs empty cannot take its share; rerun on a quieter host or with a lower RATE."]
+L += ["", "## Per VS", "", "| scenario | configuration | VS (flows) | configured % | mean share % | mean error (pts) | mean \\|err\\|, 1 s (pts) | max \\|err\\|, 1 s (pts) | max \\|err\\|, 200 ms (pts) | Mbit/s |",
+      "|---|---|---|---|---|---|---|---|---|---|"]
 flows = {(s, v[0]): v[2] for s in vss for v in vss[s]}
 for s, conf in shaped:
     r = results.get((s, conf))
     for n, tg, share, err, mabs, wmax, smax in (r["rows"] if r else []):
-        L.append(f"| {s} | {conf} | {n} ({flows[(s, n)]}) | {tg} | {share:.1f} | {err:+.1f} | {mabs:.1f} | {wmax:.1f} | {smax:.1f} |")
+        L.append(f"| {s} | {conf} | {n} ({flows[(s, n)]}) | {tg} | {share:.1f} | {err:+.1f} | {mabs:.1f} | {wmax:.1f} | {smax:.1f} | {r['vs_mbit'][n]:.1f} |")
 
 L += ["", "## CPU cost", ""]
 L += [f"Guest CPU time (all {ncpu} vCPUs: user + system + irq + softirq, from /proc/stat) while each "
