@@ -8,13 +8,14 @@
 #   make bench     gate overhead benchmarks in QEMU (docs/bench-gates.md)
 #   make bench-cpu CPU share accuracy in QEMU (docs/bench-cpu.md, docs/cpu-shares.png)
 #   make bench-web two nginx sites against CPU hogs, with and without vs (docs/bench-web.md)
+#   make bench-net network share accuracy in QEMU: vsq vs HTB, fq_codel, pfifo (docs/bench-net.md, docs/net-shares.png)
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Kernel builds want Debian's rustc (with rust-src) ahead of rustup's.
 KPATH := /usr/bin:/usr/sbin:/bin:/sbin:$(HOME)/.cargo/bin
 
-.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web clean
+.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net clean
 
 all: module userspace
 
@@ -45,7 +46,7 @@ vm: module userspace
 	@bash scripts/vm-run.sh bash -c '$(CMD)'
 
 # Benchmarks run on the production-like "bench" kernel flavour, never on the test kernel.
-bench bench-cpu bench-web: export VS_KFLAVOUR := bench
+bench bench-cpu bench-web bench-net: export VS_KFLAVOUR := bench
 
 # Two boots: QEMU's instruction-counting clock (repeatable ratios) and plain TCG wall clock.
 bench: setup module userspace
@@ -61,6 +62,14 @@ bench-web: setup module userspace
 bench-cpu: setup module userspace
 	@python3 -c 'import matplotlib' 2>/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib >/dev/null
 	@bash scripts/vm-run.sh bash bench/cpu.sh
+
+# The report runs on the host with Debian's python3 (the one python3-matplotlib is for).
+bench-net: setup module userspace
+	@/usr/bin/python3 -c 'import matplotlib' 2>/dev/null && command -v tc >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib iproute2 >/dev/null
+	@VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-2400} bash scripts/vm-run.sh bash bench/net.sh
+	@/usr/bin/python3 bench/net_report.py .cache/bench-net.txt docs
+	@cat docs/bench-net.md
 
 clean:
 	@kdir=$$(bash scripts/build-kernel.sh --dir-only 2>/dev/null); \
