@@ -28,7 +28,7 @@ W=/tmp/vs-fig12
 CG=/sys/fs/cgroup
 P=/sys/module/vs/parameters
 MAXC=${LOADS##* }
-say() { echo "fig12: $*" >&2; }
+say() { echo "fig12 [$SECONDS s]: $*" >&2; }
 
 # Everything below runs on vCPU 0 unless started with `taskset -c 1` (the backends).
 taskset -p -c 0 $$ >/dev/null
@@ -86,9 +86,20 @@ join() {
 	esac
 }
 
+# Builtins only from here on in the measuring loop: under TCG on a busy host every exec costs
+# about a second of guest time.
+# listening PORT: is a TCP socket listening on 127.0.0.1 or 0.0.0.0:PORT (from /proc/net/tcp)?
+listening() {
+	local hex sl local rem st _
+	printf -v hex '%04X' "$1"
+	while read -r sl local rem st _; do
+		[ "$st" = 0A ] && [ "${local#*:}" = "$hex" ] && return 0
+	done </proc/net/tcp
+	return 1
+}
 wait_port() { # PORT
-	for _ in $(seq 100); do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
+	for _ in {1..600}; do
+		listening "$1" && return 0
 		sleep 0.1
 	done
 	say "nothing listens on port $1"
@@ -96,16 +107,15 @@ wait_port() { # PORT
 }
 
 start_servers() { # CONFIG
-	local ports="9000 9000"
-	[ "$1" = replicated ] && ports="9000 9001"
+	local cfg=$1 n ports="9000 9000"
+	[ "$cfg" = replicated ] && ports="9000 9001"
 	PIDS=
-	local n=1
-	for port in $(echo "$ports" | tr ' ' '\n' | sort -u); do
+	for n in 1 2; do
+		[ "$n" = 2 ] && [ "$cfg" != replicated ] && break
 		( [ "$MODE" = cgroup ] && join fcgi; exec taskset -c 1 "$FPM" -F -y "$W/fpm$n.conf" ) &
 		eval "FPM$n=\$!"
 		PIDS="$PIDS $!"
-		wait_port "$port" || return 1
-		n=$((n + 1))
+		wait_port $((8999 + n)) || return 1
 	done
 	set -- $ports
 	for i in 1 2; do
@@ -116,6 +126,7 @@ start_servers() { # CONFIG
 		PIDS="$PIDS $!"
 		wait_port "808$i" || return 1
 	done
+	say "  servers up ($cfg)"
 }
 stop_servers() {
 	kill $PIDS 2>/dev/null
@@ -123,28 +134,31 @@ stop_servers() {
 	PIDS=
 }
 
-# wrk's 99th percentile in ms (wrk prints e.g. "99%  45.12ms", "1.20s", "850.00us").
-p99() {
-	awk '$1 == "99%" { v = $2; m = 1
-		if (v ~ /us$/) m = 0.001; else if (v ~ /ms$/) m = 1; else if (v ~ /m$/) m = 60000; else if (v ~ /s$/) m = 1000
-		sub(/[a-z]+$/, "", v); printf "%.2f", v * m; f = 1 }
-		END { if (!f) printf "nan" }' "$1"
-}
-rps() { awk '/^Requests\/sec/ { print $2; f = 1 } END { if (!f) print "nan" }' "$1"; }
-# Requests that failed: socket errors (incl. timeouts) and non-2xx answers.
-errs() {
-	awk '/Socket errors/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
-		/Non-2xx/ { e += $NF } END { print e + 0 }' "$1"
+# parse_wrk FILE: sets _R (req/s), _L (99th percentile latency as wrk prints it, e.g. 45.12ms,
+# 1.20s, 850.00us), _E (failed requests: socket errors incl. timeouts, and non-2xx answers).
+parse_wrk() {
+	local line
+	_R=nan _L=nan _E=0
+	while read -r line; do
+		case $line in
+		Requests/sec:*) _R=${line##* } ;;
+		"99% "*) _L=${line##* } ;;
+		"Socket errors:"*)
+			set -- ${line//,/}
+			_E=$((_E + $4 + $6 + $8 + $10)) ;;
+		"Non-2xx or 3xx responses:"*) _E=$((_E + ${line##* })) ;;
+		esac
+	done <"$1"
 }
 
 # load C1 C2 [SECS]: wrk on both sites at once (a count of 0 leaves that site idle); each wrk
-# joins its site's group. Sets R1 R2 (req/s), L1 L2 (p99 ms), E1 E2 (failed requests).
+# joins its site's group. Sets R1 R2 (req/s), L1 L2 (p99), E1 E2 (failed requests).
 load() {
 	local pids= i c secs=${3:-$DUR}
 	for i in 1 2; do
 		c=$1
 		[ "$i" = 2 ] && c=$2
-		rm -f "$W/wrk$i.txt"
+		eval "R$i=- L$i=- E$i=-"
 		[ "$c" -gt 0 ] || continue
 		(
 			join "www$i"
@@ -154,19 +168,28 @@ load() {
 	done
 	wait $pids
 	for i in 1 2; do
-		if [ -f "$W/wrk$i.txt" ]; then
-			eval "R$i=$(rps "$W/wrk$i.txt") L$i=$(p99 "$W/wrk$i.txt") E$i=$(errs "$W/wrk$i.txt")"
-		else
-			eval "R$i=- L$i=- E$i=-"
-		fi
+		c=$1
+		[ "$i" = 2 ] && c=$2
+		[ "$c" -gt 0 ] || continue
+		parse_wrk "$W/wrk$i.txt"
+		eval "R$i=\$_R L$i=\$_L E$i=\$_E"
 	done
 }
 record() { # LABEL C1
 	echo "$1 $2 $ROUND $R2 $L2 $E2 $R1 $L1 $E1" >>"$RAW"
 }
 
-# The backend's CPU time per request, from its worker's schedstat around one run.
-worker_ns() { awk '{ s += $1 } END { print s + 0 }' $(for p in $(pgrep -P "$FPM1"); do echo "/proc/$p/schedstat"; done) 2>/dev/null; }
+# The backend worker's CPU time (utime + stime from /proc/PID/stat, in clock ticks: the kernel
+# scales their sum to the precise runtime), for its CPU per request around one run.
+worker_ticks() {
+	local t=0 line
+	for p in $(pgrep -P "$FPM1"); do
+		read -r line <"/proc/$p/stat"
+		set -- ${line##*) }
+		t=$((t + ${12} + ${13}))
+	done
+	echo $t
+}
 
 setup_config() { # CONFIG
 	MODE=none
@@ -231,37 +254,37 @@ teardown_config() { # CONFIG
 	echo "# kernel $(uname -r) flavour ${VS_KFLAVOUR:-?} cpus $(nproc --all) dur $DUR c2 $C2 burn_ms $BURN_MS rounds $ROUNDS"
 	echo "# vs.ko $(vsctl version 2>/dev/null | head -n 1)"
 	[ -e $P/accept_by_share ] && echo "# accept_by_share present" || echo "# accept_by_share absent"
-	echo "# columns: config site1_connections round site2_rps site2_p99_ms site2_errors site1_rps site1_p99_ms site1_errors"
+	echo "# columns: config site1_connections round site2_rps site2_p99 site2_errors site1_rps site1_p99 site1_errors (p99 as wrk prints it)"
 } >>"$RAW"
 RULES= PIDS= MODE=none
-t0=$(date +%s)
 for ROUND in $(seq "$ROUNDS"); do
 	# Baselines on the shared backend, no vs: site 2 alone, and site 1 alone at full load
 	# (the backend's capacity); the first also measures the backend's CPU per request.
 	say "round $ROUND: baselines (site 2 alone, site 1 alone at $MAXC connections)"
 	start_servers none || exit 1
 	load 1 1 1 >/dev/null
-	ns0=$(worker_ns)
+	tk0=$(worker_ticks)
 	load 0 "$C2"
-	ns1=$(worker_ns)
-	n2=$(awk '/requests in/ { print $1 }' "$W/wrk2.txt")
-	echo "# backend_cpu_per_request_ms $(awk -v a="$ns0" -v b="$ns1" -v n="${n2:-0}" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n / 1e6; else print "nan" }')" >>"$RAW"
+	tk1=$(worker_ticks)
+	read -r n2 _ <<<"$(grep ' requests in ' "$W/wrk2.txt")"
+	echo "# backend_cpu $((tk1 - tk0)) ticks $(getconf CLK_TCK) hz ${n2:-0} requests" >>"$RAW"
 	record alone 0
 	load "$MAXC" 0
 	record capacity "$MAXC"
 	stop_servers
 	for cfg in $CONFIGS; do
-		say "round $ROUND: $cfg ($(($(date +%s) - t0)) s so far)"
+		say "round $ROUND: $cfg"
 		if ! setup_config "$cfg"; then
 			say "$cfg: setup failed or skipped"
 			teardown_config "$cfg"
 			continue
 		fi
 		load 1 1 1 >/dev/null # warm up (PHP compiles the script once)
+		say "  warmed up"
 		for c1 in $LOADS; do
 			load "$c1" "$C2"
 			record "$cfg" "$c1"
-			say "  $cfg c1=$c1: site 2 $R2 req/s p99 $L2 ms (site 1 $R1 req/s)"
+			say "  $cfg c1=$c1: site 2 $R2 req/s p99 $L2 (site 1 $R1 req/s)"
 		done
 		if [ "$MODE" = vs ]; then
 			vsctl stats --json >"$W/stats-$cfg-$ROUND.json" 2>/dev/null &&
@@ -270,4 +293,4 @@ for ROUND in $(seq "$ROUNDS"); do
 		teardown_config "$cfg"
 	done
 done
-say "done in $(($(date +%s) - t0)) s; raw results in $RAW"
+say "done; raw results in $RAW"

@@ -34,6 +34,10 @@ rows = collections.defaultdict(list)  # (config, c1) -> [(r2, l2, e2, r1, l1, e1
 
 
 def num(s):
+    """A number, or a wrk duration (850.00us, 45.12ms, 1.20s, 1.50m) in ms."""
+    for unit, ms in (("us", 1e-3), ("ms", 1.0), ("s", 1e3), ("m", 6e4)):
+        if s.endswith(unit) and s[:-len(unit)].replace(".", "", 1).isdigit():
+            return float(s[:-len(unit)]) * ms
     try:
         return float(s)
     except ValueError:
@@ -48,8 +52,9 @@ for line in open(src):
             continue
         if f[0] == "kernel":
             header = dict(zip(f[0::2], f[1::2]))
-        elif f[0] == "backend_cpu_per_request_ms":
-            cpu_per_req.append(num(f[1]))
+        elif f[0] == "backend_cpu" and len(f) >= 7 and int(f[5]) > 0:
+            # backend_cpu TICKS ticks HZ hz REQUESTS requests
+            cpu_per_req.append(1000.0 * int(f[1]) / int(f[3]) / int(f[5]))
         elif f[0] == "vsstats":
             try:
                 vsstats[f[1]].append(json.loads(line.split(None, 4)[4]))
@@ -123,7 +128,7 @@ L.append(f"| site 2 alone ({header.get('c2', '?')} connections) | {fmt(alone)} |
 L.append(f"| site 1 alone at {maxc} connections: the backend's capacity | {fmt(capacity)} | "
          f"{fmt([r[4] for _, v in cap_rows for r in v])} |")
 if cpu_per_req:
-    L.append(f"| backend CPU per request (php-fpm worker, from schedstat) | {fmt(cpu_per_req, 2)} ms | |")
+    L.append(f"| backend CPU per request (php-fpm worker's utime + stime / requests, site 2 alone) | {fmt(cpu_per_req, 2)} ms | |")
 L += ["", f"Site 2's entitlement = min(alone, 50 % of capacity) = min({a_med:.1f}, {c_med / 2:.1f}) = "
       f"**{entitled:.1f} req/s**; the goal is ≥ 95 % of it ({0.95 * entitled:.1f} req/s) at site 1's "
       f"maximum load ({maxc} connections) with `ordered`.", ""]
