@@ -15,7 +15,7 @@ use kernel::uaccess::UserSlice;
 
 use crate::abi::*;
 use crate::error::to_errno;
-use crate::{glue, state};
+use crate::{glue, net, state};
 
 /// Called by the glue for every ioctl on `/dev/vs`.
 #[no_mangle]
@@ -77,15 +77,33 @@ fn version(arg: usize) -> Result {
 fn create(_: Admin, arg: usize) -> Result {
     let mut req: VsCreate = read_user(arg)?;
     req.id = state::with(|s| {
-        s.vs.create(&req.name, req.parent, req.id, &req.attrs)
-            .map_err(to_errno)
+        let id = s
+            .vs
+            .create(&req.name, req.parent, req.id, &req.attrs)
+            .map_err(to_errno)?;
+        if let Some(slot) = s.vs.reg.find(id) {
+            net::reset_slot(slot);
+        }
+        net::publish(&s.vs);
+        Ok(id)
     })?;
     write_user(arg, &req)
 }
 
 fn destroy(_: Admin, arg: usize) -> Result {
     let id: u32 = read_user(arg)?;
-    state::with(|s| s.vs.destroy(id).map_err(to_errno))
+    state::with(|s| {
+        let slot = s.vs.reg.find(id);
+        s.vs.destroy(id).map_err(to_errno)?;
+        if let Some(slot) = slot {
+            // Queued packets of the VS are no longer counted to the slot, and no listener
+            // remembers it as a requester: a new VS may reuse it.
+            net::reset_slot(slot);
+            s.accept.forget_requester(slot);
+        }
+        net::publish(&s.vs);
+        Ok(())
+    })
 }
 
 fn set(_: Admin, arg: usize) -> Result {
@@ -96,7 +114,9 @@ fn set(_: Admin, arg: usize) -> Result {
     state::with(|s| {
         s.vs.reg
             .set(req.id, req.attach_mask, req.detach_mask, &req.values)
-            .map_err(to_errno)
+            .map_err(to_errno)?;
+        net::publish(&s.vs);
+        Ok(())
     })
 }
 
@@ -104,6 +124,7 @@ fn set(_: Admin, arg: usize) -> Result {
 fn info(s: &state::State, slot: usize) -> Result<VsInfo> {
     let mut info = s.vs.reg.info(slot).map_err(to_errno)?;
     info.stats = s.vs.stats(slot);
+    net::add_counters(slot, &mut info.stats);
     if slot == 0 {
         // What the gates' fast paths counted for the root without the lock.
         let h = &state::HINTS;

@@ -11,6 +11,8 @@ extern "C" {
     fn vs_glue_misc_deregister();
     fn vs_glue_probes_register() -> core::ffi::c_int;
     fn vs_glue_probes_unregister();
+    fn vs_net_register() -> core::ffi::c_int;
+    fn vs_net_unregister();
     fn vs_glue_for_each_task(
         vpid: i32,
         tree: bool,
@@ -77,6 +79,19 @@ pub(crate) fn probes_register() -> kernel::error::Result {
 pub(crate) fn probes_unregister() {
     // SAFETY: only called after a successful `probes_register`, in process context.
     unsafe { vs_glue_probes_unregister() }
+}
+
+/// Register the network half: the accept-queue probes and the vsq qdisc; all or none.
+pub(crate) fn net_register() -> kernel::error::Result {
+    // SAFETY: called once from module init after the state exists; paired with
+    // `net_unregister` in module exit.
+    to_result(unsafe { vs_net_register() }).map(|_| ())
+}
+
+/// Unregister the network half (no vsq instance exists: each holds a module reference).
+pub(crate) fn net_unregister() {
+    // SAFETY: only called after a successful `net_register`, in process context.
+    unsafe { vs_net_unregister() }
 }
 
 /// A task handed to [`for_each_task`]'s callback; valid for the duration of the callback.

@@ -2,7 +2,7 @@
 //! The module's global state and its lock.
 //!
 //! There is one [`State`] per loaded module, created in `init` and torn down in `exit`. It is
-//! reached both from ioctls and (later) from probe handlers that cannot sleep, so it lives
+//! reached both from ioctls and from probe handlers that cannot sleep, so it lives
 //! behind the irq-safe spinlock of the C glue, and nothing done under it may sleep or
 //! allocate: the registry's slots are allocated once, before the state is published.
 //!
@@ -14,6 +14,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::prelude::*;
 
 use crate::abi::{VsStats, VS_MAX, VS_MAX_RULES};
+use crate::accept::{AcceptTable, Listener};
 use crate::classify::{Store, Vs};
 use crate::glue;
 use crate::members::Entry;
@@ -25,6 +26,8 @@ use crate::tree::Slot;
 const MEMBER_TABLE: usize = 1 << 16;
 /// Pipes and messages in flight that can carry a tag.
 const OBJECT_TABLE: usize = 1 << 13;
+/// Listening sockets whose accept queue can be served by share at once.
+pub(crate) const ACCEPT_LISTENERS: usize = 256;
 
 /// The kernel's storage for the pure logic: vmalloc'ed arrays, allocated once at load.
 pub(crate) struct KStore;
@@ -42,6 +45,8 @@ impl Store for KStore {
 /// Everything the state lock protects.
 pub(crate) struct State {
     pub(crate) vs: Vs<KStore>,
+    /// Listeners managed by share (see `accept.rs`).
+    pub(crate) accept: AcceptTable<VVec<Listener>>,
 }
 
 struct Global(UnsafeCell<Option<State>>);
@@ -110,6 +115,7 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
             HINTS
                 .rule_events
                 .store(state.vs.rules.event_mask(), Ordering::Release);
+            crate::net::LISTENERS.store(state.accept.len(), Ordering::Release);
             ret
         }
         None => Err(ENODEV),
@@ -146,7 +152,13 @@ pub(crate) fn init() -> Result {
         VVec::from_elem(Scratch::default(), VS_MAX as usize, GFP_KERNEL)?,
     )
     .map_err(crate::error::to_errno)?;
-    drop(publish(Some(State { vs })));
+    let accept = AcceptTable::new(VVec::from_elem(
+        Listener::default(),
+        ACCEPT_LISTENERS,
+        GFP_KERNEL,
+    )?);
+    crate::net::publish(&vs);
+    drop(publish(Some(State { vs, accept })));
     Ok(())
 }
 
@@ -160,4 +172,5 @@ pub(crate) fn teardown() {
     for h in [&HINTS.root_cpu_ns, &HINTS.root_forks, &HINTS.root_execs] {
         h.store(0, Ordering::Relaxed);
     }
+    crate::net::teardown();
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vs C glue: the few kernel facilities that 6.12's Rust crate does not wrap (the misc device,
- * capable(), an irq-safe spinlock). Kept thin on purpose: every decision is made in Rust; the
+ * capable(), an irq-safe spinlock, the gates' probes); the network half is in vs_net.c. Kept thin on purpose: every decision is made in Rust; the
  * functions here only register, forward and lock. Declared to Rust in src/glue.rs.
  */
 #include <linux/binfmts.h>
@@ -181,18 +181,40 @@ static void vs_find_tp(struct tracepoint *tp, void *priv)
 
 /* --- kprobes --- */
 
-/* Runs instead of a fork syscall that the process limit refuses (same signature). */
-static noinline long vs_fork_denied(const struct pt_regs *regs)
+/*
+ * The kernel's return stub for overriding a function's return value: a kprobe handler sets
+ * the return value and sends the probed function to this `ret`, which returns to its caller
+ * (what bpf_override_return does). Not exported: found through a kprobe at load.
+ */
+unsigned long vs_just_return;
+
+static int vs_find_just_return(void)
 {
-	return -EAGAIN;
+	struct kprobe kp = { .symbol_name = "just_return_func", .flags = KPROBE_FLAG_DISABLED };
+
+	if (!register_kprobe(&kp))
+		unregister_kprobe(&kp);
+	vs_just_return = (unsigned long)kp.addr;
+	if (!vs_just_return) {
+		pr_err("just_return_func not found (CONFIG_FUNCTION_ERROR_INJECTION): cannot enforce limits\n");
+		return -ENOENT;
+	}
+	return 0;
 }
 
 static int vs_kp_fork(struct kprobe *p, struct pt_regs *regs)
 {
+	unsigned long ret = vs_just_return;
+
 	if (vs_rust_fork_check(current->pid))
 		return 0;
-	/* Skip the syscall: return to its caller through vs_fork_denied. */
-	instruction_pointer_set(regs, (unsigned long)vs_fork_denied);
+	/*
+	 * Skip the syscall and return -EAGAIN to its caller through the kernel's own return stub
+	 * (what bpf_override_return uses): no module text is on the way back, so rmmod cannot
+	 * free code a preempted task would return into.
+	 */
+	regs_set_return_value(regs, -EAGAIN);
+	instruction_pointer_set(regs, ret);
 	return 1;
 }
 
@@ -292,13 +314,13 @@ static int vs_krp_clone_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 static int vs_krp_inet_accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	struct sock *newsk = (struct sock *)regs_return_value(regs);
-	u32 req = 0;
+	u32 req;
 
 	if (!newsk)
 		return 0;
-	/* The client's TOS, as received on its handshake-completing packet. */
-	if (newsk->sk_family == AF_INET)
-		req = READ_ONCE(inet_sk(newsk)->rcv_tos) >> 2;
+	/* The client's own socket when it is on this host, else the DSCP it sent. */
+	req = vs_net_child_requester(newsk);
+	vs_rust_count_accept(vs_rust_slot_of_tag(req));
 	vs_tag_sock(newsk, vs_rust_on_accept(current->pid, req));
 	return 0;
 }
@@ -362,6 +384,9 @@ int vs_glue_probes_register(void)
 {
 	int i, ret;
 
+	ret = vs_find_just_return();
+	if (ret)
+		return ret;
 	for_each_kernel_tracepoint(vs_find_tp, NULL);
 	for (i = 0; i < ARRAY_SIZE(vs_tps); i++) {
 		if (!vs_tps[i].tp) {

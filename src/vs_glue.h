@@ -8,6 +8,11 @@
 
 #include <linux/types.h>
 
+struct sock;
+
+/* Registry slots: abi::VS_MAX (vs-core/src/abi.rs). */
+#define VS_GLUE_SLOTS 4096
+
 /* Provided by Rust (src/device.rs, src/gates.rs). */
 long vs_rust_ioctl(unsigned int cmd, unsigned long arg);
 void vs_rust_on_fork(pid_t parent, pid_t child);
@@ -37,7 +42,39 @@ void vs_rust_tag_object(unsigned long addr, pid_t pid);
 void vs_rust_untag_object(unsigned long addr);
 void vs_rust_bind_task(void *ctx, pid_t pid, const void *task);
 
+/* Provided by Rust (src/net.rs): the accept queue by share, and the vsq qdisc. */
+u16 vs_rust_slot_of_tag(u32 vsid);
+bool vs_rust_accept_begin(pid_t pid, unsigned long listener);
+int vs_rust_accept_pick(unsigned long listener, const u16 *slots, u32 n);
+bool vs_rust_accept_managed(unsigned long listener);
+bool vs_rust_accept_admit(u32 slot, u32 held, u32 backlog);
+void vs_rust_count_accept(u32 slot);
+void vs_rust_accept_forget(unsigned long listener);
+/* A packet's VS for vsq: its slot and generation, its net pool and the pool's ppm. */
+struct vs_vsq_class {
+	u32 slot;
+	u32 gen;
+	u32 pool;
+	u32 pool_ppm;
+};
+void vs_rust_vsq_classify(u32 vsid, u32 dscp, struct vs_vsq_class *out);
+void vs_rust_vsq_count(u32 slot, u32 gen, u32 bytes, bool dropped);
+void *vs_rust_vsq_new(void);
+void vs_rust_vsq_free(void *drr);
+void vs_rust_vsq_enqueued(void *drr, u32 pool, u32 quantum);
+int vs_rust_vsq_pick(void *drr, void *q);
+void vs_rust_vsq_dequeued(void *drr, u32 pool, bool empty);
+void vs_rust_vsq_reset(void *drr);
+
+/* Provided by vs_net.c. */
+u32 vs_net_child_requester(struct sock *child);
+long vs_vsq_head_len(void *priv, u32 pool);
+int vs_net_register(void);
+void vs_net_unregister(void);
+
 /* Provided by vs_glue.c. */
+/* The kernel's `ret` stub (error injection's just_return_func), found at load. */
+extern unsigned long vs_just_return;
 unsigned long vs_glue_state_lock(void);
 void vs_glue_state_unlock(unsigned long flags);
 bool vs_glue_capable_admin(void);

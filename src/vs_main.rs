@@ -3,7 +3,8 @@
 //!
 //! Supported features: the VS hierarchy with inherited attributes, managed through ioctls on
 //! `/dev/vs`; task membership and classification gates with an in-kernel rule table; the
-//! process-count limit; CPU accounting and the CPU share controller (see README.md "Status" for what is not built yet).
+//! process-count limit; CPU accounting and the CPU share controller; the accept queue served by
+//! share and the `vsq` qdisc (src/net.rs, src/vs_net.c).
 //!
 //! Layout: the pure logic (ABI, VS tree) is in `vs-core/` and compiled here as modules of
 //! this crate; kernel glue is one file per object below, and the C glue is `vs_glue.c`.
@@ -16,8 +17,14 @@ use kernel::prelude::*;
 #[path = "../vs-core/src/abi.rs"]
 mod abi;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/accept.rs"]
+mod accept;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/classify.rs"]
 mod classify;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/drr.rs"]
+mod drr;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/members.rs"]
 mod members;
@@ -36,6 +43,7 @@ mod device;
 mod error;
 mod gates;
 mod glue;
+mod net;
 mod state;
 mod uapi;
 
@@ -56,7 +64,13 @@ impl kernel::Module for VsModule {
             state::teardown();
             return Err(e);
         }
+        if let Err(e) = glue::net_register() {
+            glue::probes_unregister();
+            state::teardown();
+            return Err(e);
+        }
         if let Err(e) = glue::misc_register() {
+            glue::net_unregister();
             glue::probes_unregister();
             state::teardown();
             return Err(e);
@@ -78,6 +92,7 @@ impl Drop for VsModule {
         glue::misc_deregister();
         // No gate and no controller tick runs after this; then every task vs reniced gets its
         // own nice back, and memberships go with the state.
+        glue::net_unregister();
         glue::probes_unregister();
         glue::cpu_stop();
         cpu::restore_all();

@@ -16,7 +16,9 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod accept;
 pub mod classify;
+pub mod drr;
 pub mod members;
 #[cfg(feature = "parse")]
 pub mod rule_parse;

@@ -222,6 +222,16 @@ where
         Ok(())
     }
 
+    /// Whether some rule of `event` names VS `cur` (or any VS) as the task's current VS:
+    /// for the accept gate, whether an acceptor in `cur` is one that rules direct.
+    pub fn applies(&self, event: u32, cur: u32) -> bool {
+        let idx = &self.index[..self.len];
+        [cur, VS_ANY].iter().any(|&c| {
+            let i = idx.partition_point(|e| (e.event, e.cur) < (event, c));
+            idx.get(i).is_some_and(|e| e.event == event && e.cur == c)
+        })
+    }
+
     /// The first rule (smallest id) for exactly this key whose path matches.
     fn first_for(&self, key: IndexEntry, path: &[u8]) -> Option<usize> {
         let idx = &self.index[..self.len];

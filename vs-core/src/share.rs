@@ -105,6 +105,24 @@ pub fn pool_of<S: core::ops::DerefMut<Target = [Slot]>>(reg: &Registry<S>, slot:
     reg.effective(slot, VS_ATTR_CPU as usize).1
 }
 
+/// The fraction of the machine (parts per million) that the pool VS `slot` draws `attr` from
+/// keeps for its own tasks when every VS is busy: the pool's part of the machine less what its
+/// detached children take. The weight of a VS's work in the accept queue (CPU) and in `vsq`
+/// (net); it is what `vsctl show` reports as the pool's machine fraction, less the children.
+pub fn pool_own_ppm<S: core::ops::DerefMut<Target = [Slot]>>(
+    reg: &Registry<S>,
+    slot: usize,
+    attr: usize,
+) -> u32 {
+    let pool = reg.effective(slot, attr).1;
+    let whole = if pool == 0 {
+        1_000_000
+    } else {
+        u64::from(reg.machine_ppm(pool, attr))
+    };
+    (whole * u64::from(reg.share_left(pool, attr, None)) / u64::from(VS_SHARE_MAX)) as u32
+}
+
 /// Per-slot scratch space for [`targets`] (so that it needs no allocation).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Scratch {

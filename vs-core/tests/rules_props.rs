@@ -106,6 +106,9 @@ proptest! {
         let ids: Vec<u32> = t.iter().map(|r| r.spec.id).collect();
         prop_assert_eq!(ids, model.iter().map(|r| r.id).collect::<Vec<_>>());
         for (ev, cur, req, p) in queries {
+            // `applies`: some rule of the event names this VS (or any) as the current one.
+            let applies = model.iter().any(|r| r.event == ev && (r.cur == cur || r.cur == VS_ANY));
+            prop_assert_eq!(t.applies(ev, cur), applies, "applies ev {} cur {}", ev, cur);
             let req = vs_event_has_req(ev).then_some(req);
             let p = if ev == VS_EV_EXEC { PATHS[p] } else { "" };
             let want = naive(&model, ev, cur, req, p);

@@ -277,3 +277,27 @@ fn process_limits_are_hierarchical_and_shared_until_detached() {
         "nothing reserved there"
     );
 }
+
+#[test]
+fn pool_own_ppm_is_the_pool_less_its_detached_children() {
+    use vs_core::share::pool_own_ppm;
+    let mut r = reg(8);
+    let net = VS_ATTR_NET as usize;
+    let attrs = |v: u32| VsAttrs {
+        net_share: v,
+        mask: 1 << VS_ATTR_NET,
+        ..VsAttrs::default()
+    };
+    let a = r.create(&name("a"), 0, 100, &attrs(70)).unwrap();
+    let b = r.create(&name("b"), 0, 101, &attrs(20)).unwrap();
+    let a1 = r.create(&name("a1"), a, 102, &attrs(50)).unwrap();
+    let a2 = r.create(&name("a2"), a, 103, &VsAttrs::default()).unwrap();
+    let slot = |id| r.find(id).unwrap();
+    // Root keeps 100 - 70 - 20 = 10 %; a keeps half its 70 % (a1 takes the other half);
+    // a2 inherits a's pool; b 20 %.
+    assert_eq!(pool_own_ppm(&r, 0, net), 100_000);
+    assert_eq!(pool_own_ppm(&r, slot(a), net), 350_000);
+    assert_eq!(pool_own_ppm(&r, slot(a1), net), 350_000);
+    assert_eq!(pool_own_ppm(&r, slot(a2), net), 350_000);
+    assert_eq!(pool_own_ppm(&r, slot(b), net), 200_000);
+}
