@@ -64,7 +64,7 @@ events { worker_connections 1024; }
 http {
 	access_log off;
 	server {
-		listen 127.0.0.1:808$1;
+		listen 127.0.0.1:808$1 backlog=511;
 		location / {
 			include /etc/nginx/fastcgi_params;
 			fastcgi_param SCRIPT_FILENAME $W/burn.php;
@@ -106,27 +106,33 @@ wait_port() { # PORT
 	return 1
 }
 
-start_servers() { # CONFIG
-	local cfg=$1 n ports="9000 9000"
-	[ "$cfg" = replicated ] && ports="9000 9001"
+# All servers, started once per round (starting php-fpm costs tens of seconds of guest time
+# under TCG on a busy host); a configuration only moves them between groups:
+#   fpm1 on :9000 (the shared backend; site 1's own in `replicated`), fpm2 on :9001 (site 2's
+#   own in `replicated`, idle otherwise), nginx1 :8081 -> 9000 (site 1), nginx2 :8082 -> 9000
+#   (site 2), nginx3 :8083 -> 9001 (site 2 in `replicated`).
+start_servers() {
+	local n i port
 	PIDS=
 	for n in 1 2; do
-		[ "$n" = 2 ] && [ "$cfg" != replicated ] && break
-		( [ "$MODE" = cgroup ] && join fcgi; exec taskset -c 1 "$FPM" -F -y "$W/fpm$n.conf" ) &
+		taskset -c 1 "$FPM" -F -y "$W/fpm$n.conf" &
 		eval "FPM$n=\$!"
 		PIDS="$PIDS $!"
-		wait_port $((8999 + n)) || return 1
 	done
-	set -- $ports
-	for i in 1 2; do
-		nginx_conf "$i" "$1"
-		shift
-		( [ "$MODE" = cgroup ] && join "www$i"; exec nginx -c "$W/nginx$i.conf" -e "$W/error$i.log" ) &
+	for i in 1 2 3; do
+		port=9000
+		[ "$i" = 3 ] && port=9001
+		nginx_conf "$i" "$port"
+		nginx -c "$W/nginx$i.conf" -e "$W/error$i.log" &
 		eval "NGINX$i=\$!"
 		PIDS="$PIDS $!"
-		wait_port "808$i" || return 1
 	done
-	say "  servers up ($cfg)"
+	for port in 9000 9001 8081 8082 8083; do wait_port $port || return 1; done
+	# Every process of each server (master and workers), for moving them between cgroups.
+	ALL_FCGI="$FPM1 $FPM2 $(pgrep -P "$FPM1") $(pgrep -P "$FPM2")"
+	ALL_WWW1="$NGINX1 $(pgrep -P "$NGINX1")"
+	ALL_WWW2="$NGINX2 $NGINX3 $(pgrep -P "$NGINX2") $(pgrep -P "$NGINX3")"
+	say "  servers up"
 }
 stop_servers() {
 	kill $PIDS 2>/dev/null
@@ -154,7 +160,7 @@ parse_wrk() {
 # load C1 C2 [SECS]: wrk on both sites at once (a count of 0 leaves that site idle); each wrk
 # joins its site's group. Sets R1 R2 (req/s), L1 L2 (p99), E1 E2 (failed requests).
 load() {
-	local pids= i c secs=${3:-$DUR}
+	local pids= i c port secs=${3:-$DUR}
 	for i in 1 2; do
 		c=$1
 		[ "$i" = 2 ] && c=$2
@@ -162,7 +168,9 @@ load() {
 		[ "$c" -gt 0 ] || continue
 		(
 			join "www$i"
-			exec wrk -t1 -c"$c" -d"${secs}s" --timeout 10s --latency "http://127.0.0.1:808$i/"
+			port=808$i
+			[ "$i" = 2 ] && port=$SITE2_PORT
+			exec wrk -t1 -c"$c" -d"${secs}s" --timeout 10s --latency "http://127.0.0.1:$port/"
 		) >"$W/wrk$i.txt" 2>&1 &
 		pids="$pids $!"
 	done
@@ -191,8 +199,15 @@ worker_ticks() {
 	echo $t
 }
 
+cg_move() { # GROUP PIDS...: move processes into cgroup GROUP (or back to the root: -)
+	local g=$1 p f=$CG/cgroup.procs
+	shift
+	[ "$g" = - ] || f=$CG/fig12-$g/cgroup.procs
+	for p in "$@"; do echo "$p" >"$f"; done
+}
+
 setup_config() { # CONFIG
-	MODE=none
+	MODE=none SITE2_PORT=8082
 	case $1 in
 	gates | ordered)
 		if [ "$1" = ordered ] && [ ! -w $P/accept_by_share ]; then
@@ -210,11 +225,13 @@ setup_config() { # CONFIG
 			vsctl create fcgi >/dev/null || return 1
 		RULES=$(for r in '(accept, fcgi, req=*) -> (req)' '(accept, www1, req=*) -> (req)' \
 			'(accept, www2, req=*) -> (req)'; do vsctl addrule "$r"; done)
-		start_servers "$1" || return 1
 		vsctl addprocess --tree fcgi "$FPM1" >/dev/null &&
 			vsctl addprocess --tree www1 "$NGINX1" >/dev/null &&
 			vsctl addprocess --tree www2 "$NGINX2" >/dev/null || return 1
 		MODE=vs
+		;;
+	replicated)
+		SITE2_PORT=8083
 		;;
 	cgroup)
 		if ! grep -q cgroup2 /proc/mounts; then
@@ -224,29 +241,26 @@ setup_config() { # CONFIG
 		for g in www1 www2 fcgi; do
 			mkdir -p "$CG/fig12-$g" && echo 100 >"$CG/fig12-$g/cpu.weight" || return 1
 		done
+		cg_move fcgi $ALL_FCGI && cg_move www1 $ALL_WWW1 && cg_move www2 $ALL_WWW2 || return 1
 		MODE=cgroup
-		start_servers "$1" || return 1
-		;;
-	*)
-		start_servers "$1" || return 1
 		;;
 	esac
 }
 teardown_config() { # CONFIG
-	stop_servers
 	case $1 in
 	gates | ordered)
 		[ -w $P/accept_by_share ] && echo 0 >$P/accept_by_share
 		for r in $RULES; do vsctl delrule "$r" >/dev/null; done
 		RULES=
-		for v in www1 www2 fcgi; do vsctl destroy $v >/dev/null 2>&1; done
+		for p in $FPM1 $NGINX1 $NGINX2; do vsctl addprocess --tree root "$p" >/dev/null; done
+		for v in www1 www2 fcgi; do vsctl destroy $v >/dev/null || say "could not destroy VS $v"; done
 		;;
 	cgroup)
-		for g in www1 www2 fcgi; do rmdir "$CG/fig12-$g" 2>/dev/null; done
+		cg_move - $ALL_FCGI $ALL_WWW1 $ALL_WWW2
+		for g in www1 www2 fcgi; do rmdir "$CG/fig12-$g" || say "could not remove cgroup $g"; done
 		;;
 	esac
-	MODE=none
-	sleep 0.5
+	MODE=none SITE2_PORT=8082
 }
 
 : >"$RAW"
@@ -256,22 +270,24 @@ teardown_config() { # CONFIG
 	[ -e $P/accept_by_share ] && echo "# accept_by_share present" || echo "# accept_by_share absent"
 	echo "# columns: config site1_connections round site2_rps site2_p99 site2_errors site1_rps site1_p99 site1_errors (p99 as wrk prints it)"
 } >>"$RAW"
-RULES= PIDS= MODE=none
+RULES= PIDS= MODE=none SITE2_PORT=8082
 for ROUND in $(seq "$ROUNDS"); do
+	say "round $ROUND: starting the servers"
+	start_servers || exit 1
+	load 1 1 1 >/dev/null # warm up (PHP compiles the script once)
 	# Baselines on the shared backend, no vs: site 2 alone, and site 1 alone at full load
 	# (the backend's capacity); the first also measures the backend's CPU per request.
 	say "round $ROUND: baselines (site 2 alone, site 1 alone at $MAXC connections)"
-	start_servers none || exit 1
-	load 1 1 1 >/dev/null
 	tk0=$(worker_ticks)
 	load 0 "$C2"
 	tk1=$(worker_ticks)
 	read -r n2 _ <<<"$(grep ' requests in ' "$W/wrk2.txt")"
 	echo "# backend_cpu $((tk1 - tk0)) ticks $(getconf CLK_TCK) hz ${n2:-0} requests" >>"$RAW"
 	record alone 0
+	say "  site 2 alone: $R2 req/s p99 $L2"
 	load "$MAXC" 0
 	record capacity "$MAXC"
-	stop_servers
+	say "  site 1 alone at $MAXC: $R1 req/s p99 $L1"
 	for cfg in $CONFIGS; do
 		say "round $ROUND: $cfg"
 		if ! setup_config "$cfg"; then
@@ -279,8 +295,6 @@ for ROUND in $(seq "$ROUNDS"); do
 			teardown_config "$cfg"
 			continue
 		fi
-		load 1 1 1 >/dev/null # warm up (PHP compiles the script once)
-		say "  warmed up"
 		for c1 in $LOADS; do
 			load "$c1" "$C2"
 			record "$cfg" "$c1"
@@ -292,5 +306,6 @@ for ROUND in $(seq "$ROUNDS"); do
 		fi
 		teardown_config "$cfg"
 	done
+	stop_servers
 done
 say "done; raw results in $RAW"
