@@ -84,7 +84,7 @@ fn create(_: Admin, arg: usize) -> Result {
         if let Some(slot) = s.vs.reg.find(id) {
             net::reset_slot(slot);
         }
-        net::publish(&s.vs);
+        s.publish();
         Ok(id)
     })?;
     write_user(arg, &req)
@@ -101,7 +101,7 @@ fn destroy(_: Admin, arg: usize) -> Result {
             net::reset_slot(slot);
             s.accept.forget_requester(slot);
         }
-        net::publish(&s.vs);
+        s.publish();
         Ok(())
     })
 }
@@ -115,7 +115,7 @@ fn set(_: Admin, arg: usize) -> Result {
         s.vs.reg
             .set(req.id, req.attach_mask, req.detach_mask, &req.values)
             .map_err(to_errno)?;
-        net::publish(&s.vs);
+        s.publish();
         Ok(())
     })
 }
@@ -267,15 +267,19 @@ fn members(arg: usize) -> Result {
     req.count = state::with(|s| {
         let slot = s.vs.slot_of_id(req.id).ok_or(ENOENT)?;
         let mut count = 0u32;
-        // The root's members are implicit (every unclassified task): none are listed.
+        // The root's members are implicit (every unclassified task): none are listed. Pids
+        // are the caller's: tasks outside its pid namespace are neither listed nor counted.
         for e in
             s.vs.members
                 .iter()
                 .filter(|e| slot != 0 && usize::from(e.slot) == slot)
         {
+            let Some(pid) = glue::pid_for_caller(e.pid as i32) else {
+                continue;
+            };
             if out.len() < cap {
                 // Capacity was reserved above, so this push does not allocate.
-                out.push(e.pid as u32, GFP_ATOMIC)?;
+                out.push(pid, GFP_ATOMIC)?;
             }
             count += 1;
         }

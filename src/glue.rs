@@ -20,6 +20,7 @@ extern "C" {
     ) -> core::ffi::c_int;
     fn vs_glue_task_exiting(task: *const core::ffi::c_void) -> bool;
     fn vs_glue_global_pid(vpid: i32) -> core::ffi::c_int;
+    fn vs_glue_pid_for_caller(pid: i32) -> core::ffi::c_int;
     fn vs_glue_cpu_start();
     fn vs_glue_cpu_stop();
     fn vs_glue_task_sample(
@@ -140,6 +141,14 @@ unsafe extern "C" fn vs_rust_bind_task(
 pub(crate) fn global_pid(vpid: i32) -> kernel::error::Result<i32> {
     // SAFETY: no preconditions; runs in process context (ioctl).
     to_result(unsafe { vs_glue_global_pid(vpid) })
+}
+
+/// The pid of the task with global pid `pid` as the calling task's pid namespace sees it;
+/// `None` if it is not visible there.
+pub(crate) fn pid_for_caller(pid: i32) -> Option<u32> {
+    // SAFETY: no preconditions; safe in atomic context (RCU inside).
+    let nr = unsafe { vs_glue_pid_for_caller(pid) };
+    u32::try_from(nr).ok().filter(|&n| n != 0)
 }
 
 /// Interrupt state saved by [`state_lock`]; give it back to [`state_unlock`].

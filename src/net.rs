@@ -25,7 +25,7 @@ use crate::abi::{VsStats, VS_ATTR_CPU, VS_ATTR_NET, VS_EV_ACCEPT, VS_MAX};
 use crate::accept;
 use crate::classify::Vs;
 use crate::drr::{Drr, DrrClass};
-use crate::share;
+use crate::share::{self, PoolScratch};
 use crate::state::{self, KStore, HINTS};
 
 const SLOTS: usize = VS_MAX as usize;
@@ -81,8 +81,9 @@ fn hash(key: u32) -> usize {
     (key.wrapping_mul(0x9E37_79B9) >> 19) as usize % MAP
 }
 
-/// Republish the view of `vs` (state lock held: one writer at a time).
-pub(crate) fn publish(vs: &Vs<KStore>) {
+/// Republish the view of `vs` (state lock held: one writer at a time). O(slots × depth), with
+/// `scratch` as long as the registry's capacity.
+pub(crate) fn publish(vs: &Vs<KStore>, scratch: &mut [PoolScratch]) {
     let p = &PUB;
     let s = p.seq.load(Ordering::Relaxed);
     p.seq.store(s.wrapping_add(1), Ordering::Relaxed);
@@ -103,15 +104,18 @@ pub(crate) fn publish(vs: &Vs<KStore>) {
             }
             i = (i + 1) % MAP;
         }
-        let net = VS_ATTR_NET as usize;
-        let pool = vs.reg.effective(slot, net).1;
-        p.net_pool[slot].store(pool as u32, Ordering::Relaxed);
-        p.net_ppm[slot].store(share::pool_own_ppm(&vs.reg, slot, net), Ordering::Relaxed);
-        p.cpu_ppm[slot].store(
-            share::pool_own_ppm(&vs.reg, slot, VS_ATTR_CPU as usize),
-            Ordering::Relaxed,
-        );
     }
+    share::pool_own_ppm_all(&vs.reg, VS_ATTR_NET as usize, scratch, |slot, pool, ppm| {
+        if slot < SLOTS {
+            p.net_pool[slot].store(pool as u32, Ordering::Relaxed);
+            p.net_ppm[slot].store(ppm, Ordering::Relaxed);
+        }
+    });
+    share::pool_own_ppm_all(&vs.reg, VS_ATTR_CPU as usize, scratch, |slot, _, ppm| {
+        if slot < SLOTS {
+            p.cpu_ppm[slot].store(ppm, Ordering::Relaxed);
+        }
+    });
     p.seq.store(s.wrapping_add(2), Ordering::Release);
 }
 

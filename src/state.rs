@@ -19,7 +19,7 @@ use crate::classify::{Store, Vs};
 use crate::glue;
 use crate::members::Entry;
 use crate::rules::{IndexEntry, Rule};
-use crate::share::{PoolCtl, Scratch};
+use crate::share::{PoolCtl, PoolScratch, Scratch};
 use crate::tree::Slot;
 
 /// Classified tasks the module can track (7/8 of the table; a power of two as it requires).
@@ -47,6 +47,15 @@ pub(crate) struct State {
     pub(crate) vs: Vs<KStore>,
     /// Listeners managed by share (see `accept.rs`).
     pub(crate) accept: AcceptTable<VVec<Listener>>,
+    /// Scratch space for republishing the network view (`net::publish`).
+    pub(crate) net_scratch: VVec<PoolScratch>,
+}
+
+impl State {
+    /// Republish what the lock-free network paths read; after every change to the VS tree.
+    pub(crate) fn publish(&mut self) {
+        crate::net::publish(&self.vs, &mut self.net_scratch);
+    }
 }
 
 struct Global(UnsafeCell<Option<State>>);
@@ -157,8 +166,13 @@ pub(crate) fn init() -> Result {
         ACCEPT_LISTENERS,
         GFP_KERNEL,
     )?);
-    crate::net::publish(&vs);
-    drop(publish(Some(State { vs, accept })));
+    let mut state = State {
+        vs,
+        accept,
+        net_scratch: VVec::from_elem(PoolScratch::default(), VS_MAX as usize, GFP_KERNEL)?,
+    };
+    state.publish();
+    drop(publish(Some(state)));
     Ok(())
 }
 

@@ -123,6 +123,9 @@ static u32 vs_unix_peer_tag(struct sock *sk)
 
 static void vs_tp_fork(void *data, struct task_struct *parent, struct task_struct *child)
 {
+	/* Kernel threads stay in the root whatever the rules say (no `*` rule catches them). */
+	if (child->flags & PF_KTHREAD)
+		return;
 	vs_rust_on_fork(parent->pid, child->pid);
 }
 
@@ -202,19 +205,24 @@ static int vs_find_just_return(void)
 	return 0;
 }
 
+/*
+ * Every fork, vfork, clone and clone3, from the 64-bit and the 32-bit syscall entries alike,
+ * goes through kernel_clone once its arguments are read: the one place to check the process
+ * limit. Kernel threads are never limited (nor classified: see vs_tp_fork).
+ */
 static int vs_kp_fork(struct kprobe *p, struct pt_regs *regs)
 {
-	unsigned long ret = vs_just_return;
+	struct kernel_clone_args *args = (struct kernel_clone_args *)regs_get_kernel_argument(regs, 0);
 
-	if (vs_rust_fork_check(current->pid))
+	if (args->kthread || (current->flags & PF_KTHREAD) || vs_rust_fork_check(current->pid))
 		return 0;
 	/*
-	 * Skip the syscall and return -EAGAIN to its caller through the kernel's own return stub
-	 * (what bpf_override_return uses): no module text is on the way back, so rmmod cannot
-	 * free code a preempted task would return into.
+	 * Skip kernel_clone and return -EAGAIN to its caller through the kernel's own return
+	 * stub (what bpf_override_return uses): no module text is on the way back, so rmmod
+	 * cannot free code a preempted task would return into.
 	 */
 	regs_set_return_value(regs, -EAGAIN);
-	instruction_pointer_set(regs, ret);
+	instruction_pointer_set(regs, vs_just_return);
 	return 1;
 }
 
@@ -253,6 +261,41 @@ static int vs_kp_unix_recv(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
+/*
+ * A TCP connection was accepted (inet_accept, after the accept queue gave it up, with the new
+ * socket locked): the acceptor is `current`. A kprobe on this non-blocking step rather than a
+ * return probe on the blocking inet_csk_accept, whose instances idle acceptors would hold.
+ */
+static int vs_kp_inet_accept(struct kprobe *p, struct pt_regs *regs)
+{
+	struct sock *newsk = (struct sock *)regs_get_kernel_argument(regs, 2);
+	u32 req;
+
+	if (!newsk)
+		return 0;
+	/* The client's own socket when it is on this host, else the DSCP it sent. */
+	req = vs_net_child_requester(newsk);
+	vs_rust_count_accept(vs_rust_slot_of_tag(req));
+	vs_tag_sock(newsk, vs_rust_on_accept(current->pid, req));
+	return 0;
+}
+
+/*
+ * A unix stream connection was accepted: unix_accept calls unix_update_edges on the new socket
+ * (only there), with that socket's state lock held, in the acceptor. Its peer, the connecting
+ * socket, is read directly: unix_peer_get would take the lock already held.
+ */
+static int vs_kp_unix_accept(struct kprobe *p, struct pt_regs *regs)
+{
+	struct unix_sock *u = (struct unix_sock *)regs_get_kernel_argument(regs, 0);
+	struct sock *sk = &u->sk;
+	struct sock *peer = READ_ONCE(unix_peer(sk));
+	u32 req = peer ? READ_ONCE(peer->sk_mark) : 0;
+
+	vs_tag_sock(sk, vs_rust_on_unix_accept(current->pid, req));
+	return 0;
+}
+
 static void *vs_pipe_of(struct pt_regs *regs)
 {
 	struct kiocb *iocb = (struct kiocb *)regs_get_kernel_argument(regs, 0);
@@ -286,10 +329,9 @@ static int vs_kp_store_msg(struct kprobe *p, struct pt_regs *regs)
 
 #define VS_KPROBE(sym, pre, post) { .symbol_name = sym, .pre_handler = pre, .post_handler = post }
 static struct kprobe vs_kps[] = {
-	VS_KPROBE("__x64_sys_fork", vs_kp_fork, vs_kp_post_nop),
-	VS_KPROBE("__x64_sys_vfork", vs_kp_fork, vs_kp_post_nop),
-	VS_KPROBE("__x64_sys_clone", vs_kp_fork, vs_kp_post_nop),
-	VS_KPROBE("__x64_sys_clone3", vs_kp_fork, vs_kp_post_nop),
+	VS_KPROBE("kernel_clone", vs_kp_fork, vs_kp_post_nop),
+	VS_KPROBE("__inet_accept", vs_kp_inet_accept, NULL),
+	VS_KPROBE("unix_update_edges", vs_kp_unix_accept, NULL),
 	VS_KPROBE("sock_alloc_file", vs_kp_sock_alloc_file, NULL),
 	VS_KPROBE("unix_stream_connect", vs_kp_unix_connect, NULL),
 	VS_KPROBE("unix_stream_recvmsg", vs_kp_unix_recv, NULL),
@@ -306,38 +348,9 @@ static struct kprobe *vs_kp_ptrs[ARRAY_SIZE(vs_kps)];
 
 static int vs_krp_clone_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	if ((long)regs_return_value(regs) < 0)
+	/* kernel_clone returns a pid_t: the upper half of the register is not its sign. */
+	if ((pid_t)regs_return_value(regs) < 0)
 		vs_rust_fork_failed(current->pid);
-	return 0;
-}
-
-static int vs_krp_inet_accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
-{
-	struct sock *newsk = (struct sock *)regs_return_value(regs);
-	u32 req;
-
-	if (!newsk)
-		return 0;
-	/* The client's own socket when it is on this host, else the DSCP it sent. */
-	req = vs_net_child_requester(newsk);
-	vs_rust_count_accept(vs_rust_slot_of_tag(req));
-	vs_tag_sock(newsk, vs_rust_on_accept(current->pid, req));
-	return 0;
-}
-
-static int vs_krp_unix_accept_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
-{
-	*(struct socket **)ri->data = (struct socket *)regs_get_kernel_argument(regs, 1);
-	return 0;
-}
-
-static int vs_krp_unix_accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
-{
-	struct socket *newsock = *(struct socket **)ri->data;
-
-	if (regs_return_value(regs) == 0 && newsock && newsock->sk)
-		vs_tag_sock(newsock->sk, vs_rust_on_unix_accept(current->pid,
-								vs_unix_peer_tag(newsock->sk)));
 	return 0;
 }
 
@@ -350,20 +363,42 @@ static int vs_krp_load_msg_ret(struct kretprobe_instance *ri, struct pt_regs *re
 	return 0;
 }
 
-/* Blocking functions (accept, vfork's clone) hold an instance while they sleep. */
+/*
+ * A vfork holds a kernel_clone instance while it waits for its child; a failing fork needs one
+ * to release its reservation (a miss leaves it until the task's next fork or exit; see the
+ * probe_misses parameter). No gate depends on a return probe.
+ */
 #define VS_KRP_ACTIVE 512
 static struct kretprobe vs_krps[] = {
 	{ .kp.symbol_name = "kernel_clone", .handler = vs_krp_clone_ret,
-	  .maxactive = VS_KRP_ACTIVE },
-	{ .kp.symbol_name = "inet_csk_accept", .handler = vs_krp_inet_accept_ret,
-	  .maxactive = VS_KRP_ACTIVE },
-	{ .kp.symbol_name = "unix_accept", .entry_handler = vs_krp_unix_accept_entry,
-	  .handler = vs_krp_unix_accept_ret, .data_size = sizeof(struct socket *),
 	  .maxactive = VS_KRP_ACTIVE },
 	{ .kp.symbol_name = "load_msg", .handler = vs_krp_load_msg_ret,
 	  .maxactive = VS_KRP_ACTIVE },
 };
 static struct kretprobe *vs_krp_ptrs[ARRAY_SIZE(vs_krps)];
+
+/*
+ * Probe hits missed so far: a kretprobe with no free instance, or a probe hit while another
+ * kprobe ran on the same CPU. Read-only module parameter `probe_misses`, so that a gate that
+ * silently did not run is visible.
+ */
+static int vs_probe_misses_get(char *buf, const struct kernel_param *kp)
+{
+	unsigned long n = 0;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(vs_kps); i++)
+		n += READ_ONCE(vs_kps[i].nmissed);
+	for (i = 0; i < ARRAY_SIZE(vs_krps); i++)
+		n += READ_ONCE(vs_krps[i].nmissed) + READ_ONCE(vs_krps[i].kp.nmissed);
+	return sysfs_emit(buf, "%lu\n", n);
+}
+
+static const struct kernel_param_ops vs_probe_misses_ops = {
+	.get = vs_probe_misses_get,
+};
+module_param_cb(probe_misses, &vs_probe_misses_ops, NULL, 0444);
+MODULE_PARM_DESC(probe_misses, "Gate probe hits missed (kretprobe instances exhausted, or recursion)");
 
 void vs_glue_probes_unregister(void)
 {
@@ -478,6 +513,23 @@ int vs_glue_global_pid(pid_t vpid)
 		ret = t->pid;
 	rcu_read_unlock();
 	return ret;
+}
+
+/*
+ * The pid of the task with global pid `pid` in the caller's pid namespace; 0 if the task is
+ * not visible there (or gone). Atomic context is fine.
+ */
+int vs_glue_pid_for_caller(pid_t pid)
+{
+	struct pid *p;
+	int nr = 0;
+
+	rcu_read_lock();
+	p = find_pid_ns(pid, &init_pid_ns);
+	if (p)
+		nr = pid_nr_ns(p, task_active_pid_ns(current));
+	rcu_read_unlock();
+	return nr;
 }
 
 /* --- the CPU controller's clock and its hands on tasks --- */

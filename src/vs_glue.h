@@ -85,6 +85,7 @@ void vs_glue_probes_unregister(void);
 int vs_glue_for_each_task(pid_t vpid, bool tree, void *ctx);
 bool vs_glue_task_exiting(const void *task);
 int vs_glue_global_pid(pid_t vpid);
+int vs_glue_pid_for_caller(pid_t pid);
 void vs_glue_cpu_start(void);
 void vs_glue_cpu_stop(void);
 int vs_glue_task_sample(pid_t pid, bool *runnable, int *nice);

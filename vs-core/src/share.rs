@@ -123,6 +123,88 @@ pub fn pool_own_ppm<S: core::ops::DerefMut<Target = [Slot]>>(
     (whole * u64::from(reg.share_left(pool, attr, None)) / u64::from(VS_SHARE_MAX)) as u32
 }
 
+/// Per-slot scratch space for [`pool_own_ppm_all`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PoolScratch {
+    /// Σ detached shares of the slot's children.
+    children: u32,
+    /// The pool the slot draws from, and that pool's part of the machine (ppm).
+    pool: u16,
+    pool_ppm: u32,
+    /// `pool` and `pool_ppm` are computed.
+    done: bool,
+}
+
+/// [`pool_own_ppm`] of every VS in one pass, O(slots) instead of O(slots²): calls
+/// `f(slot, pool, own_ppm)` for each VS. `scratch` is at least as long as the registry's
+/// capacity (shorter: the slots beyond are skipped). Runs under the state lock after every
+/// change to the tree, so it must stay linear.
+pub fn pool_own_ppm_all<S: core::ops::DerefMut<Target = [Slot]>>(
+    reg: &Registry<S>,
+    attr: usize,
+    scratch: &mut [PoolScratch],
+    mut f: impl FnMut(usize, usize, u32),
+) {
+    let high = reg.high().min(scratch.len());
+    for s in scratch[..high].iter_mut() {
+        *s = PoolScratch::default();
+    }
+    for slot in 1..high {
+        let Some(n) = reg.node(slot) else { continue };
+        if n.detached & (1 << attr) != 0 {
+            if let Some(p) = scratch.get_mut(n.parent as usize) {
+                p.children += n.own[attr];
+            }
+        }
+    }
+    if let Some(root) = scratch.first_mut() {
+        *root = PoolScratch {
+            pool: 0,
+            pool_ppm: 1_000_000,
+            done: true,
+            ..*root
+        };
+    }
+    // Each slot's pool from its parent's: walk up to the nearest computed ancestor (depth is
+    // bounded), then fill the chain in downwards. Every slot is filled once.
+    let mut chain = [0u16; VS_MAX_DEPTH as usize + 2];
+    for slot in 0..high {
+        let mut len = 0;
+        let mut s = slot;
+        while s < high && !scratch[s].done && len < chain.len() {
+            chain[len] = s as u16;
+            len += 1;
+            s = reg.node(s).map_or(0, |n| n.parent as usize);
+        }
+        for &c in chain[..len].iter().rev() {
+            let c = usize::from(c);
+            let Some(n) = reg.node(c) else {
+                scratch[c].done = true;
+                continue;
+            };
+            let parent = scratch.get(n.parent as usize).copied().unwrap_or_default();
+            let (pool, pool_ppm) = if n.detached & (1 << attr) != 0 {
+                let ppm = u64::from(parent.pool_ppm) * u64::from(n.own[attr]) / 100;
+                (c as u16, ppm as u32)
+            } else {
+                (parent.pool, parent.pool_ppm)
+            };
+            scratch[c].pool = pool;
+            scratch[c].pool_ppm = pool_ppm;
+            scratch[c].done = true;
+        }
+    }
+    for slot in 0..high {
+        if reg.node(slot).is_none() {
+            continue;
+        }
+        let k = scratch[slot];
+        let left = VS_SHARE_MAX.saturating_sub(scratch[usize::from(k.pool)].children);
+        let own = u64::from(k.pool_ppm) * u64::from(left) / u64::from(VS_SHARE_MAX);
+        f(slot, usize::from(k.pool), own as u32);
+    }
+}
+
 /// Per-slot scratch space for [`targets`] (so that it needs no allocation).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Scratch {

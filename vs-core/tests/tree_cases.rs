@@ -301,3 +301,42 @@ fn pool_own_ppm_is_the_pool_less_its_detached_children() {
     assert_eq!(pool_own_ppm(&r, slot(a2), net), 350_000);
     assert_eq!(pool_own_ppm(&r, slot(b), net), 200_000);
 }
+
+#[test]
+fn pool_own_ppm_all_agrees_with_pool_own_ppm() {
+    use vs_core::share::{pool_own_ppm, pool_own_ppm_all, PoolScratch};
+    let mut r = reg(64);
+    // A random-ish tree: each new VS under an earlier one, shares that fit the budgets.
+    let mut ids = vec![0u32];
+    for i in 0..40u32 {
+        let parent = ids[(i as usize * 7 + 3) % ids.len()];
+        let mut attrs = VsAttrs::default();
+        for (attr, bit) in [(VS_ATTR_CPU, 1), (VS_ATTR_NET, 2)] {
+            if (i + bit) % 3 != 0 {
+                let v = 1 + (i * 13 + bit * 5) % 30;
+                if attr == VS_ATTR_CPU {
+                    attrs.cpu_share = v;
+                } else {
+                    attrs.net_share = v;
+                }
+                attrs.mask |= 1 << attr;
+            }
+        }
+        if let Ok(id) = r.create(&name(&format!("v{i}")), parent, VS_ID_AUTO, &attrs) {
+            ids.push(id);
+        }
+    }
+    assert!(ids.len() > 20, "the tree has {} VSs", ids.len());
+    for attr in [VS_ATTR_CPU as usize, VS_ATTR_NET as usize] {
+        let mut scratch = vec![PoolScratch::default(); 64];
+        let mut seen = 0;
+        pool_own_ppm_all(&r, attr, &mut scratch, |slot, pool, ppm| {
+            // Both truncate at each level, in opposite orders: equal within 1 ppm per level.
+            let one = pool_own_ppm(&r, slot, attr);
+            assert!(ppm.abs_diff(one) <= VS_MAX_DEPTH, "slot {slot} attr {attr}: {ppm} vs {one}");
+            assert_eq!(pool, r.effective(slot, attr).1, "pool of slot {slot}");
+            seen += 1;
+        });
+        assert_eq!(seen, ids.len());
+    }
+}
