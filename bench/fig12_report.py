@@ -27,6 +27,7 @@ WHAT = {
 }
 
 header = {}
+host_load = None
 notes = []
 cpu_per_req = []
 vsstats = collections.defaultdict(list)  # config -> [stats json]
@@ -60,6 +61,8 @@ for line in open(src):
                 vsstats[f[1]].append(json.loads(line.split(None, 4)[4]))
             except (IndexError, ValueError):
                 pass
+        elif f[0] == "host_load":
+            host_load = f[1:4]
         elif f[0] in ("skipped", "accept_by_share") or (f[0] == "vs.ko" and len(f) > 1):
             notes.append(line[1:].strip())
         continue
@@ -200,6 +203,20 @@ for c in ("gates", "ordered"):
 if charge_lines:
     L += ["## CPU charged per VS (vs configurations, whole sweep of one round)", ""] + charge_lines + [""]
 
+L += ["## Caveats", ""]
+L.append("- TCG emulates both vCPUs on a 2-core host that is shared with other work (kernel builds, other "
+         "QEMU guests), and the guest's clock is the host's wall clock: when the host is busy, every "
+         "guest task gets fewer instructions per guest second, so absolute rates move between runs. The "
+         "configurations are interleaved in each round so that they see the same conditions, and the "
+         "range over the rounds is given with every number.")
+if cpu_per_req:
+    med = statistics.median(cpu_per_req)
+    L.append(f"- The backend worker used {med:.1f} ms of CPU per request, of which {header.get('burn_ms', '?')} ms "
+             "is the script's burn and the rest PHP's and FastCGI's own work per request under emulation "
+             "(it is what sets the backend's capacity).")
+if host_load:
+    L.append(f"- Host load average (1, 5, 15 min) at the end of the run: {', '.join(host_load)} on 2 cores.")
+L.append("")
 if notes:
     L += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
 L += ["![site 2 throughput and p99 latency vs site 1 load](fig12.png)", ""]
