@@ -204,6 +204,10 @@ if charge_lines:
     L += ["## CPU charged per VS (vs configurations, whole sweep of one round)", ""] + charge_lines + [""]
 
 L += ["## Caveats", ""]
+if flavour != "bench":
+    L.append(f"- These numbers come from the **{flavour}** kernel flavour (lock debugging on), not the "
+             "production-like `bench` flavour that `make bench-fig12` uses: they were produced by running "
+             "bench/fig12.sh under `scripts/vm-run.sh` directly. Rerun `make bench-fig12` for the real thing.")
 L.append("- TCG emulates both vCPUs on a 2-core host that is shared with other work (kernel builds, other "
          "QEMU guests), and the guest's clock is the host's wall clock: when the host is busy, every "
          "guest task gets fewer instructions per guest second, so absolute rates move between runs. The "
