@@ -64,7 +64,7 @@ for line in open(src):
         elif f[0] == "host_load":
             host_load = f[1:4]
         elif f[0] in ("skipped", "accept_by_share") or (f[0] == "vs.ko" and len(f) > 1):
-            notes.append(line[1:].strip())
+            notes.append(" ".join(line[1:].split()))
         continue
     f = line.split()
     if len(f) != 9:
@@ -165,7 +165,8 @@ L.append("")
 if "ordered" in summary and not math.isnan(entitled):
     o = [r[0] for r in rows.get(("ordered", maxc), [])]
     med, lo, hi = stat(o)
-    verdict = ("met in every round" if lo >= 0.95 * entitled else
+    verdict = ("not judged: the run is not valid at that load" if starved else
+               "met in every round" if lo >= 0.95 * entitled else
                "met by the median but not in every round" if med >= 0.95 * entitled else "**not met**")
     L += [("**Result (not valid, see above).** " if starved else "**Result.** ") + f"With `ordered`, site 2 keeps {100 * med / entitled:.0f} % of its entitlement at site 1's "
           f"maximum load (rounds: {100 * lo / entitled:.0f}–{100 * hi / entitled:.0f} %): the ≥ 95 % goal is "
@@ -205,14 +206,17 @@ for c in ("gates", "ordered"):
             parts = []
             for n in ("www1", "www2", "fcgi"):
                 it = byname.get(n, {})
+                it = it.get("stats", it)
                 cpu = it.get("cpu_time_ns")
                 acc = it.get("accepts")
                 parts.append(f"{n} {cpu / 1e9:.1f} s" if isinstance(cpu, (int, float)) else f"{n} ?")
                 if isinstance(acc, (int, float)):
                     parts[-1] += f", {acc} accepts"
-            charge_lines.append(f"- `{c}`: " + "; ".join(parts))
+            charge_lines.append(f"- `{c}`, round {len([x for x in charge_lines if x.startswith(f'- `{c}`')]) + 1}: " + "; ".join(parts))
 if charge_lines:
-    L += ["## CPU charged per VS (vs configurations, whole sweep of one round)", ""] + charge_lines + [""]
+    L += ["## CPU charged per VS and its `accepts` counter (`vsctl stats`), over one configuration's sweep", "",
+          "The backend worker's CPU is charged to the site it serves; `fcgi` keeps only what it ran "
+          "before its first accept.", ""] + charge_lines + [""]
 
 L += ["## Caveats", ""]
 if flavour != "bench":
