@@ -9,13 +9,14 @@
 #   make bench-cpu CPU share accuracy in QEMU (docs/bench-cpu.md, docs/cpu-shares.png)
 #   make bench-web two nginx sites against CPU hogs, with and without vs (docs/bench-web.md)
 #   make bench-net network share accuracy in QEMU: vsq vs HTB, fq_codel, pfifo (docs/bench-net.md, docs/net-shares.png)
+#   make bench-fig12 two sites sharing one FastCGI backend, five configurations (docs/bench-fig12.md)
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Kernel builds want Debian's rustc (with rust-src) ahead of rustup's.
 KPATH := /usr/bin:/usr/sbin:/bin:/sbin:$(HOME)/.cargo/bin
 
-.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net clean
+.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net bench-fig12 clean
 
 all: module userspace
 
@@ -46,7 +47,7 @@ vm: module userspace
 	@bash scripts/vm-run.sh bash -c '$(CMD)'
 
 # Benchmarks run on the production-like "bench" kernel flavour, never on the test kernel.
-bench bench-cpu bench-web bench-net: export VS_KFLAVOUR := bench
+bench bench-cpu bench-web bench-net bench-fig12: export VS_KFLAVOUR := bench
 
 # Two boots: QEMU's instruction-counting clock (repeatable ratios) and plain TCG wall clock.
 bench: setup module userspace
@@ -70,6 +71,15 @@ bench-net: setup module userspace
 	@VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-2400} bash scripts/vm-run.sh bash bench/net.sh
 	@/usr/bin/python3 bench/net_report.py .cache/bench-net.txt docs
 	@cat docs/bench-net.md
+
+# The report runs on the host with Debian's python3 (python3-matplotlib), whatever python3 is first on PATH.
+bench-fig12: setup module userspace
+	@command -v nginx >/dev/null && command -v wrk >/dev/null && ls /usr/sbin/php-fpm* >/dev/null 2>&1 && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk php-fpm python3-matplotlib >/dev/null
+	@bash scripts/vm-run.sh bash bench/fig12.sh
+	@echo "# host_load $$(cut -d' ' -f1-3 /proc/loadavg)" >>.cache/fig12.txt
+	@/usr/bin/python3 bench/fig12_report.py .cache/fig12.txt docs
+	@cat docs/bench-fig12.md
 
 clean:
 	@kdir=$$(bash scripts/build-kernel.sh --dir-only 2>/dev/null); \
