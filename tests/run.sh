@@ -5,7 +5,7 @@
 set -u
 cd "$VS_ROOT"
 rc=0
-for t in target/release/vs_device target/release/vs_gates target/release/vs_cpu target/release/vs_net target/release/vs_hostile tests/vs_module.sh tests/vs_netns.sh tests/vsctl.sh tests/vsctl_rules.sh tests/vsctl_top.sh; do
+for t in target/release/vs_device target/release/vs_gates target/release/vs_cpu target/release/vs_net target/release/vs_hostile tests/vs_module.sh tests/vs_netns.sh tests/vs_vsq.sh tests/vsctl.sh tests/vsctl_rules.sh tests/vsctl_top.sh; do
 	echo "# ==== $t"
 	if [ ! -x "$t" ]; then
 		echo "not ok 1 $(basename "$t") # missing: not built"

@@ -64,17 +64,18 @@ json_frames() {
 	want "frame layout" "$("$PY" -c '
 import json, sys
 fs = [json.loads(l) for l in sys.stdin]
-keys = {"id", "name", "cpu_percent", "target_percent", "nice", "procs", "reclass", "forks"}
+keys = {"id", "name", "cpu_percent", "tx_bytes_per_s", "target_percent", "nice", "procs", "reclass", "forks"}
 print([
     [sorted(f) for f in fs] == [["interval", "time", "vs"]] * 2,
     all(set(v) == keys for f in fs for v in f["vs"]),
     [f["vs"][0]["id"] for f in fs], [f["vs"][0]["name"] for f in fs],
     [f["vs"][0]["nice"] for f in fs],
     all(v["cpu_percent"] is not None and v["cpu_percent"] >= 0 for f in fs for v in f["vs"]),
+    all(isinstance(f["vs"][0]["tx_bytes_per_s"], int) and f["vs"][0]["tx_bytes_per_s"] >= 0 for f in fs),
     all(0.4 < f["interval"] < 5 for f in fs),
     fs[1]["time"] > fs[0]["time"],
     "top_a" in [v["name"] for v in fs[1]["vs"]],
-])' <<<"$out")" "[True, True, [0, 0], ['root', 'root'], [None, None], True, True, True, True]"
+])' <<<"$out")" "[True, True, [0, 0], ['root', 'root'], [None, None], True, True, True, True, True]"
 }
 t "top_json_two_frames_with_root" json_frames
 
@@ -140,10 +141,10 @@ text_frames() {
 		ktap_print_msg "escape sequences on a pipe"
 		return 1
 	fi
-	want "header rows" "$(grep -cE '^NAME +ID +CPU% +TARGET% +NICE +PROCS +RECLASS +FORKS$' <<<"$out")" 2 &&
+	want "header rows" "$(grep -cE '^NAME +ID +CPU% +TX/s +TARGET% +NICE +PROCS +RECLASS +FORKS$' <<<"$out")" 2 &&
 		want "blank lines" "$(grep -c '^$' <<<"$out")" 1 &&
 		want "first line" "$(head -1 <<<"$out" | awk '{ print $1, $3 }')" "NAME CPU%" &&
-		want "root rows" "$(grep -cE '^root +0 +[0-9]+\.[0-9] ' <<<"$out")" 2 &&
+		want "root rows" "$(grep -cE '^root +0 +[0-9]+\.[0-9] +[0-9]+(\.[0-9])?[KMGTP]? ' <<<"$out")" 2 &&
 		grep -qE '^(├|└)─ top_t +[0-9]+ +0\.0 ' <<<"$out" &&
 		grep -qE '^(│| )  └─ top_tk +[0-9]+ +0\.0 ' <<<"$out" ||
 		{ ktap_print_msg "text frames:"; sed 's/^/# /' <<<"$out"; return 1; }

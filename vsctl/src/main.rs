@@ -149,7 +149,8 @@ enum Commands {
     /// Show what every VS does now, refreshed every interval
     ///
     /// One row per VS, in tree order as in `list`. CPU% is the CPU time the VS got over the
-    /// interval in percent of one CPU (like top(1): two busy CPUs make 200); TARGET% the CPU
+    /// interval in percent of one CPU (like top(1): two busy CPUs make 200); TX/s the bytes per
+    /// second it sent through vsq qdiscs (K, M, G: powers of 1024); TARGET% the CPU
     /// controller's target for the VS's CPU pool, in percent of the busy CPU time (blank when
     /// the pool is idle or unmanaged); NICE the nice the controller gives the pool's tasks
     /// (blank for the root pool, whose tasks are never reniced); PROCS the processes in the VS

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! `vsctl top`: what each VS did between two `VS_IOC_LIST` samples. [`frame`] turns two
 //! samples into rows (pure); the rest renders them as a table or as one JSON line.
+//! The figures: CPU time in percent of one CPU, the bytes the VS sent through `vsq` qdiscs
+//! per second, and the process count, reclassifications and forks.
 
 use std::time::Duration;
 
@@ -20,6 +22,8 @@ pub struct Row {
     pub lead: String,
     /// CPU time over the interval in percent of one CPU (two busy CPUs: 200).
     pub cpu_percent: Option<f64>,
+    /// Bytes per second the VS sent through `vsq` qdiscs over the interval (`tx_bytes`).
+    pub tx_bytes_per_s: Option<f64>,
     /// The controller's target for the VS's pool in percent of the busy CPU time; `None`
     /// when it has none (idle or unmanaged pool).
     pub target_percent: Option<f64>,
@@ -44,14 +48,14 @@ pub fn frame(prev: &[VsInfo], cur: &[VsInfo], elapsed: Duration) -> Vec<Row> {
                 .find(|p| p.id == c.id && name_bytes(&p.name) == name_bytes(&c.name));
             let delta = |f: fn(&VsInfo) -> u64| p.and_then(|p| f(c).checked_sub(f(p)));
             let cpu_ns = delta(|i| i.stats.cpu_time_ns);
+            let per_s = |d: Option<u64>| d.filter(|_| secs > 0.0).map(|d| d as f64 / secs);
             let s = &c.stats;
             Row {
                 id: c.id,
                 name: name(c),
                 lead,
-                cpu_percent: cpu_ns
-                    .filter(|_| secs > 0.0)
-                    .map(|ns| ns as f64 / 1e9 / secs * 100.0),
+                cpu_percent: per_s(cpu_ns).map(|ns| ns / 1e9 * 100.0),
+                tx_bytes_per_s: per_s(delta(|i| i.stats.tx_bytes)),
                 target_percent: (s.cpu_target_ppm > 0)
                     .then(|| f64::from(s.cpu_target_ppm) / 10_000.0),
                 nice: (!in_root_cpu_pool(c)).then_some(s.cpu_nice),
@@ -70,6 +74,28 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(String::new, |v| v.to_string())
 }
 
+/// A rate in bytes per second, short, in powers of 1024 as `ls -h` does: `0`, `512`, `1.2K`,
+/// `45M`, `1.0G`; one decimal below 10 of a unit.
+pub fn fmt_rate(bytes_per_s: f64) -> String {
+    const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
+    let mut v = bytes_per_s.max(0.0);
+    if v.round() < 1024.0 {
+        return format!("{v:.0}");
+    }
+    for (k, unit) in UNITS.iter().enumerate() {
+        v /= 1024.0;
+        let last = k + 1 == UNITS.len();
+        // Rounded as it will be printed: 1023.7K is shown as 1.0M.
+        if v < 9.95 {
+            return format!("{v:.1}{unit}");
+        }
+        if v.round() < 1024.0 || last {
+            return format!("{v:.0}{unit}");
+        }
+    }
+    unreachable!("the last unit always returns")
+}
+
 /// A frame as a table (`top` without `--json`).
 pub fn frame_text(rows: &[Row]) -> String {
     let cells: Vec<Vec<String>> = rows
@@ -79,6 +105,7 @@ pub fn frame_text(rows: &[Row]) -> String {
                 format!("{}{}", r.lead, r.name),
                 r.id.to_string(),
                 opt(r.cpu_percent.map(|p| format!("{p:.1}"))),
+                opt(r.tx_bytes_per_s.map(fmt_rate)),
                 opt(r.target_percent.map(|p| format!("{p:.1}"))),
                 opt(r.nice),
                 r.procs.to_string(),
@@ -89,10 +116,10 @@ pub fn frame_text(rows: &[Row]) -> String {
         .collect();
     table(
         &[
-            "NAME", "ID", "CPU%", "TARGET%", "NICE", "PROCS", "RECLASS", "FORKS",
+            "NAME", "ID", "CPU%", "TX/s", "TARGET%", "NICE", "PROCS", "RECLASS", "FORKS",
         ],
         &cells,
-        &[false, true, true, true, true, true, true, true],
+        &[false, true, true, true, true, true, true, true, true],
     )
 }
 
@@ -102,7 +129,8 @@ fn percent_json(p: Option<f64>) -> Value {
 }
 
 /// A frame as one JSON object: `time` (Unix seconds), `interval` (the seconds the deltas are
-/// over) and a `vs` array in tree order; a missing value is null.
+/// over) and a `vs` array in tree order; a missing value is null. `tx_bytes_per_s` is rounded
+/// to whole bytes.
 pub fn frame_json(time: f64, interval: Duration, rows: &[Row]) -> Value {
     let vs: Vec<Value> = rows
         .iter()
@@ -111,6 +139,7 @@ pub fn frame_json(time: f64, interval: Duration, rows: &[Row]) -> Value {
                 "id": r.id,
                 "name": r.name,
                 "cpu_percent": percent_json(r.cpu_percent),
+                "tx_bytes_per_s": r.tx_bytes_per_s.map(|b| b.round() as u64),
                 "target_percent": percent_json(r.target_percent),
                 "nice": r.nice,
                 "procs": r.procs,
@@ -313,13 +342,14 @@ mod tests {
             cur[k].stats.cpu_nice = 5;
         }
         let prev: Vec<VsInfo> = prev.into_iter().filter(|i| i.id != 5).collect();
+        cur[3].stats.tx_bytes += 1_300_000; // www1 sent 1.3 MB in the second
         let t = frame_text(&frame(&prev, &cur, SEC));
         let want = [
-            "NAME        ID   CPU%  TARGET%  NICE  PROCS  RECLASS  FORKS",
-            "root         0    0.0                   120        0      0",
-            "├─ web      64  123.4     50.0     5      0        0     12",
-            "│  └─ www1  65    0.0     50.0     5      3        0      0",
-            "└─ db        5                            0",
+            "NAME        ID   CPU%  TX/s  TARGET%  NICE  PROCS  RECLASS  FORKS",
+            "root         0    0.0     0                   120        0      0",
+            "├─ web      64  123.4     0     50.0     5      0        0     12",
+            "│  └─ www1  65    0.0  1.2M     50.0     5      3        0      0",
+            "└─ db        5                                  0",
         ];
         assert_eq!(t, want.join("\n") + "\n");
     }
@@ -333,6 +363,7 @@ mod tests {
             [(0, 0), (1, 1), (0, 0), (0, 0)],
         );
         cur[1].stats.cpu_target_ppm = 333_333;
+        cur[1].stats.tx_bytes = 2_500;
         let prev: Vec<VsInfo> = prev.into_iter().filter(|i| i.id != 65).collect();
         let rows = frame(&prev, &cur, SEC);
         let j = frame_json(1_700_000_000.123_456, Duration::from_millis(1002), &rows);
@@ -341,17 +372,64 @@ mod tests {
         assert_eq!(j["vs"].as_array().map(Vec::len), Some(4));
         assert_eq!(
             j["vs"][1],
-            json!({"id": 64, "name": "web", "cpu_percent": 33.33, "target_percent": 33.33,
-                   "nice": 0, "procs": 0, "reclass": 2, "forks": 2})
+            json!({"id": 64, "name": "web", "cpu_percent": 33.33, "tx_bytes_per_s": 2500,
+                   "target_percent": 33.33, "nice": 0, "procs": 0, "reclass": 2, "forks": 2})
         );
         assert_eq!(
             j["vs"][2],
-            json!({"id": 65, "name": "www1", "cpu_percent": null, "target_percent": null,
-                   "nice": 0, "procs": 3, "reclass": null, "forks": null})
+            json!({"id": 65, "name": "www1", "cpu_percent": null, "tx_bytes_per_s": null,
+                   "target_percent": null, "nice": 0, "procs": 3, "reclass": null,
+                   "forks": null})
         );
         assert_eq!(j["vs"][0]["nice"], Value::Null);
         // One line: NDJSON.
         assert!(!serde_json::to_string(&j).unwrap_or_default().contains('\n'));
+    }
+
+    #[test]
+    fn tx_rate_over_the_elapsed_time() {
+        let prev = sample();
+        let mut cur = sample();
+        cur[1].stats.tx_bytes = 3_000_000; // web: 3 MB over 2 s
+        cur[3].stats.tx_bytes = 1500 + 2048; // www1: 2 KiB more
+        let rows = frame(&prev, &cur, 2 * SEC);
+        assert_eq!(row(&rows, "web").tx_bytes_per_s, Some(1_500_000.0));
+        assert_eq!(row(&rows, "www1").tx_bytes_per_s, Some(1024.0));
+        assert_eq!(row(&rows, "root").tx_bytes_per_s, Some(0.0));
+        // A new VS, a counter gone back (slot reused) or no time elapsed: no rate.
+        let gone: Vec<VsInfo> = prev.iter().filter(|i| i.id != 5).copied().collect();
+        assert_eq!(row(&frame(&gone, &cur, SEC), "db").tx_bytes_per_s, None);
+        assert_eq!(row(&frame(&cur, &prev, SEC), "web").tx_bytes_per_s, None);
+        assert_eq!(
+            row(&frame(&prev, &cur, Duration::ZERO), "web").tx_bytes_per_s,
+            None
+        );
+    }
+
+    #[test]
+    fn rate_formatting() {
+        for (v, want) in [
+            (0.0, "0"),
+            (0.4, "0"),
+            (-3.0, "0"),
+            (512.0, "512"),
+            (1023.0, "1023"),
+            (1023.6, "1.0K"),
+            (1024.0, "1.0K"),
+            (1280.0, "1.2K"),
+            (10.0 * 1024.0, "10K"),
+            (9.96 * 1024.0, "10K"),
+            (1023.4 * 1024.0, "1023K"),
+            (1023.6 * 1024.0, "1.0M"),
+            (1.26 * 1024.0 * 1024.0, "1.3M"),
+            (1_300_000.0, "1.2M"),
+            (2.5e6, "2.4M"),
+            (125e6, "119M"),
+            (3.0 * 1024f64.powi(3), "3.0G"),
+            (2048.0 * 1024f64.powi(5), "2048P"),
+        ] {
+            assert_eq!(fmt_rate(v), want, "{v}");
+        }
     }
 
     #[test]
