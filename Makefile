@@ -75,7 +75,7 @@ bench-net: setup module userspace
 # The report runs on the host with Debian's python3 (python3-matplotlib), whatever python3 is first on PATH.
 bench-fig12: setup module userspace
 	@command -v nginx >/dev/null && command -v wrk >/dev/null && ls /usr/sbin/php-fpm* >/dev/null 2>&1 && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk php-fpm python3-matplotlib >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk php-fpm php8.2-cli python3-matplotlib >/dev/null
 	@bash scripts/vm-run.sh bash bench/fig12.sh
 	@echo "# host_load $$(cut -d' ' -f1-3 /proc/loadavg)" >>.cache/fig12.txt
 	@/usr/bin/python3 bench/fig12_report.py .cache/fig12.txt docs
