@@ -55,7 +55,8 @@ print("Kernel: the **bench** flavour (kernel/vs.config + kernel/bench.config: no
 print("atomic-sleep checks, no sanitizers). Guest: QEMU/TCG, 2 vCPUs, two boots: one under QEMU's")
 print("instruction-counting clock (`-icount shift=0,sleep=off`: guest time counts executed")
 print("instructions, so a ratio is repeatable whatever the host does) and one plain TCG boot (wall")
-print("clock, noisy, kept for reference). Each of "
+print("clock, noisy, kept for reference)" + ("" if len(sys.argv) > 2 else
+      " — this file has only the instruction-counted boot (`-` in the TCG columns)") + ". Each of "
       f"{rounds} rounds runs every microbenchmark with the module absent, loaded with no rules (task")
 print("unclassified), and loaded with a realistic rule set (task in `www1`, rules as in")
 print("bench/src/main.rs). Ratios are to the module-absent figure of the same round: median")
