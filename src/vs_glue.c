@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vs C glue: the few kernel facilities that 6.12's Rust crate does not wrap (the misc device,
- * capable(), an irq-safe spinlock, the gates' probes); the network half is in vs_net.c. Kept thin on purpose: every decision is made in Rust; the
- * functions here only register, forward and lock. Declared to Rust in src/glue.rs.
+ * capable(), an irq-safe spinlock, the gates' probes); the network half is in vs_net.c. Kept
+ * thin on purpose: every decision is made in Rust; the functions here only register, forward
+ * and lock. Declared to Rust in src/glue.rs.
  */
 #include <linux/binfmts.h>
 #include <linux/capability.h>
@@ -189,7 +190,7 @@ static void vs_find_tp(struct tracepoint *tp, void *priv)
  * the return value and sends the probed function to this `ret`, which returns to its caller
  * (what bpf_override_return does). Not exported: found through a kprobe at load.
  */
-unsigned long vs_just_return;
+static unsigned long vs_just_return;
 
 static int vs_find_just_return(void)
 {
@@ -206,9 +207,23 @@ static int vs_find_just_return(void)
 }
 
 /*
+ * Make the probed function return `value` to its caller at once (kprobe pre-handler on a
+ * function entry; the kprobe needs a post handler, which makes it IPMODIFY). The way back is
+ * the kernel's own return stub, what bpf_override_return uses: no module text is on it, so
+ * rmmod cannot free code a preempted task would return into.
+ */
+int vs_override_return(struct pt_regs *regs, unsigned long value)
+{
+	regs_set_return_value(regs, value);
+	instruction_pointer_set(regs, vs_just_return);
+	return 1;
+}
+
+/*
  * Every fork, vfork, clone and clone3, from the 64-bit and the 32-bit syscall entries alike,
  * goes through kernel_clone once its arguments are read: the one place to check the process
- * limit. Kernel threads are never limited (nor classified: see vs_tp_fork).
+ * limit. Kernel threads are never limited (nor classified: see vs_tp_fork). A refused fork
+ * skips kernel_clone, which returns -EAGAIN.
  */
 static int vs_kp_fork(struct kprobe *p, struct pt_regs *regs)
 {
@@ -216,14 +231,7 @@ static int vs_kp_fork(struct kprobe *p, struct pt_regs *regs)
 
 	if (args->kthread || (current->flags & PF_KTHREAD) || vs_rust_fork_check(current->pid))
 		return 0;
-	/*
-	 * Skip kernel_clone and return -EAGAIN to its caller through the kernel's own return
-	 * stub (what bpf_override_return uses): no module text is on the way back, so rmmod
-	 * cannot free code a preempted task would return into.
-	 */
-	regs_set_return_value(regs, -EAGAIN);
-	instruction_pointer_set(regs, vs_just_return);
-	return 1;
+	return vs_override_return(regs, -EAGAIN);
 }
 
 /* A post handler makes the kprobe IPMODIFY, which changing regs->ip requires. */
@@ -406,6 +414,7 @@ static int vs_probe_misses_get(char *buf, const struct kernel_param *kp)
 		n += READ_ONCE(vs_kps[i].nmissed);
 	for (i = 0; i < ARRAY_SIZE(vs_krps); i++)
 		n += READ_ONCE(vs_krps[i].nmissed) + READ_ONCE(vs_krps[i].kp.nmissed);
+	n += vs_net_probe_misses();
 	return sysfs_emit(buf, "%lu\n", n);
 }
 

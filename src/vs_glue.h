@@ -70,12 +70,14 @@ void vs_rust_vsq_reset(void *drr);
 /* Provided by vs_net.c. */
 u32 vs_net_child_requester(struct sock *child);
 long vs_vsq_head_len(void *priv, u32 pool);
+unsigned long vs_net_probe_misses(void);
 int vs_net_register(void);
 void vs_net_unregister(void);
 
 /* Provided by vs_glue.c. */
-/* The kernel's `ret` stub (error injection's just_return_func), found at load. */
-extern unsigned long vs_just_return;
+/* Make a kprobed function return `value` at once, through the kernel's own return stub. */
+struct pt_regs;
+int vs_override_return(struct pt_regs *regs, unsigned long value);
 unsigned long vs_glue_state_lock(void);
 void vs_glue_state_unlock(unsigned long flags);
 bool vs_glue_capable_admin(void);

@@ -129,6 +129,12 @@ u32 vs_net_child_requester(struct sock *child)
 
 /* --- the accept queue served by share --- */
 
+/* The registry slot of the requester of a queued connection (root if it has no socket yet). */
+static u16 vs_queued_slot(const struct request_sock *req)
+{
+	return vs_rust_slot_of_tag(req->sk ? vs_net_child_requester(req->sk) : 0);
+}
+
 /*
  * accept() is about to take the head of the listener's queue: if the listener is managed,
  * move the connection the Rust side picks (the requester most behind its share) to the head.
@@ -149,7 +155,7 @@ static int vs_kp_accept(struct kprobe *p, struct pt_regs *regs)
 		return 0;
 	spin_lock_irqsave(&queue->rskq_lock, flags);
 	for (req = queue->rskq_accept_head; req && n < VS_ACCEPT_SCAN; req = req->dl_next)
-		slots[n++] = vs_rust_slot_of_tag(req->sk ? vs_net_child_requester(req->sk) : 0);
+		slots[n++] = vs_queued_slot(req);
 	pick = n ? vs_rust_accept_pick((unsigned long)sk, slots, n) : -1;
 	if (pick > 0 && pick < n) {
 		/* Unlink the picked request and put it at the head. */
@@ -180,7 +186,7 @@ static bool vs_over_share(const struct sock *sk, struct sk_buff *skb)
 	unsigned long flags;
 	u32 slot, held = 0, n = 0;
 
-	if (!READ_ONCE(accept_by_share) || !vs_just_return || sk->sk_family != AF_INET ||
+	if (!READ_ONCE(accept_by_share) || sk->sk_family != AF_INET ||
 	    !vs_rust_accept_managed((unsigned long)sk))
 		return false;
 	iph = ip_hdr(skb);
@@ -191,18 +197,10 @@ static bool vs_over_share(const struct sock *sk, struct sk_buff *skb)
 	queue = &inet_csk((struct sock *)sk)->icsk_accept_queue;
 	spin_lock_irqsave(&queue->rskq_lock, flags);
 	for (req = queue->rskq_accept_head; req && n < VS_ACCEPT_SCAN; req = req->dl_next, n++)
-		if (req->sk && vs_rust_slot_of_tag(vs_net_child_requester(req->sk)) == slot)
+		if (vs_queued_slot(req) == slot)
 			held++;
 	spin_unlock_irqrestore(&queue->rskq_lock, flags);
 	return !vs_rust_accept_admit(slot, held, READ_ONCE(sk->sk_max_ack_backlog));
-}
-
-/* Make the probed function return `value` to its caller at once (kprobe pre-handler). */
-static int vs_override_return(struct pt_regs *regs, unsigned long value)
-{
-	regs_set_return_value(regs, value);
-	instruction_pointer_set(regs, vs_just_return);
-	return 1;
 }
 
 /*
@@ -432,6 +430,17 @@ static struct Qdisc_ops vsq_ops __read_mostly = {
 MODULE_ALIAS_NET_SCH("vsq");
 
 /* --- registration --- */
+
+/* Hits the network kprobes missed (for the probe_misses parameter). */
+unsigned long vs_net_probe_misses(void)
+{
+	unsigned long n = 0;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(vs_net_kps); i++)
+		n += READ_ONCE(vs_net_kps[i].nmissed);
+	return n;
+}
 
 int vs_net_register(void)
 {

@@ -105,24 +105,6 @@ pub fn pool_of<S: core::ops::DerefMut<Target = [Slot]>>(reg: &Registry<S>, slot:
     reg.effective(slot, VS_ATTR_CPU as usize).1
 }
 
-/// The fraction of the machine (parts per million) that the pool VS `slot` draws `attr` from
-/// keeps for its own tasks when every VS is busy: the pool's part of the machine less what its
-/// detached children take. The weight of a VS's work in the accept queue (CPU) and in `vsq`
-/// (net); it is what `vsctl show` reports as the pool's machine fraction, less the children.
-pub fn pool_own_ppm<S: core::ops::DerefMut<Target = [Slot]>>(
-    reg: &Registry<S>,
-    slot: usize,
-    attr: usize,
-) -> u32 {
-    let pool = reg.effective(slot, attr).1;
-    let whole = if pool == 0 {
-        1_000_000
-    } else {
-        u64::from(reg.machine_ppm(pool, attr))
-    };
-    (whole * u64::from(reg.share_left(pool, attr, None)) / u64::from(VS_SHARE_MAX)) as u32
-}
-
 /// Per-slot scratch space for [`pool_own_ppm_all`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PoolScratch {
@@ -135,7 +117,11 @@ pub struct PoolScratch {
     done: bool,
 }
 
-/// [`pool_own_ppm`] of every VS in one pass, O(slots) instead of O(slots²): calls
+/// For every VS: the fraction of the machine (parts per million) that the pool it draws `attr`
+/// from keeps for its own tasks when every VS is busy: the pool's part of the machine less
+/// what its detached children take. The weight of a VS's work in the accept queue (CPU) and in
+/// `vsq` (net); what `vsctl show` reports as the pool's machine fraction, less the children.
+/// One pass, O(slots) (asking `Registry::machine_ppm` per VS would be O(slots²)): calls
 /// `f(slot, pool, own_ppm)` for each VS. `scratch` is at least as long as the registry's
 /// capacity (shorter: the slots beyond are skipped). Runs under the state lock after every
 /// change to the tree, so it must stay linear.

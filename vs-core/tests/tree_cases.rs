@@ -278,9 +278,30 @@ fn process_limits_are_hierarchical_and_shared_until_detached() {
     );
 }
 
+/// The reference for `share::pool_own_ppm_all`, one VS at a time from the registry's own
+/// queries: the machine fraction of the VS's pool, less its detached children's shares.
+fn pool_own_ppm(r: &Registry<Vec<Slot>>, slot: usize, attr: usize) -> u32 {
+    let pool = r.effective(slot, attr).1;
+    let whole = if pool == 0 {
+        1_000_000
+    } else {
+        u64::from(r.machine_ppm(pool, attr))
+    };
+    (whole * u64::from(r.share_left(pool, attr, None)) / u64::from(VS_SHARE_MAX)) as u32
+}
+
+/// `share::pool_own_ppm_all` as a map slot -> own ppm.
+fn own_ppm_all(r: &Registry<Vec<Slot>>, attr: usize) -> std::collections::HashMap<usize, u32> {
+    let mut scratch = vec![vs_core::share::PoolScratch::default(); r.capacity()];
+    let mut m = std::collections::HashMap::new();
+    vs_core::share::pool_own_ppm_all(r, attr, &mut scratch, |slot, _, ppm| {
+        m.insert(slot, ppm);
+    });
+    m
+}
+
 #[test]
 fn pool_own_ppm_is_the_pool_less_its_detached_children() {
-    use vs_core::share::pool_own_ppm;
     let mut r = reg(8);
     let net = VS_ATTR_NET as usize;
     let attrs = |v: u32| VsAttrs {
@@ -295,16 +316,22 @@ fn pool_own_ppm_is_the_pool_less_its_detached_children() {
     let slot = |id| r.find(id).unwrap();
     // Root keeps 100 - 70 - 20 = 10 %; a keeps half its 70 % (a1 takes the other half);
     // a2 inherits a's pool; b 20 %.
-    assert_eq!(pool_own_ppm(&r, 0, net), 100_000);
-    assert_eq!(pool_own_ppm(&r, slot(a), net), 350_000);
-    assert_eq!(pool_own_ppm(&r, slot(a1), net), 350_000);
-    assert_eq!(pool_own_ppm(&r, slot(a2), net), 350_000);
-    assert_eq!(pool_own_ppm(&r, slot(b), net), 200_000);
+    let all = own_ppm_all(&r, net);
+    for (s, want) in [
+        (0, 100_000),
+        (slot(a), 350_000),
+        (slot(a1), 350_000),
+        (slot(a2), 350_000),
+        (slot(b), 200_000),
+    ] {
+        assert_eq!(pool_own_ppm(&r, s, net), want, "reference, slot {s}");
+        assert_eq!(all[&s], want, "pool_own_ppm_all, slot {s}");
+    }
 }
 
 #[test]
 fn pool_own_ppm_all_agrees_with_pool_own_ppm() {
-    use vs_core::share::{pool_own_ppm, pool_own_ppm_all, PoolScratch};
+    use vs_core::share::{pool_own_ppm_all, PoolScratch};
     let mut r = reg(64);
     // A random-ish tree: each new VS under an earlier one, shares that fit the budgets.
     let mut ids = vec![0u32];

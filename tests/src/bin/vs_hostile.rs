@@ -316,7 +316,9 @@ fn churn_leaves_slab_at_baseline() -> Outcome {
         }
         let a = f.create_simple("a").ctx("a")?;
         for _ in 0..10_000 {
-            let r = f.add_rules(&[rule(VS_EV_FORK, a, VS_ANY, a)]).ctx("addrule")?;
+            let r = f
+                .add_rules(&[rule(VS_EV_FORK, a, VS_ANY, a)])
+                .ctx("addrule")?;
             f.del_rule(r).ctx("delrule")?;
         }
         f.destroy(a).ctx("destroy a")?;
