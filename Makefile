@@ -10,13 +10,14 @@
 #   make bench-web two nginx sites against CPU hogs, with and without vs (docs/bench-web.md)
 #   make bench-net network share accuracy in QEMU: vsq vs HTB, fq_codel, pfifo (docs/bench-net.md, docs/net-shares.png)
 #   make bench-fig12 two sites sharing one FastCGI backend, five configurations (docs/bench-fig12.md)
+#   make fuzz      the long fuzz run on the sanitize kernel (docs/fuzz.md; about 40 min)
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Kernel builds want Debian's rustc (with rust-src) ahead of rustup's.
 KPATH := /usr/bin:/usr/sbin:/bin:/sbin:$(HOME)/.cargo/bin
 
-.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net bench-fig12 clean
+.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net bench-fig12 fuzz clean
 
 all: module userspace
 
@@ -80,6 +81,17 @@ bench-fig12: setup module userspace
 	@echo "# host_load $$(cut -d' ' -f1-3 /proc/loadavg)" >>.cache/fig12.txt
 	@/usr/bin/python3 bench/fig12_report.py .cache/fig12.txt docs
 	@cat docs/bench-fig12.md
+
+# The fuzzer's long run: 1.2 million random ioctls in two phases (plain, failslab) under load,
+# unload/load cycles, then kmemleak, all on the sanitize kernel (KASAN, KFENCE, UBSAN, lockdep).
+# `make check` runs a short one (tests/run.sh). FUZZ_ARGS overrides the fuzzer's arguments.
+FUZZ_ARGS ?= --ops 600000 --seconds 1500 --threads 3 --cycles 20 --failslab
+fuzz: export VS_KFLAVOUR := sanitize
+fuzz: setup module userspace
+	@VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-5400} bash scripts/vm-run.sh bash -c \
+		'target/release/vs_fuzz $(FUZZ_ARGS); tests/vs_kmemleak.sh; uname -r' | tee .cache/fuzz.txt
+	@python3 tests/fuzz_report.py .cache/fuzz.txt "$(FUZZ_ARGS)" >docs/fuzz.md
+	@cat docs/fuzz.md
 
 clean:
 	@kdir=$$(bash scripts/build-kernel.sh --dir-only 2>/dev/null); \

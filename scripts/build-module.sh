@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build vs.ko. With KDIR (a Rust-enabled kernel's build tree, e.g. /lib/modules/$(uname -r)/build)
 # it builds in place, for a real host. Without, it builds against this project's cached kernel
-# of flavour $VS_KFLAVOUR (test or bench) in .cache/kmod-<flavour>/, a copy of the module's
+# of flavour $VS_KFLAVOUR (test, sanitize or bench) in .cache/kmod-<flavour>/, a copy of the module's
 # sources, so that the flavours (and parallel runs) never overwrite each other's objects.
 # Prints the path of the built vs.ko on stdout.
 set -euo pipefail

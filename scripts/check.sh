@@ -29,15 +29,27 @@ if ! make -s module userspace; then
 	echo "not ok - build failed"; failed=$((failed + 1)); summary
 fi
 
-log "vm: running tests/run.sh in QEMU"
-bash scripts/vm-run.sh bash tests/run.sh | tee .cache/vm-tests.log
-vm_rc=${PIPESTATUS[0]}
-vp=$(grep -E '^ok [0-9]+ ' .cache/vm-tests.log | grep -vc '# SKIP' || true)
-vs=$(grep -E '^ok [0-9]+ .*# SKIP' .cache/vm-tests.log | wc -l)
-vf=$(grep -cE '^not ok [0-9]+ ' .cache/vm-tests.log || true)
-passed=$((passed + vp)) skipped=$((skipped + vs)) failed=$((failed + vf))
-if [ "$vm_rc" -ne 0 ] && [ "$vf" -eq 0 ]; then
-	echo "not ok - the QEMU run failed (status $vm_rc) without a failing test: see above"
-	failed=$((failed + 1))
+# The QEMU suites: every test on the test kernel (lockdep), then the module's own tests, the
+# fuzzer with failslab and kmemleak on the sanitize kernel (KASAN, KFENCE, UBSAN).
+vm_suite() { # flavour suite
+	local log=.cache/vm-tests-$1.log
+	log "vm: running tests/run.sh (suite $2) in QEMU on the $1 kernel"
+	VS_KFLAVOUR=$1 VS_SUITE=$2 bash scripts/vm-run.sh bash tests/run.sh | tee "$log"
+	local vm_rc=${PIPESTATUS[0]} vp vs vf
+	vp=$(grep -E '^ok [0-9]+ ' "$log" | grep -vc '# SKIP' || true)
+	vs=$(grep -E '^ok [0-9]+ .*# SKIP' "$log" | wc -l)
+	vf=$(grep -cE '^not ok [0-9]+ ' "$log" || true)
+	passed=$((passed + vp)) skipped=$((skipped + vs)) failed=$((failed + vf))
+	if [ "$vm_rc" -ne 0 ] && [ "$vf" -eq 0 ]; then
+		echo "not ok - the QEMU run on the $1 kernel failed (status $vm_rc) without a failing test: see above"
+		failed=$((failed + 1))
+	fi
+}
+vm_suite test all
+log "build: the sanitize kernel and vs.ko for it"
+if VS_KFLAVOUR=sanitize bash scripts/build-module.sh >/dev/null; then
+	vm_suite sanitize sanitize
+else
+	echo "not ok - sanitize kernel or module build failed"; failed=$((failed + 1))
 fi
 summary

@@ -20,7 +20,8 @@ export PATH
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Kernel flavours: "test" (lockdep and friends; make check, make vm) and "bench" (production-like;
+# Kernel flavours: "test" (lockdep and friends; make check, make vm), "sanitize" (KASAN, KFENCE,
+# kmemleak, UBSAN, failslab; make check, make fuzz) and "bench" (production-like;
 # make bench*). Each is kernel/vs.config plus kernel/<flavour>.config, cached on its own.
 VS_KFLAVOUR=${VS_KFLAVOUR:-test}
 export VS_KFLAVOUR

@@ -7,7 +7,8 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 (($#)) || die "usage: vm-run.sh COMMAND [ARGS...]"
-KDIR=$(bash "$VS_ROOT/scripts/build-kernel.sh")
+# VS_KDIR: boot an already built kernel tree instead of the flavour's cached one.
+KDIR=${VS_KDIR:-$(bash "$VS_ROOT/scripts/build-kernel.sh")}
 IMG=$KDIR/arch/x86/boot/bzImage
 [ -f "$IMG" ] || die "no kernel image at $IMG"
 VS_KO=${VS_KO:-$(module_dir)/vs.ko}
@@ -18,7 +19,7 @@ LOG=$(mktemp "$VS_ROOT/.cache/vm.XXXXXX.log")
 # The guest command, written to a file so that any quoting survives the trip.
 CMDFILE=$LOG.cmd
 {
-	printf 'export VS_ROOT=%q VS_NO_LOAD=%q VS_KTAP_HELPERS=%q VS_KO=%q VS_KFLAVOUR=%q VS_ICOUNT=%q\n' "$VS_ROOT" "${VS_NO_LOAD:-0}" "$VS_KTAP_HELPERS" "$VS_KO" "$VS_KFLAVOUR" "${VS_ICOUNT:-0}"
+	printf 'export VS_ROOT=%q VS_NO_LOAD=%q VS_KTAP_HELPERS=%q VS_KO=%q VS_KFLAVOUR=%q VS_ICOUNT=%q VS_SUITE=%q\n' "$VS_ROOT" "${VS_NO_LOAD:-0}" "$VS_KTAP_HELPERS" "$VS_KO" "$VS_KFLAVOUR" "${VS_ICOUNT:-0}" "${VS_SUITE:-all}"
 	printf 'exec bash %q' "$VS_ROOT/scripts/guest-run.sh"
 	printf ' %q' "$@"
 	printf '\n'

@@ -187,6 +187,11 @@ fn add_rules(_: Admin, arg: usize) -> Result {
         rules.push(reader.read::<VsRule>()?, GFP_KERNEL)?;
     }
     req.first_id = state::with(|s| s.vs.add_rules(&rules).map_err(to_errno))?;
+    // Exec rules with a path match the file it names: resolve it before returning, so the
+    // rule is in force when the caller goes on.
+    if rules.iter().any(|r| r.path[0] != 0) {
+        glue::paths_refresh_now();
+    }
     write_user(arg, &req)
 }
 

@@ -14,6 +14,8 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use crate::abi::{VS_EV_EXEC, VS_EV_FORK};
 use crate::classify::ForkCheck;
+use crate::glue;
+use crate::rules::{Exe, FileId};
 use crate::state::{self, HINTS};
 
 /// The global pid the glue passes, as the membership key.
@@ -34,11 +36,32 @@ extern "C" fn vs_rust_on_fork(parent: i32, child: i32) {
     });
 }
 
+/// A kernel-created worker of a process (io_uring): `owner` is the process's leader.
+#[no_mangle]
+extern "C" fn vs_rust_on_io_worker(owner: i32, worker: i32) {
+    if HINTS.idle(VS_EV_FORK) {
+        return;
+    }
+    let _ = state::with(|s| {
+        s.vs.on_worker(key(owner), key(worker));
+        Ok(())
+    });
+}
+
+/// `path` is how the exec'ing task reached the executable, `dev`/`ino` the file itself.
+///
 /// # Safety
 ///
 /// `path` points to `len` readable bytes for the duration of the call.
 #[no_mangle]
-unsafe extern "C" fn vs_rust_on_exec(pid: i32, old_pid: i32, path: *const u8, len: usize) {
+unsafe extern "C" fn vs_rust_on_exec(
+    pid: i32,
+    old_pid: i32,
+    path: *const u8,
+    len: usize,
+    dev: u32,
+    ino: u64,
+) {
     let path = if path.is_null() {
         &[][..]
     } else {
@@ -49,10 +72,17 @@ unsafe extern "C" fn vs_rust_on_exec(pid: i32, old_pid: i32, path: *const u8, le
         HINTS.root_execs.fetch_add(1, Relaxed);
         return;
     }
-    let _ = state::with(|s| {
-        s.vs.on_exec(key(pid), key(old_pid), path);
-        Ok(())
+    let exe = Exe {
+        path,
+        file: FileId { dev, ino },
+    };
+    let stale = state::with(|s| {
+        s.vs.on_exec(key(pid), key(old_pid), exe);
+        Ok(s.vs.rules.take_stale())
     });
+    if stale == Ok(true) {
+        glue::paths_refresh_soon();
+    }
 }
 
 /// `de_thread`: thread `tid` takes over its leader's pid `leader`.

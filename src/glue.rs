@@ -21,6 +21,9 @@ extern "C" {
     fn vs_glue_task_exiting(task: *const core::ffi::c_void) -> bool;
     fn vs_glue_global_pid(vpid: i32) -> core::ffi::c_int;
     fn vs_glue_pid_for_caller(pid: i32) -> core::ffi::c_int;
+    fn vs_glue_paths_refresh_soon();
+    fn vs_glue_paths_refresh_now();
+    fn vs_glue_path_identity(path: *const u8, dev: *mut u32, ino: *mut u64) -> core::ffi::c_int;
     fn vs_glue_cpu_start();
     fn vs_glue_cpu_stop();
     fn vs_glue_task_sample(
@@ -33,6 +36,30 @@ extern "C" {
         expect: core::ffi::c_int,
         nice: core::ffi::c_int,
     ) -> core::ffi::c_int;
+}
+
+/// Have the rule paths resolved again soon (at most once a second). Any context.
+pub(crate) fn paths_refresh_soon() {
+    // SAFETY: schedules a work item; callable with the state lock dropped, from any context.
+    unsafe { vs_glue_paths_refresh_soon() }
+}
+
+/// Resolve the rule paths now and wait. Process context, no lock held.
+pub(crate) fn paths_refresh_now() {
+    // SAFETY: process context (an ioctl); the work item takes the state lock itself.
+    unsafe { vs_glue_paths_refresh_now() }
+}
+
+/// The identity of the file that NUL-terminated `path` names, or `None`. Process context;
+/// resolves in the caller's mount namespace (the paths work item: the initial one).
+pub(crate) fn path_identity(path: &[u8]) -> Option<(u32, u64)> {
+    if path.last() != Some(&0) {
+        return None;
+    }
+    let (mut dev, mut ino) = (0, 0);
+    // SAFETY: `path` is NUL-terminated; the out-pointers are valid for the call.
+    let ret = unsafe { vs_glue_path_identity(path.as_ptr(), &mut dev, &mut ino) };
+    (ret == 0).then_some((dev, ino))
 }
 
 /// Start the CPU controller's periodic work (`vs_rust_cpu_tick`).

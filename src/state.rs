@@ -145,11 +145,7 @@ fn publish(new: Option<State>) -> Option<State> {
 
 /// Allocate and publish the state: the registry with its root VS, empty tables.
 pub(crate) fn init() -> Result {
-    let blank_rule = Rule {
-        spec: Default::default(),
-        target_slot: 0,
-        path_hash: 0,
-    };
+    let blank_rule = Rule::BLANK;
     let vs = Vs::new(
         VVec::from_elem(None, VS_MAX as usize, GFP_KERNEL)?,
         VVec::from_elem(Entry::default(), MEMBER_TABLE, GFP_KERNEL)?,

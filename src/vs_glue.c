@@ -12,6 +12,7 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/namei.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched/task.h>
 #include <linux/workqueue.h>
@@ -120,6 +121,51 @@ static u32 vs_unix_peer_tag(struct sock *sk)
 	return tag;
 }
 
+/*
+ * Exec rules' files (src/paths.rs): rule paths are resolved in a work item, so in a kworker,
+ * whose root is the initial mount namespace's, whatever namespace the exec or the ioctl came
+ * from. At most one resolution a second: an exec that keeps showing a rule's path with
+ * another file (a spoofer, or a file replaced) cannot make it run more often.
+ */
+static unsigned long vs_paths_last;
+static void vs_paths_workfn(struct work_struct *work)
+{
+	WRITE_ONCE(vs_paths_last, jiffies);
+	vs_rust_refresh_paths();
+}
+static DECLARE_DELAYED_WORK(vs_paths_work, vs_paths_workfn);
+
+/* From any context (a gate): resolve the rule paths again, soon. */
+void vs_glue_paths_refresh_soon(void)
+{
+	unsigned long next = READ_ONCE(vs_paths_last) + HZ;
+
+	if (!delayed_work_pending(&vs_paths_work))
+		schedule_delayed_work(&vs_paths_work,
+				      time_after(jiffies, next) ? 0 : next - jiffies);
+}
+
+/* Process context (the ioctl that added path rules): resolve now and wait for it. */
+void vs_glue_paths_refresh_now(void)
+{
+	mod_delayed_work(system_wq, &vs_paths_work, 0);
+	flush_delayed_work(&vs_paths_work);
+}
+
+/* The file `path` names (from the work item: in the initial mount namespace). */
+int vs_glue_path_identity(const char *path, u32 *dev, u64 *ino)
+{
+	struct path p;
+	int err = kern_path(path, LOOKUP_FOLLOW, &p);
+
+	if (err)
+		return err;
+	*dev = d_inode(p.dentry)->i_sb->s_dev;
+	*ino = d_inode(p.dentry)->i_ino;
+	path_put(&p);
+	return 0;
+}
+
 /* --- tracepoints (found by name: the sched ones are not exported) --- */
 
 static void vs_tp_fork(void *data, struct task_struct *parent, struct task_struct *child)
@@ -135,12 +181,22 @@ static void vs_tp_exec(void *data, struct task_struct *p, pid_t old_pid, struct 
 	char buf[256];
 	const char *path = NULL;
 
-	/* The resolved path of the executable (symlinks followed), else the name given. */
-	if (bprm->file)
+	u32 dev = 0;
+	u64 ino = 0;
+
+	/*
+	 * The resolved path of the executable (symlinks followed), else the name given; and the
+	 * file itself, which a path rule must also match (a path can be faked in a private mount
+	 * namespace, the inode cannot). For a script this is the interpreter: the file that runs.
+	 */
+	if (bprm->file) {
 		path = d_path(&bprm->file->f_path, buf, sizeof(buf));
+		dev = file_inode(bprm->file)->i_sb->s_dev;
+		ino = file_inode(bprm->file)->i_ino;
+	}
 	if (IS_ERR_OR_NULL(path))
 		path = bprm->filename;
-	vs_rust_on_exec(p->pid, old_pid, path, strnlen(path, sizeof(buf)));
+	vs_rust_on_exec(p->pid, old_pid, path, strnlen(path, sizeof(buf)), dev, ino);
 }
 
 static void vs_tp_exit(void *data, struct task_struct *p)
@@ -367,6 +423,23 @@ static struct kprobe vs_kps[] = {
 };
 static struct kprobe *vs_kp_ptrs[ARRAY_SIZE(vs_kps)];
 
+/*
+ * io_uring's workers (io-wq and SQPOLL threads) come from create_io_thread, which skips the
+ * fork tracepoint: each joins its process's VS at its first instruction (current is the new
+ * worker). Optional: the functions exist only with CONFIG_IO_URING.
+ */
+static int vs_kp_io_worker(struct kprobe *p, struct pt_regs *regs)
+{
+	vs_rust_on_io_worker(current->group_leader->pid, current->pid);
+	return 0;
+}
+
+static struct kprobe vs_io_kps[] = {
+	VS_KPROBE("io_wq_worker", vs_kp_io_worker, NULL),
+	VS_KPROBE("io_sq_thread", vs_kp_io_worker, NULL),
+};
+static bool vs_io_kp_on[ARRAY_SIZE(vs_io_kps)];
+
 /* --- kretprobes --- */
 
 static int vs_krp_clone_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
@@ -412,6 +485,8 @@ static int vs_probe_misses_get(char *buf, const struct kernel_param *kp)
 
 	for (i = 0; i < ARRAY_SIZE(vs_kps); i++)
 		n += READ_ONCE(vs_kps[i].nmissed);
+	for (i = 0; i < ARRAY_SIZE(vs_io_kps); i++)
+		n += READ_ONCE(vs_io_kps[i].nmissed);
 	for (i = 0; i < ARRAY_SIZE(vs_krps); i++)
 		n += READ_ONCE(vs_krps[i].nmissed) + READ_ONCE(vs_krps[i].kp.nmissed);
 	n += vs_net_probe_misses();
@@ -430,13 +505,20 @@ void vs_glue_probes_unregister(void)
 
 	unregister_kretprobes(vs_krp_ptrs, ARRAY_SIZE(vs_krps));
 	unregister_kprobes(vs_kp_ptrs, ARRAY_SIZE(vs_kps));
+	for (i = 0; i < ARRAY_SIZE(vs_io_kps); i++) {
+		if (vs_io_kp_on[i])
+			unregister_kprobe(&vs_io_kps[i]);
+		vs_io_kp_on[i] = false;
+	}
 	for (i = 0; i < ARRAY_SIZE(vs_tps); i++) {
 		if (vs_tps[i].registered)
 			tracepoint_probe_unregister(vs_tps[i].tp, vs_tps[i].probe, NULL);
 		vs_tps[i].registered = false;
 	}
-	/* No probe of ours is running or will run after this. */
+	/* No probe of ours is running or will run after this, */
 	tracepoint_synchronize_unregister();
+	/* nor a path resolution one of them asked for. */
+	cancel_delayed_work_sync(&vs_paths_work);
 }
 
 int vs_glue_probes_register(void)
@@ -475,6 +557,9 @@ int vs_glue_probes_register(void)
 		unregister_kprobes(vs_kp_ptrs, ARRAY_SIZE(vs_kps));
 		goto fail_tp;
 	}
+	/* Optional probes: a kernel without the function has no such workers to miss. */
+	for (i = 0; i < ARRAY_SIZE(vs_io_kps); i++)
+		vs_io_kp_on[i] = register_kprobe(&vs_io_kps[i]) == 0;
 	return 0;
 
 fail_tp:

@@ -44,6 +44,7 @@ mod error;
 mod gates;
 mod glue;
 mod net;
+mod paths;
 mod state;
 mod uapi;
 

@@ -1,18 +1,38 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# All QEMU tests, run inside the guest by `make check` (through scripts/vm-run.sh, which loads
-# vs.ko first). Each program prints KTAP; the last test checks the kernel log.
+# The QEMU tests, run inside the guest (through scripts/vm-run.sh, which loads vs.ko first).
+# Each program prints KTAP; the last test checks the kernel log.
+#
+#   VS_SUITE=all       (default; the test kernel) every test, and a short fuzz run
+#   VS_SUITE=sanitize  (the sanitize kernel: KASAN, KFENCE, kmemleak, UBSAN, failslab) the tests
+#                      that drive the module's own code, the fuzzer with failslab, then kmemleak;
+#                      the timing tests (vs_cpu) and vsctl's output tests stay on the test kernel.
 set -u
 cd "$VS_ROOT"
 rc=0
-for t in target/release/vs_device target/release/vs_gates target/release/vs_cpu target/release/vs_net target/release/vs_hostile tests/vs_module.sh tests/vs_netns.sh tests/vs_vsq.sh tests/vsctl.sh tests/vsctl_rules.sh tests/vsctl_top.sh; do
+fuzz="target/release/vs_fuzz --ops 20000 --seconds 20 --cycles 3"
+case "${VS_SUITE:-all}" in
+all)
+	tests=(target/release/vs_device target/release/vs_gates target/release/vs_cpu
+		target/release/vs_net target/release/vs_hostile "$fuzz" tests/vs_module.sh
+		tests/vs_netns.sh tests/vs_vsq.sh tests/vsctl.sh tests/vsctl_rules.sh tests/vsctl_top.sh) ;;
+sanitize)
+	tests=(target/release/vs_device target/release/vs_gates target/release/vs_net
+		target/release/vs_hostile "$fuzz --failslab" tests/vs_module.sh tests/vs_netns.sh
+		tests/vs_vsq.sh tests/vs_kmemleak.sh) ;;
+*)
+	echo "not ok 1 run.sh # unknown VS_SUITE=$VS_SUITE"
+	exit 1 ;;
+esac
+for t in "${tests[@]}"; do
+	read -ra argv <<<"$t"
 	echo "# ==== $t"
-	if [ ! -x "$t" ]; then
-		echo "not ok 1 $(basename "$t") # missing: not built"
+	if [ ! -x "${argv[0]}" ]; then
+		echo "not ok 1 $(basename "${argv[0]}") # missing: not built"
 		rc=1
 		continue
 	fi
-	"$t" || rc=1
+	"${argv[@]}" || rc=1
 done
 
 echo "# ==== kernel log"

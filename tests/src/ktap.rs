@@ -17,6 +17,7 @@ pub enum Fail {
 pub type Outcome = Result<(), Fail>;
 
 /// One test: a name and the function that runs it.
+#[derive(Clone, Copy)]
 pub struct Test {
     pub name: &'static str,
     pub func: fn() -> Outcome,

@@ -253,22 +253,28 @@ pub struct VsRule {
     pub _pad: u32,
     /// Times the rule decided a classification.
     pub hits: u64,
-    /// Exec only: the executable's path as passed to execve; empty: any.
+    /// Exec only: the executable's absolute path; empty: any. The rule matches the file this
+    /// path names in the initial mount namespace (see README, "Rules").
     pub path: [u8; VS_PATH_LEN],
+}
+
+impl VsRule {
+    /// No event, any VS, keep: the base that rules are built from.
+    pub const BLANK: VsRule = VsRule {
+        id: 0,
+        event: 0,
+        cur: VS_ANY,
+        req: VS_ANY,
+        target: VS_TARGET_KEEP,
+        _pad: 0,
+        hits: 0,
+        path: [0; VS_PATH_LEN],
+    };
 }
 
 impl Default for VsRule {
     fn default() -> Self {
-        Self {
-            id: 0,
-            event: 0,
-            cur: VS_ANY,
-            req: VS_ANY,
-            target: VS_TARGET_KEEP,
-            _pad: 0,
-            hits: 0,
-            path: [0; VS_PATH_LEN],
-        }
+        Self::BLANK
     }
 }
 

@@ -14,7 +14,7 @@ use crate::abi::{
     VS_ROOT,
 };
 use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
-use crate::rules::{IndexEntry, Rule, RuleTable, Verdict};
+use crate::rules::{Exe, IndexEntry, Rule, RuleTable, Verdict};
 use crate::share::{self, PoolCtl, Scratch};
 use crate::tree::{Error, Registry, Result, Slot};
 
@@ -359,10 +359,18 @@ impl<T: Store> Vs<T> {
     }
 
     /// Where the rules send a task in `cur` at `event`: `None` to stay.
-    fn decide(&mut self, event: u32, cur: usize, req: Option<usize>, path: &[u8]) -> Option<usize> {
+    fn decide(
+        &mut self,
+        event: u32,
+        cur: usize,
+        req: Option<usize>,
+        exe: Exe<'_>,
+    ) -> Option<usize> {
         let cur_id = self.reg.node(cur)?.id;
         let req_id = req.and_then(|s| self.reg.node(s)).map(|n| n.id);
-        let (_, verdict) = self.rules.classify(event, cur_id, req_id, path)?;
+        let (_, verdict) = self
+            .rules
+            .classify(event, cur_id, req_id, exe.path, exe.file)?;
         match verdict {
             Verdict::Slot(s) => Some(s),
             Verdict::Req => req,
@@ -426,7 +434,7 @@ impl<T: Store> Vs<T> {
         // A reservation left by a fork whose failure we did not see is stale now.
         self.drop_pending(pid);
         let cur = self.slot_of(pid);
-        let target = self.decide(VS_EV_FORK, cur, None, b"").unwrap_or(cur);
+        let target = self.decide(VS_EV_FORK, cur, None, Exe::NONE).unwrap_or(cur);
         if target == 0 {
             return ForkCheck::Allow;
         }
@@ -479,7 +487,7 @@ impl<T: Store> Vs<T> {
             slot
         } else {
             let cur = self.slot_of(parent);
-            let target = self.decide(VS_EV_FORK, cur, None, b"").unwrap_or(cur);
+            let target = self.decide(VS_EV_FORK, cur, None, Exe::NONE).unwrap_or(cur);
             if target != 0
                 && self
                     .members
@@ -491,9 +499,16 @@ impl<T: Store> Vs<T> {
             }
             target
         };
-        // A child of a task running at a vs-given nice starts at that nice: it records the
-        // nice it would have had without vs (its parent's own), so that it gets it back when
-        // it leaves managed pools or at unload, wherever the fork rules put it.
+        self.inherit_nice(parent, child);
+        if let Some(c) = self.counters(target) {
+            c.forks += 1;
+        }
+    }
+
+    /// A child of a task running at a vs-given nice starts at that nice: it records the nice
+    /// it would have had without vs (its parent's own), so that it gets it back when it leaves
+    /// managed pools or at unload, wherever the rules put it.
+    fn inherit_nice(&mut self, parent: u64, child: u64) {
         if let Some(p) = self.members.get(parent).copied() {
             if p.nice_flags & NICE_MANAGED != 0 && p.nice_flags & NICE_USER == 0 {
                 if let Ok(e) = self.members.entry(child) {
@@ -503,9 +518,26 @@ impl<T: Store> Vs<T> {
                 }
             }
         }
-        if let Some(c) = self.counters(target) {
-            c.forks += 1;
+    }
+
+    /// A worker the kernel created for a process (io_uring's io-wq and SQPOLL threads, made by
+    /// `create_io_thread`, which the fork gate never sees): it is part of the process, so it
+    /// joins the VS of the process's leader `owner`, counted and charged there. No fork rule
+    /// applies and no limit refuses it (the kernel gives the module no way to fail it); it
+    /// takes the leader's vs-given nice record, so it is restored like its siblings.
+    pub fn on_worker(&mut self, owner: u64, worker: u64) {
+        let slot = self.slot_of(owner);
+        if slot != 0
+            && self.members.get(worker).is_none()
+            && self
+                .members
+                .entry(worker)
+                .map(|e| e.slot = slot as u16)
+                .is_ok()
+        {
+            let _ = self.reg.join(slot);
         }
+        self.inherit_nice(owner, worker);
     }
 
     /// Exit gate: the task leaves its VS, and any reservation it held is released.
@@ -522,12 +554,12 @@ impl<T: Store> Vs<T> {
 
     /// Exec gate. `old_pid` differs from `pid` when a thread exec'd and took over its
     /// leader's pid: its membership moves with it. Then exec rules (by path) apply.
-    pub fn on_exec(&mut self, pid: u64, old_pid: u64, path: &[u8]) {
+    pub fn on_exec(&mut self, pid: u64, old_pid: u64, exe: Exe<'_>) {
         if old_pid != pid {
             self.on_tid_exchange(old_pid, pid);
         }
         let cur = self.slot_of(pid);
-        if let Some(to) = self.decide(VS_EV_EXEC, cur, None, path) {
+        if let Some(to) = self.decide(VS_EV_EXEC, cur, None, exe) {
             let _ = self.move_task(pid, to);
         }
         let now = self.slot_of(pid);
@@ -566,7 +598,7 @@ impl<T: Store> Vs<T> {
     /// Returns the task's VSID afterwards.
     pub fn on_gate(&mut self, pid: u64, event: u32, req: Option<usize>) -> u32 {
         let cur = self.slot_of(pid);
-        if let Some(to) = self.decide(event, cur, req, b"") {
+        if let Some(to) = self.decide(event, cur, req, Exe::NONE) {
             let _ = self.move_task(pid, to);
         }
         self.id_of(pid)

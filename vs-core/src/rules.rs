@@ -7,6 +7,14 @@
 //! eight keys (the task's VS or `*`, the requester's VS or `*`, the exec path or none) by
 //! binary search and takes the smallest id among the first hits: O(log n) however many rules.
 //!
+//! Exec rules name a file by path, but match the file itself: the path is resolved in the
+//! initial mount namespace (by the kernel glue, outside the state lock) to a [`FileId`], and
+//! an exec matches only when both its path and its file's identity agree. A user who
+//! bind-mounts another program over the path in a private mount namespace (`unshare -rm`)
+//! shows the right path with the wrong file, and stays where they are. A path whose file
+//! changed since it was resolved (a package upgrade renames a new file into place) is
+//! reported through [`RuleTable::take_stale`], so the glue resolves the paths again.
+//!
 //! Storage is two caller-provided arrays of the same capacity (rules by id, the index), so
 //! nothing here allocates; an insert or delete shifts entries (a memmove), fine for an
 //! administrative operation.
@@ -17,6 +25,34 @@ use crate::abi::{
 };
 use crate::tree::{Error, Result};
 
+/// The identity of a file: its filesystem's device number and its inode number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u32,
+    pub ino: u64,
+}
+
+impl FileId {
+    /// Not resolved (yet), or the path names no file: matches no exec.
+    pub const NONE: FileId = FileId { dev: 0, ino: 0 };
+}
+
+/// The executable at an exec gate: the path it was reached by (in the exec'ing task's mount
+/// namespace) and the file itself.
+#[derive(Clone, Copy, Debug)]
+pub struct Exe<'a> {
+    pub path: &'a [u8],
+    pub file: FileId,
+}
+
+impl Exe<'_> {
+    /// Gates other than exec.
+    pub const NONE: Exe<'static> = Exe {
+        path: b"",
+        file: FileId::NONE,
+    };
+}
+
 /// A rule as installed: the user's rule plus what the kernel resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
@@ -24,6 +60,18 @@ pub struct Rule {
     /// Registry slot of the target VS (unused for `req`/`keep` targets).
     pub target_slot: u16,
     pub path_hash: u32,
+    /// Exec rules with a path: the file the path named when last resolved.
+    pub file: FileId,
+}
+
+impl Rule {
+    /// An empty array element.
+    pub const BLANK: Rule = Rule {
+        spec: VsRule::BLANK,
+        target_slot: 0,
+        path_hash: 0,
+        file: FileId::NONE,
+    };
 }
 
 /// One index entry; ordered by all fields in declaration order.
@@ -75,6 +123,8 @@ pub struct RuleTable<R, I> {
     next_id: u32,
     /// Rules per event, so that a gate can tell in O(1) that no rule can concern it.
     per_event: [u32; VS_EV_MAX as usize + 1],
+    /// An exec showed a rule's path with a file other than the one resolved: resolve again.
+    stale: bool,
 }
 
 impl<R, I> RuleTable<R, I>
@@ -90,6 +140,7 @@ where
             len: 0,
             next_id: 1,
             per_event: [0; VS_EV_MAX as usize + 1],
+            stale: false,
         }
     }
 
@@ -181,6 +232,7 @@ where
                 spec,
                 target_slot,
                 path_hash,
+                file: FileId::NONE,
             };
             let key = IndexEntry {
                 event: spec.event,
@@ -245,27 +297,68 @@ where
         })
     }
 
-    /// The first rule (smallest id) for exactly this key whose path matches.
-    fn first_for(&self, key: IndexEntry, path: &[u8]) -> Option<usize> {
+    /// The first rule (smallest id) for exactly this key whose path and file match. A rule
+    /// whose path matches but whose file does not marks the table stale.
+    fn first_for(&mut self, key: IndexEntry, path: &[u8], file: FileId) -> Option<usize> {
         let idx = &self.index[..self.len];
         let start = idx.partition_point(|e| *e < key);
-        idx[start..]
+        let mut stale = false;
+        let found = idx[start..]
             .iter()
             .take_while(|e| {
                 (e.event, e.cur, e.req, e.path_hash) == (key.event, key.cur, key.req, key.path_hash)
             })
             .filter_map(|e| self.position(e.id))
-            .find(|&pos| key.path_hash == 0 || path_bytes(&self.rules[pos].spec.path) == path)
+            .find(|&pos| {
+                let r = &self.rules[pos];
+                if key.path_hash == 0 {
+                    return true;
+                }
+                if path_bytes(&r.spec.path) != path {
+                    return false;
+                }
+                let same = r.file == file && r.file != FileId::NONE;
+                stale |= !same;
+                same
+            });
+        self.stale |= stale;
+        found
+    }
+
+    /// Whether an exec found a path rule whose file was not the one resolved (since the last
+    /// call): the caller should resolve the paths again ([`Self::exec_paths`], [`Self::set_file`]).
+    pub fn take_stale(&mut self) -> bool {
+        core::mem::take(&mut self.stale)
+    }
+
+    /// The exec rules that name a path: `(id, path)`, in id order.
+    pub fn exec_paths(&self) -> impl Iterator<Item = (u32, &[u8])> + '_ {
+        self.iter()
+            .filter(|r| r.path_hash != 0)
+            .map(|r| (r.spec.id, path_bytes(&r.spec.path)))
+    }
+
+    /// Record the file that rule `id`'s path resolved to; `path` is what was resolved (a rule
+    /// deleted and its id never reused, so a mismatch means nothing to do).
+    pub fn set_file(&mut self, id: u32, path: &[u8], file: FileId) {
+        if let Some(pos) = self.position(id) {
+            let r = &mut self.rules[pos];
+            if path_bytes(&r.spec.path) == path {
+                r.file = file;
+            }
+        }
     }
 
     /// Classify a task in VS `cur` at gate `event`, with requester `req` (if the event has
-    /// one) and exec `path` (exec only). Counts a hit on the deciding rule.
+    /// one) and, for exec, the executable's `path` and `file`. Counts a hit on the deciding
+    /// rule.
     pub fn classify(
         &mut self,
         event: u32,
         cur: u32,
         req: Option<u32>,
         path: &[u8],
+        file: FileId,
     ) -> Option<(u32, Verdict)> {
         if self.len == 0 {
             return None;
@@ -286,7 +379,7 @@ where
                         path_hash: h,
                         id: 0,
                     };
-                    if let Some(pos) = self.first_for(key, path) {
+                    if let Some(pos) = self.first_for(key, path, file) {
                         // Positions follow id order, so the smallest position wins.
                         best = Some(best.map_or(pos, |b| b.min(pos)));
                     }

@@ -7,7 +7,13 @@ use std::collections::BTreeMap;
 use vs_core::abi::*;
 use vs_core::classify::{ForkCheck, Store, Vs};
 use vs_core::members::Entry;
-use vs_core::rules::{IndexEntry, Rule};
+use vs_core::rules::{Exe, FileId, IndexEntry, Rule};
+
+/// An exec of /bin/true (no rule here names a path).
+const TRUE: Exe = Exe {
+    path: b"/bin/true",
+    file: FileId { dev: 1, ino: 2 },
+};
 use vs_core::tree::Slot;
 
 struct VecStore;
@@ -22,11 +28,7 @@ impl Store for VecStore {
 }
 
 fn new_vs() -> Vs<VecStore> {
-    let blank = Rule {
-        spec: VsRule::default(),
-        target_slot: 0,
-        path_hash: 0,
-    };
+    let blank = Rule::BLANK;
     Vs::new(
         vec![None; 16],
         vec![Entry::default(); 256],
@@ -145,10 +147,10 @@ proptest! {
                     if thread_takeover {
                         let new_pid = next_pid;
                         next_pid += 1;
-                        vs.on_exec(new_pid, t, b"/bin/true");
+                        vs.on_exec(new_pid, t, TRUE);
                         live[i] = new_pid;
                     } else {
-                        vs.on_exec(t, t, b"/bin/true");
+                        vs.on_exec(t, t, TRUE);
                     }
                 }
             }

@@ -3,14 +3,29 @@
 
 use proptest::prelude::*;
 use vs_core::abi::*;
-use vs_core::rules::{IndexEntry, Rule, RuleTable, Verdict};
+use vs_core::rules::{FileId, IndexEntry, Rule, RuleTable, Verdict};
 use vs_core::tree::Error;
 
 fn blank_rule() -> Rule {
-    Rule {
-        spec: VsRule::default(),
-        target_slot: 0,
-        path_hash: 0,
+    Rule::BLANK
+}
+
+/// The file each path names (what the kernel's resolution would find).
+fn file_of(p: &[u8]) -> FileId {
+    FileId {
+        dev: 8,
+        ino: p.iter().map(|&b| u64::from(b)).sum(),
+    }
+}
+
+/// Another file shown under a rule's path (a bind mount in a private mount namespace).
+const SPOOF: FileId = FileId { dev: 99, ino: 1 };
+
+/// What the paths work item does: resolve every exec rule's path.
+fn resolve_all(t: &mut RuleTable<Vec<Rule>, Vec<IndexEntry>>) {
+    let paths: Vec<(u32, Vec<u8>)> = t.exec_paths().map(|(id, p)| (id, p.to_vec())).collect();
+    for (id, p) in paths {
+        t.set_file(id, &p, file_of(&p));
     }
 }
 
@@ -61,15 +76,22 @@ fn rule() -> impl Strategy<Value = VsRule> {
         })
 }
 
-/// The definition: scan in id order.
-fn naive(rules: &[VsRule], event: u32, cur: u32, req: Option<u32>, p: &str) -> Option<u32> {
+/// The definition: scan in id order; a path rule matches only the file its path names.
+fn naive(
+    rules: &[VsRule],
+    event: u32,
+    cur: u32,
+    req: Option<u32>,
+    p: &str,
+    spoof: bool,
+) -> Option<u32> {
     rules
         .iter()
         .find(|r| {
             r.event == event
                 && (r.cur == VS_ANY || r.cur == cur)
                 && (r.req == VS_ANY || Some(r.req) == req)
-                && (r.path == path("") || r.path == path(p))
+                && (r.path == path("") || (r.path == path(p) && !spoof))
         })
         .map(|r| r.id)
 }
@@ -81,7 +103,7 @@ proptest! {
         // Batches up to 40 rules: above 32 the index is appended to and sorted once.
         batches in prop::collection::vec(prop::collection::vec(rule(), 1..40), 1..10),
         deletes in prop::collection::vec(0usize..60, 0..10),
-        queries in prop::collection::vec((prop::sample::select(vec![VS_EV_FORK, VS_EV_EXEC, VS_EV_ACCEPT]), 1u32..=4, 1u32..=4, 0usize..3), 1..40),
+        queries in prop::collection::vec((prop::sample::select(vec![VS_EV_FORK, VS_EV_EXEC, VS_EV_ACCEPT]), 1u32..=4, 1u32..=4, 0usize..3, any::<bool>()), 1..40),
     ) {
         let mut t = table(256);
         let mut model: Vec<VsRule> = Vec::new();
@@ -106,14 +128,23 @@ proptest! {
         prop_assert_eq!(t.event_mask(), mask);
         let ids: Vec<u32> = t.iter().map(|r| r.spec.id).collect();
         prop_assert_eq!(ids, model.iter().map(|r| r.id).collect::<Vec<_>>());
-        for (ev, cur, req, p) in queries {
+        resolve_all(&mut t);
+        for (ev, cur, req, p, spoof) in queries {
             // `applies`: some rule of the event names this VS (or any) as the current one.
             let applies = model.iter().any(|r| r.event == ev && (r.cur == cur || r.cur == VS_ANY));
             prop_assert_eq!(t.applies(ev, cur), applies, "applies ev {} cur {}", ev, cur);
             let req = vs_event_has_req(ev).then_some(req);
             let p = if ev == VS_EV_EXEC { PATHS[p] } else { "" };
-            let want = naive(&model, ev, cur, req, p);
-            let got = t.classify(ev, cur, req, p.as_bytes());
+            let spoof = spoof && ev == VS_EV_EXEC;
+            let want = naive(&model, ev, cur, req, p, spoof);
+            let file = if spoof { SPOOF } else { file_of(p.as_bytes()) };
+            let got = t.classify(ev, cur, req, p.as_bytes(), file);
+            // A spoofed exec that showed some rule's path asks for the paths to be resolved.
+            let shown = spoof && model.iter().any(|r| r.event == ev && r.path == path(p) && !p.is_empty());
+            if !shown {
+                prop_assert!(!t.take_stale());
+            }
+            t.take_stale();
             prop_assert_eq!(got.map(|g| g.0), want, "ev {} cur {} req {:?} path {}", ev, cur, req, p);
             if let (Some((_, v)), Some(id)) = (got, want) {
                 let r = model.iter().find(|r| r.id == id).unwrap();
@@ -190,18 +221,51 @@ fn hits_and_keep() {
     };
     t.add(&[keep, any], slot_of).unwrap();
     assert_eq!(
-        t.classify(VS_EV_FORK, 1, None, b""),
+        t.classify(VS_EV_FORK, 1, None, b"", FileId::NONE),
         Some((1, Verdict::Keep))
     );
     assert_eq!(
-        t.classify(VS_EV_FORK, 2, None, b""),
+        t.classify(VS_EV_FORK, 2, None, b"", FileId::NONE),
         Some((2, Verdict::Slot(13)))
     );
     assert_eq!(
-        t.classify(VS_EV_FORK, 2, None, b""),
+        t.classify(VS_EV_FORK, 2, None, b"", FileId::NONE),
         Some((2, Verdict::Slot(13)))
     );
-    assert_eq!(t.classify(VS_EV_EXEC, 2, None, b"/x"), None);
+    assert_eq!(t.classify(VS_EV_EXEC, 2, None, b"/x", file_of(b"/x")), None);
     let hits: Vec<u64> = t.iter().map(|r| r.spec.hits).collect();
     assert_eq!(hits, [1, 2]);
+}
+
+#[test]
+fn path_rules_match_the_file_their_path_names() {
+    let mut t = table(8);
+    let r = VsRule {
+        event: VS_EV_EXEC,
+        target: 2,
+        path: path("/usr/sbin/nginx"),
+        ..VsRule::default()
+    };
+    let id = t.add(&[r], slot_of).unwrap();
+    let real = file_of(b"/usr/sbin/nginx");
+    let exe = |t: &mut RuleTable<_, _>, f| {
+        t.classify(VS_EV_EXEC, 1, None, b"/usr/sbin/nginx", f)
+            .map(|x| x.0)
+    };
+    // Not resolved yet: nothing matches, and the table asks for a resolution.
+    assert_eq!(exe(&mut t, real), None);
+    assert!(t.take_stale());
+    assert!(!t.take_stale());
+    t.set_file(id, b"/usr/sbin/nginx", real);
+    assert_eq!(exe(&mut t, real), Some(id));
+    assert!(!t.take_stale());
+    // Another file under the same path (bind mount, or the file replaced): no match, stale.
+    assert_eq!(exe(&mut t, SPOOF), None);
+    assert!(t.take_stale());
+    // A resolution for a path the rule does not have, or for a deleted rule, changes nothing.
+    t.set_file(id, b"/bin/other", SPOOF);
+    assert_eq!(exe(&mut t, real), Some(id));
+    t.delete(id).unwrap();
+    t.set_file(id, b"/usr/sbin/nginx", real);
+    assert_eq!(exe(&mut t, real), None);
 }

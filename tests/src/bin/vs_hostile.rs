@@ -338,6 +338,196 @@ fn churn_leaves_slab_at_baseline() -> Outcome {
     Ok(())
 }
 
+/// A copy of `sleep`, so that the test's executables are files of their own.
+fn copy_sleep(to: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = format!("{to}.new");
+    std::fs::copy("/bin/sleep", &tmp)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+    // Renamed into place, as a package manager replaces a file: a new inode under the path.
+    std::fs::rename(&tmp, to)
+}
+
+/// Start `prog 5` in a child (after `prepare` ran there); the child's pid.
+fn exec_sleep(prog: &str, prepare: fn(&str) -> bool) -> i32 {
+    let p = std::ffi::CString::new(prog).unwrap();
+    let five = std::ffi::CString::new("5").unwrap();
+    let prog = prog.to_string();
+    // SAFETY: the child only prepares, execs and _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        if !prepare(&prog) {
+            // SAFETY: end the child.
+            unsafe { libc::_exit(3) };
+        }
+        let argv = [p.as_ptr(), five.as_ptr(), std::ptr::null()];
+        // SAFETY: NUL-terminated strings and argv.
+        unsafe {
+            libc::execv(p.as_ptr(), argv.as_ptr());
+            libc::_exit(4);
+        }
+    }
+    pid
+}
+
+/// Where a child is once its exec is done and it sleeps (the comm changes before the exec
+/// gate runs, the sleep comes after), or None if it died first.
+fn vs_after_exec(d: &Dev, pid: i32) -> Option<u32> {
+    for _ in 0..200 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        if stat.contains("(prog) S") {
+            return d.which(pid).ok();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
+}
+
+fn end(pid: i32) {
+    // SAFETY: our own child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait(pid);
+}
+
+/// As an unprivileged user, in a user and mount namespace of one's own, bind-mount another
+/// program over the rule's path: the path is right, the file is not.
+fn spoof(prog: &str) -> bool {
+    let other = std::ffi::CString::new(format!("{prog}-other")).unwrap();
+    let target = std::ffi::CString::new(prog).unwrap();
+    // SAFETY: plain syscalls on our own strings, in the child.
+    unsafe {
+        libc::setgid(65534) == 0
+            && libc::setuid(65534) == 0
+            && libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) == 0
+            && libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) == 0
+            && libc::mount(
+                other.as_ptr(),
+                target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ) == 0
+    }
+}
+
+fn path_rules_match_the_file_not_the_path() -> Outcome {
+    let f = Fixture::new()?;
+    let web = f.create_simple("web").ctx("web")?;
+    let dir = format!("/tmp/vs-spoof-{}", getpid());
+    std::fs::create_dir_all(&dir).ctx("mkdir")?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).ctx("chmod")?;
+    }
+    let prog = format!("{dir}/prog");
+    copy_sleep(&prog).ctx("copy")?;
+    copy_sleep(&format!("{prog}-other")).ctx("copy")?;
+    let mut r = rule(VS_EV_EXEC, VS_ANY, VS_ANY, web);
+    r.path[..prog.len()].copy_from_slice(prog.as_bytes());
+    f.add_rules(&[r]).ctx("addrule")?;
+
+    // The real file: in web as soon as the rule is added.
+    let pid = exec_sleep(&prog, |_| true);
+    let got = vs_after_exec(&f, pid);
+    end(pid);
+    check_eq!(got, Some(web), "exec of the rule's file");
+
+    // The spoof: the right path, another file.
+    let pid = exec_sleep(&prog, spoof);
+    let got = vs_after_exec(&f, pid);
+    end(pid);
+    if got.is_none() {
+        return Err(vs_selftests::Fail::Skip(
+            "could not set up the spoof (user namespaces?)".into(),
+        ));
+    }
+    check_eq!(
+        got,
+        Some(VS_ROOT),
+        "a bind mount over the rule's path must not get into web"
+    );
+
+    // An upgrade replaces the file: the first exec may miss; within a second the rule follows.
+    copy_sleep(&prog).ctx("replace")?;
+    let pid = exec_sleep(&prog, |_| true);
+    vs_after_exec(&f, pid);
+    end(pid);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = exec_sleep(&prog, |_| true);
+    let got = vs_after_exec(&f, pid);
+    end(pid);
+    let _ = std::fs::remove_dir_all(&dir);
+    check_eq!(got, Some(web), "exec of the replaced file, a second later");
+    Ok(())
+}
+
+/// io_uring's SQPOLL thread (like its io-wq workers) is made by `create_io_thread`, which the
+/// fork tracepoint never sees: it must still join the VS of the process it works for.
+fn io_uring_workers_join_their_process() -> Outcome {
+    let f = Fixture::new()?;
+    let a = f.create_simple("a").ctx("a")?;
+    let code = in_child(|| {
+        let d = Dev::open().unwrap();
+        if d.add_process(a, getpid(), false).is_err() {
+            return 2;
+        }
+        // struct io_uring_params: flags at [2], sq_thread_idle (ms) at [4].
+        let mut params = [0u32; 30];
+        params[2] = 1 << 1; // IORING_SETUP_SQPOLL
+        params[4] = 10_000;
+        // SAFETY: io_uring_setup(entries, params) with a 120-byte params buffer.
+        let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4, params.as_mut_ptr()) };
+        if fd < 0 {
+            return 77;
+        }
+        // The SQPOLL thread is one of this process's threads: "iou-sqp-<pid>".
+        let mut worker = None;
+        for _ in 0..200 {
+            worker = std::fs::read_dir("/proc/self/task").ok().and_then(|dir| {
+                dir.flatten().find_map(|t| {
+                    let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+                    comm.starts_with("iou-sqp")
+                        .then(|| t.file_name().to_string_lossy().parse::<i32>().ok())
+                        .flatten()
+                })
+            });
+            if worker.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let Some(tid) = worker else { return 3 };
+        let in_a = d.which(tid) == Ok(a);
+        let procs = d.get(a).map(|i| i.stats.nr_procs).unwrap_or(0);
+        // SAFETY: our ring.
+        unsafe { libc::close(fd as i32) };
+        if !in_a {
+            return 4;
+        }
+        if procs != 2 {
+            return 5;
+        }
+        0
+    });
+    if code == 77 {
+        return Err(vs_selftests::Fail::Skip(
+            "no io_uring in this kernel".into(),
+        ));
+    }
+    check_eq!(
+        code,
+        0,
+        "2: addprocess, 3: no SQPOLL thread, 4: it is not in the VS, 5: not counted"
+    );
+    Ok(())
+}
+
 fn main() {
     run(
         "vs_hostile",
@@ -348,6 +538,8 @@ fn main() {
             members_are_in_the_callers_pid_namespace,
             failed_exec_from_a_thread_leaves_no_phantom,
             churn_leaves_slab_at_baseline: 300,
+            path_rules_match_the_file_not_the_path,
+            io_uring_workers_join_their_process,
         ],
     )
 }
