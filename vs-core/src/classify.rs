@@ -10,8 +10,8 @@
 //! A task that was never classified has no membership entry and is in the root VS.
 
 use crate::abi::{
-    VsAttrs, VsRule, VsStats, VS_EV_EXEC, VS_EV_FORK, VS_GLOBAL_MAX, VS_GLOBAL_MIN, VS_NAME_LEN,
-    VS_ROOT,
+    vs_event_has_req, VsAttrs, VsRule, VsStats, VS_EV_EXEC, VS_EV_FORK, VS_GLOBAL_MAX,
+    VS_GLOBAL_MIN, VS_NAME_LEN, VS_ROOT,
 };
 use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
 use crate::rules::{Exe, IndexEntry, Rule, RuleTable, Verdict};
@@ -367,7 +367,11 @@ impl<T: Store> Vs<T> {
         exe: Exe<'_>,
     ) -> Option<usize> {
         let cur_id = self.reg.node(cur)?.id;
-        let req_id = req.and_then(|s| self.reg.node(s)).map(|n| n.id);
+        // An event with a requester always has one for matching: an unknown requester is
+        // unclassified work, which is the root's, so `req=root` rules match it (a `-> (req)`
+        // verdict still leaves the task where it is: nobody to be charged to).
+        let req_id = vs_event_has_req(event)
+            .then(|| req.and_then(|s| self.reg.node(s)).map_or(VS_ROOT, |n| n.id));
         let (_, verdict) = self
             .rules
             .classify(event, cur_id, req_id, exe.path, exe.file)?;
@@ -390,6 +394,13 @@ impl<T: Store> Vs<T> {
             self.reg.join(to)?;
         } else if let Some(e) = self.members.get_mut(pid) {
             e.slot = 0;
+        }
+        // A task whose user reniced it is left alone only until it moves (README, "Nice
+        // policy"): from here on its nice is its own again, recorded at the next tick.
+        if let Some(e) = self.members.get_mut(pid) {
+            if e.nice_flags & NICE_USER != 0 {
+                e.nice_flags = 0;
+            }
         }
         if from != 0 {
             self.reg.leave(from)?;

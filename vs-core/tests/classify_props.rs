@@ -340,6 +340,86 @@ fn cpu_tick_renices_restores_and_respects_the_user() {
 }
 
 #[test]
+fn req_root_rules_match_unclassified_requesters() {
+    let mut vs = new_vs();
+    let a = vs
+        .create(&name("a"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let b = vs
+        .create(&name("b"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let (sa, sb) = (vs.slot_of_id(a).unwrap(), vs.slot_of_id(b).unwrap());
+    vs.add_rules(&[
+        VsRule {
+            event: VS_EV_ACCEPT,
+            cur: a,
+            req: VS_ROOT,
+            target: b,
+            ..VsRule::default()
+        },
+        VsRule {
+            event: VS_EV_ACCEPT,
+            cur: b,
+            req: VS_ANY,
+            target: VS_TARGET_REQ,
+            ..VsRule::default()
+        },
+    ])
+    .unwrap();
+    vs.add_process(7, sa).unwrap();
+    // A requester vs knows nothing of is the root's: the req=root rule decides.
+    assert_eq!(vs.on_gate(7, VS_EV_ACCEPT, None), b);
+    // A `-> (req)` verdict for it leaves the task where it is.
+    assert_eq!(vs.on_gate(7, VS_EV_ACCEPT, None), b);
+    // A known requester does not match req=root.
+    vs.add_process(8, sa).unwrap();
+    assert_eq!(vs.on_gate(8, VS_EV_ACCEPT, Some(sb)), a);
+}
+
+#[test]
+fn a_user_renice_is_respected_until_the_task_moves() {
+    use vs_core::classify::{NiceAction, TaskSample};
+    let mut vs = new_vs();
+    let attrs = VsAttrs::default().with(VS_ATTR_CPU, 40);
+    let a = vs.create(&name("a"), 0, VS_ID_AUTO, &attrs).unwrap();
+    let b = vs.create(&name("b"), 0, VS_ID_AUTO, &attrs).unwrap();
+    let (sa, sb) = (vs.slot_of_id(a).unwrap(), vs.slot_of_id(b).unwrap());
+    vs.add_process(7, sa).unwrap();
+    let mut acts = vec![NiceAction::default(); 8];
+    let sample = |nice| TaskSample {
+        pid: 7,
+        alive: true,
+        runnable: true,
+        nice,
+    };
+    vs.charge(1000, 90_000_000);
+    vs.charge(7, 10_000_000);
+    assert_eq!(vs.cpu_tick(&[sample(0)], &mut acts), 1);
+    // Its user sets nice 5: vs leaves it there...
+    vs.charge(1000, 90_000_000);
+    vs.charge(7, 10_000_000);
+    assert_eq!(vs.cpu_tick(&[sample(5)], &mut acts), 0);
+    // ...until it moves to another managed VS: then vs manages it again, from nice 5.
+    vs.add_process(7, sb).unwrap();
+    vs.charge(1000, 90_000_000);
+    vs.charge(7, 10_000_000);
+    let n = vs.cpu_tick(&[sample(5)], &mut acts);
+    assert_eq!(n, 1, "managed again after the move");
+    assert_eq!(acts[0].expect, 5);
+    let set = acts[0].nice;
+    // And unload gives it back the nice its user chose.
+    let n = vs.restore_all(&mut acts);
+    assert_eq!(
+        &acts[..n],
+        &[NiceAction {
+            pid: 7,
+            expect: set,
+            nice: 5
+        }]
+    );
+}
+
+#[test]
 fn child_of_a_reniced_task_gets_its_parents_own_nice_back() {
     use vs_core::classify::{NiceAction, TaskSample};
     let mut v = new_vs();
