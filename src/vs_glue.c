@@ -89,18 +89,31 @@ void vs_glue_misc_deregister(void)
  * Probes run in atomic context: nothing here sleeps.
  */
 
+/*
+ * Whether a socket's mark (or DSCP) is vs's to replace: none yet, or the tag of a VS. A value
+ * its user chose (`SO_MARK`, `IP_TOS` before connect) names no VS and stays theirs; one that
+ * happens to equal a VSID cannot be told from vs's own tag (README, "Socket tags").
+ */
+static bool vs_tag_is_ours(u32 tag)
+{
+	return !tag || vs_rust_slot_of_tag(tag);
+}
+
 /* Tag a socket with a VS: sk_mark locally, and for IPv4 the DSCP bits of the TOS byte when
  * the VSID is global (1..63), so that a peer on another host can read it from the wire. */
 static void vs_tag_sock(struct sock *sk, u32 vsid)
 {
 	if (!sk || !vsid)
 		return;
-	WRITE_ONCE(sk->sk_mark, vsid);
+	if (vs_tag_is_ours(READ_ONCE(sk->sk_mark)))
+		WRITE_ONCE(sk->sk_mark, vsid);
 	if (sk->sk_family == AF_INET) {
 		struct inet_sock *inet = inet_sk(sk);
+		u8 tos = READ_ONCE(inet->tos);
 		u8 dscp = vs_rust_dscp_of(vsid);
 
-		WRITE_ONCE(inet->tos, (READ_ONCE(inet->tos) & INET_ECN_MASK) | (dscp << 2));
+		if (vs_tag_is_ours(tos >> 2))
+			WRITE_ONCE(inet->tos, (tos & INET_ECN_MASK) | (dscp << 2));
 	}
 	sk_dst_reset(sk);
 }

@@ -346,6 +346,84 @@ fn forged_tos_is_ignored_on_this_host() -> Outcome {
     Ok(())
 }
 
+/// IP_TOS of socket `fd`.
+fn tos_of(fd: i32) -> i32 {
+    let mut v: i32 = 0;
+    let mut len = 4u32;
+    // SAFETY: a valid int out-pointer and its length.
+    unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_TOS,
+            &mut v as *mut i32 as *mut _,
+            &mut len,
+        )
+    };
+    v
+}
+
+/// A socket made in VS `vs` with `tos` (if any) set before it connects: its TOS after.
+fn tos_after_connect(
+    f: &Fixture,
+    vs: u32,
+    tos: Option<i32>,
+    addr: &SocketAddr,
+) -> Result<i32, Fail> {
+    f.add_process(vs, getpid(), false).ctx("addprocess")?;
+    // SAFETY: plain socket calls on a new fd.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    check!(fd >= 0, "socket");
+    if let Some(t) = tos {
+        // SAFETY: a valid int option.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_IP,
+                libc::IP_TOS,
+                &t as *const i32 as *const _,
+                4,
+            )
+        };
+    }
+    check_eq!(connect_raw(fd, addr), 0, "connect");
+    let got = tos_of(fd);
+    // SAFETY: our fd.
+    unsafe { libc::close(fd) };
+    f.add_process(VS_ROOT, getpid(), false)
+        .ctx("back to the root")?;
+    Ok(got)
+}
+
+fn a_users_own_tos_survives_connect() -> Outcome {
+    let f = Fixture::new()?;
+    let local = f.create_simple("local").ctx("local")?;
+    let global = f
+        .create("global", VS_ROOT, 5, VsAttrs::default())
+        .ctx("global")?;
+    let l = listen(16)?;
+    let addr = l.local_addr().ctx("addr")?;
+    // Expedited forwarding (DSCP 46, no VS has that id): the application's choice stays.
+    let ef = 46 << 2;
+    check_eq!(
+        tos_after_connect(&f, local, Some(ef), &addr)?,
+        ef,
+        "local VS"
+    );
+    check_eq!(
+        tos_after_connect(&f, global, Some(ef), &addr)?,
+        ef,
+        "global VS"
+    );
+    // No TOS of its own: a global VS's socket carries its VSID on the wire, a local one's none.
+    check_eq!(
+        tos_after_connect(&f, global, None, &addr)?,
+        (global as i32) << 2
+    );
+    check_eq!(tos_after_connect(&f, local, None, &addr)?, 0);
+    Ok(())
+}
+
 fn main() {
     run(
         "vs_net",
@@ -355,6 +433,7 @@ fn main() {
             admission_limit_under_flood,
             local_vsid_requester_on_loopback,
             forged_tos_is_ignored_on_this_host,
+            a_users_own_tos_survives_connect,
         ],
     )
 }
