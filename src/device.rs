@@ -247,10 +247,13 @@ fn add_process(_: Admin, arg: usize) -> Result {
             failed = Some(e);
         }
     })?;
+    // On a refusal part-way (EAGAIN at a limit), the tasks moved before it stay moved and
+    // `count` says how many: the caller can report it, or move them back.
+    req.count = moved;
     if let Some(e) = failed {
+        let _ = write_user(arg, &req);
         return Err(e);
     }
-    req.count = moved;
     write_user(arg, &req)
 }
 

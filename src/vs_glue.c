@@ -606,8 +606,12 @@ int vs_glue_for_each_task(pid_t vpid, bool tree, void *ctx)
 		struct task_struct *a = g;
 
 		if (tree) {
-			/* Is g the process or a descendant of it? */
-			while (a != leader && a != &init_task && a->real_parent != a)
+			/*
+			 * Is g the process or a descendant of it? A child's real_parent is the
+			 * thread that forked it, not always the leader: compare thread groups.
+			 */
+			while (!same_thread_group(a, leader) && a != &init_task &&
+			       a->real_parent != a)
 				a = rcu_dereference(a->real_parent);
 		}
 		if (same_thread_group(a, leader))

@@ -292,7 +292,8 @@ pub struct VsRuleAdd {
 pub type VsRuleList = VsList;
 
 /// [`VS_IOC_ADD_PROCESS`]: bind task `pid` (with `VS_PROC_TREE`: and its descendants) to VS
-/// `id`; out: `count`, the number of tasks moved.
+/// `id`; out: `count`, the number of tasks moved, also written when the call fails part-way
+/// (`EAGAIN` at a limit: the tasks moved before stay moved).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VsProc {

@@ -528,6 +528,61 @@ fn io_uring_workers_join_their_process() -> Outcome {
     Ok(())
 }
 
+/// `addprocess --tree` follows children that a non-leader thread forked (their real_parent
+/// is that thread, not the process's leader).
+fn addprocess_tree_includes_children_of_threads() -> Outcome {
+    let f = Fixture::new()?;
+    let a = f.create_simple("a").ctx("a")?;
+    let mut fds = [0i32; 2];
+    // SAFETY: a valid array for pipe(2).
+    check_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the child only spawns a thread that forks, and pauses.
+    let p = unsafe { libc::fork() };
+    if p == 0 {
+        let w = fds[1];
+        let _ = std::thread::spawn(move || {
+            // SAFETY: the grandchild only pauses until killed.
+            let g = unsafe { libc::fork() };
+            if g == 0 {
+                loop {
+                    // SAFETY: wait for the signal that ends the test.
+                    unsafe { libc::pause() };
+                }
+            }
+            // SAFETY: our pipe; 4 bytes.
+            unsafe { libc::write(w, &g as *const i32 as *const _, 4) };
+            // The thread stays: were it gone, its child would be handed to the leader.
+            loop {
+                // SAFETY: wait to be killed.
+                unsafe { libc::pause() };
+            }
+        });
+        loop {
+            // SAFETY: wait to be killed.
+            unsafe { libc::pause() };
+        }
+    }
+    let mut g: i32 = 0;
+    // SAFETY: our pipe; 4 bytes into an i32.
+    let n = unsafe { libc::read(fds[0], &mut g as *mut i32 as *mut _, 4) };
+    let moved = f.add_process(a, p, true);
+    let where_g = f.which(g);
+    // SAFETY: our child and grandchild.
+    unsafe {
+        libc::kill(g, libc::SIGKILL);
+        libc::kill(p, libc::SIGKILL);
+    }
+    wait(p);
+    check!(n == 4 && g > 0, "no grandchild");
+    check_eq!(
+        moved,
+        Ok(3),
+        "the process's two threads and the child one of them forked"
+    );
+    check_eq!(where_g, Ok(a), "the thread's child is in the tree");
+    Ok(())
+}
+
 fn main() {
     run(
         "vs_hostile",
@@ -540,6 +595,7 @@ fn main() {
             churn_leaves_slab_at_baseline: 300,
             path_rules_match_the_file_not_the_path,
             io_uring_workers_join_their_process,
+            addprocess_tree_includes_children_of_threads,
         ],
     )
 }
