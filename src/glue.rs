@@ -64,7 +64,7 @@ pub(crate) fn path_identity(path: &[u8]) -> Option<(u32, u64)> {
 
 /// Start the CPU controller's periodic work (`vs_rust_cpu_tick`).
 pub(crate) fn cpu_start() {
-    // SAFETY: the state exists; paired with `cpu_stop` before it goes.
+    // SAFETY: the state exists; paired with `cpu_stop` before it goes (`cpu::Controller`).
     unsafe { vs_glue_cpu_start() }
 }
 
@@ -96,30 +96,44 @@ fn to_result(ret: core::ffi::c_int) -> kernel::error::Result<i32> {
     }
 }
 
-/// Register every gate (tracepoints, kprobes, kretprobes); all or none.
-pub(crate) fn probes_register() -> kernel::error::Result {
-    // SAFETY: called once from module init after the state exists; paired with
-    // `probes_unregister` in module exit.
-    to_result(unsafe { vs_glue_probes_register() }).map(|_| ())
+/// Every gate (tracepoints, kprobes), registered while this lives.
+pub(crate) struct Probes(());
+
+impl Probes {
+    /// Register every gate; all or none.
+    pub(crate) fn register() -> kernel::error::Result<Self> {
+        // SAFETY: module init, after the state exists; unregistered in `drop`.
+        to_result(unsafe { vs_glue_probes_register() })?;
+        Ok(Probes(()))
+    }
 }
 
-/// Unregister every gate and wait until none is running.
-pub(crate) fn probes_unregister() {
-    // SAFETY: only called after a successful `probes_register`, in process context.
-    unsafe { vs_glue_probes_unregister() }
+impl Drop for Probes {
+    /// Unregister every gate and wait until none is running.
+    fn drop(&mut self) {
+        // SAFETY: `register` succeeded (the value exists only then); process context.
+        unsafe { vs_glue_probes_unregister() }
+    }
 }
 
-/// Register the network half: the accept-queue probes and the vsq qdisc; all or none.
-pub(crate) fn net_register() -> kernel::error::Result {
-    // SAFETY: called once from module init after the state exists; paired with
-    // `net_unregister` in module exit.
-    to_result(unsafe { vs_net_register() }).map(|_| ())
+/// The network half: the accept-queue probes and the vsq qdisc, registered while this lives.
+pub(crate) struct Net(());
+
+impl Net {
+    /// Register the network half; all or none.
+    pub(crate) fn register() -> kernel::error::Result<Self> {
+        // SAFETY: module init, after the state exists; unregistered in `drop`.
+        to_result(unsafe { vs_net_register() })?;
+        Ok(Net(()))
+    }
 }
 
-/// Unregister the network half (no vsq instance exists: each holds a module reference).
-pub(crate) fn net_unregister() {
-    // SAFETY: only called after a successful `net_register`, in process context.
-    unsafe { vs_net_unregister() }
+impl Drop for Net {
+    /// Unregister the network half (no vsq instance exists: each holds a module reference).
+    fn drop(&mut self) {
+        // SAFETY: `register` succeeded (the value exists only then); process context.
+        unsafe { vs_net_unregister() }
+    }
 }
 
 /// A task handed to [`for_each_task`]'s callback; valid for the duration of the callback.
@@ -200,19 +214,22 @@ pub(crate) fn capable_admin() -> bool {
     unsafe { vs_glue_capable_admin() }
 }
 
-/// Create `/dev/vs`; after this, ioctls can arrive at `device::vs_rust_ioctl`.
-pub(crate) fn misc_register() -> kernel::error::Result {
-    // SAFETY: called once from module init, paired with `misc_deregister` in module exit.
-    let ret = unsafe { vs_glue_misc_register() };
-    if ret < 0 {
-        Err(kernel::error::Error::from_errno(ret))
-    } else {
-        Ok(())
+/// `/dev/vs`, registered while this lives: ioctls can arrive at `device::vs_rust_ioctl`.
+pub(crate) struct Misc(());
+
+impl Misc {
+    /// Create `/dev/vs`.
+    pub(crate) fn register() -> kernel::error::Result<Self> {
+        // SAFETY: module init, once; deregistered in `drop`.
+        to_result(unsafe { vs_glue_misc_register() })?;
+        Ok(Misc(()))
     }
 }
 
-/// Remove `/dev/vs`.
-pub(crate) fn misc_deregister() {
-    // SAFETY: only called after a successful `misc_register`.
-    unsafe { vs_glue_misc_deregister() }
+impl Drop for Misc {
+    /// Remove `/dev/vs`.
+    fn drop(&mut self) {
+        // SAFETY: `register` succeeded (the value exists only then).
+        unsafe { vs_glue_misc_deregister() }
+    }
 }

@@ -29,8 +29,9 @@
 #include "vs_glue.h"
 
 /*
- * The one lock of the module state (src/state.rs). irqsave because the state is also read
- * from probe handlers and the qdisc, which may run with interrupts off or in softirq.
+ * The one lock of the module state (src/state.rs). irqsave because the state is also reached
+ * from probe handlers, which may run with interrupts off or in softirq. (The vsq qdisc does
+ * not take it: it reads the lock-free view of src/net.rs.)
  */
 static DEFINE_SPINLOCK(vs_state_lock);
 
