@@ -657,6 +657,10 @@ int vs_glue_pid_for_caller(pid_t pid)
 
 /* --- the CPU controller's clock and its hands on tasks --- */
 
+/*
+ * These three parameters are part of the ABI (VS_PARAM_* in vs-core/src/abi.rs): vsctl top
+ * reads them, so their names and meanings stay.
+ */
 static unsigned int cpu_period_ms = 100;
 module_param(cpu_period_ms, uint, 0644);
 MODULE_PARM_DESC(cpu_period_ms, "CPU share controller period in ms (10..10000, default 100)");
