@@ -96,44 +96,50 @@ fn to_result(ret: core::ffi::c_int) -> kernel::error::Result<i32> {
     }
 }
 
-/// Every gate (tracepoints, kprobes), registered while this lives.
-pub(crate) struct Probes(());
+/// A registration with the kernel (the gates, the network half, `/dev/vs`), undone when this
+/// drops.
+pub(crate) struct Registration {
+    undo: unsafe extern "C" fn(),
+}
 
-impl Probes {
-    /// Register every gate; all or none.
-    pub(crate) fn register() -> kernel::error::Result<Self> {
-        // SAFETY: module init, after the state exists; unregistered in `drop`.
-        to_result(unsafe { vs_glue_probes_register() })?;
-        Ok(Probes(()))
+impl Registration {
+    /// Call `register`; on success, `undo` runs when the result drops.
+    ///
+    /// # Safety
+    ///
+    /// `register` may be called now (module init, after the state exists), and `undo` undoes
+    /// it and may be called once it succeeded, in process context.
+    unsafe fn new(
+        register: unsafe extern "C" fn() -> core::ffi::c_int,
+        undo: unsafe extern "C" fn(),
+    ) -> kernel::error::Result<Self> {
+        // SAFETY: the caller's promise.
+        to_result(unsafe { register() })?;
+        Ok(Registration { undo })
     }
 }
 
-impl Drop for Probes {
-    /// Unregister every gate and wait until none is running.
+impl Drop for Registration {
     fn drop(&mut self) {
-        // SAFETY: `register` succeeded (the value exists only then); process context.
-        unsafe { vs_glue_probes_unregister() }
+        // SAFETY: `register` succeeded (the value exists only then); module exit or a failed
+        // init, both process context.
+        unsafe { (self.undo)() }
     }
 }
 
-/// The network half: the accept-queue probes and the vsq qdisc, registered while this lives.
-pub(crate) struct Net(());
-
-impl Net {
-    /// Register the network half; all or none.
-    pub(crate) fn register() -> kernel::error::Result<Self> {
-        // SAFETY: module init, after the state exists; unregistered in `drop`.
-        to_result(unsafe { vs_net_register() })?;
-        Ok(Net(()))
-    }
+/// Register every gate (tracepoints, kprobes), all or none; dropping the result unregisters
+/// them and waits until none is running.
+pub(crate) fn probes() -> kernel::error::Result<Registration> {
+    // SAFETY: called from module init after the state exists; the pair belongs together.
+    unsafe { Registration::new(vs_glue_probes_register, vs_glue_probes_unregister) }
 }
 
-impl Drop for Net {
-    /// Unregister the network half (no vsq instance exists: each holds a module reference).
-    fn drop(&mut self) {
-        // SAFETY: `register` succeeded (the value exists only then); process context.
-        unsafe { vs_net_unregister() }
-    }
+/// Register the network half (the accept-queue probes and the vsq qdisc), all or none;
+/// dropping the result unregisters it (no vsq instance exists then: each holds a module
+/// reference).
+pub(crate) fn net() -> kernel::error::Result<Registration> {
+    // SAFETY: called from module init after the state exists; the pair belongs together.
+    unsafe { Registration::new(vs_net_register, vs_net_unregister) }
 }
 
 /// A task handed to [`for_each_task`]'s callback; valid for the duration of the callback.
@@ -214,22 +220,9 @@ pub(crate) fn capable_admin() -> bool {
     unsafe { vs_glue_capable_admin() }
 }
 
-/// `/dev/vs`, registered while this lives: ioctls can arrive at `device::vs_rust_ioctl`.
-pub(crate) struct Misc(());
-
-impl Misc {
-    /// Create `/dev/vs`.
-    pub(crate) fn register() -> kernel::error::Result<Self> {
-        // SAFETY: module init, once; deregistered in `drop`.
-        to_result(unsafe { vs_glue_misc_register() })?;
-        Ok(Misc(()))
-    }
-}
-
-impl Drop for Misc {
-    /// Remove `/dev/vs`.
-    fn drop(&mut self) {
-        // SAFETY: `register` succeeded (the value exists only then).
-        unsafe { vs_glue_misc_deregister() }
-    }
+/// Create `/dev/vs`: after this, ioctls can arrive at `device::vs_rust_ioctl`; dropping the
+/// result removes it.
+pub(crate) fn misc() -> kernel::error::Result<Registration> {
+    // SAFETY: called once from module init after the state exists; the pair belongs together.
+    unsafe { Registration::new(vs_glue_misc_register, vs_glue_misc_deregister) }
 }

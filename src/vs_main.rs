@@ -66,9 +66,9 @@ module! {
 /// back), and the state last. If `init` fails part way, what it registered so far is undone
 /// in reverse order, which is the same order.
 struct VsModule {
-    _misc: glue::Misc,
-    _net: glue::Net,
-    _probes: glue::Probes,
+    _misc: glue::Registration,
+    _net: glue::Registration,
+    _probes: glue::Registration,
     _cpu: cpu::Controller,
     _state: state::Published,
 }
@@ -76,9 +76,9 @@ struct VsModule {
 impl kernel::Module for VsModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let state = state::init()?;
-        let probes = glue::Probes::register()?;
-        let net = glue::Net::register()?;
-        let misc = glue::Misc::register()?;
+        let probes = glue::probes()?;
+        let net = glue::net()?;
+        let misc = glue::misc()?;
         let cpu = cpu::Controller::start();
         pr_info!(
             "/dev/vs ready (abi {}, up to {} VSs)\n",

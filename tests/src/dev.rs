@@ -47,13 +47,7 @@ impl DevExt for Dev {
 
 /// A rule in the ABI's form: `(event, cur, req=req) -> (target)`.
 pub fn rule(event: u32, cur: u32, req: u32, target: u32) -> VsRule {
-    VsRule {
-        event,
-        cur,
-        req,
-        target,
-        ..VsRule::default()
-    }
+    VsRule::new(event, cur, req, target)
 }
 
 /// The fixture: `/dev/vs` open, and on drop every VS but the root destroyed (children

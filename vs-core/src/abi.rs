@@ -272,16 +272,21 @@ pub struct VsRule {
 
 impl VsRule {
     /// No event, any VS, keep: the base that rules are built from.
-    pub const BLANK: VsRule = VsRule {
-        id: 0,
-        event: 0,
-        cur: VS_ANY,
-        req: VS_ANY,
-        target: VS_TARGET_KEEP,
-        _pad: 0,
-        hits: 0,
-        path: [0; VS_PATH_LEN],
-    };
+    pub const BLANK: VsRule = VsRule::new(0, VS_ANY, VS_ANY, VS_TARGET_KEEP);
+
+    /// The rule `(event, cur[, req=req]) -> (target)`, any path.
+    pub const fn new(event: u32, cur: u32, req: u32, target: u32) -> Self {
+        Self {
+            id: 0,
+            event,
+            cur,
+            req,
+            target,
+            _pad: 0,
+            hits: 0,
+            path: [0; VS_PATH_LEN],
+        }
+    }
 }
 
 impl Default for VsRule {
