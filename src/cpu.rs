@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The CPU share controller's tick: the kernel half of `classify::Vs::cpu_tick`.
+//! The CPU share controller's tick: the kernel half of `cpu_control::Vs::cpu_tick`.
 //!
 //! Runs every `cpu_period_ms` in a work item (process context). Nice values can only be set
 //! outside the state lock (`set_user_nice` takes the runqueue lock, and the runtime probe takes
@@ -9,7 +9,7 @@
 
 use kernel::prelude::*;
 
-use crate::classify::{NiceAction, TaskSample};
+use crate::cpu_control::{NiceAction, TaskSample};
 use crate::{glue, state};
 
 /// Apply nice changes; a task that changed meanwhile is left as it is (see `glue::set_nice`).
@@ -55,9 +55,29 @@ extern "C" fn vs_rust_cpu_tick() {
     let _ = tick();
 }
 
-/// Module unload (the controller and the probes are stopped): give every task vs reniced
-/// its own nice value back.
-pub(crate) fn restore_all() {
+/// The controller, running while this lives. Dropping it stops the work and gives every task
+/// vs reniced its own nice value back: drop it after the probes (so that no gate moves a task
+/// meanwhile) and before the state.
+pub(crate) struct Controller(());
+
+impl Controller {
+    /// Start the periodic tick; the state must exist.
+    pub(crate) fn start() -> Self {
+        glue::cpu_start();
+        Controller(())
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        glue::cpu_stop();
+        restore_all();
+    }
+}
+
+/// Give every task vs reniced its own nice value back (the controller and the probes are
+/// stopped).
+fn restore_all() {
     let Ok(n) = state::with(|s| Ok(s.vs.members.len())) else {
         return;
     };

@@ -270,7 +270,7 @@ fn members(arg: usize) -> Result {
     if req._pad != 0 {
         return Err(EINVAL);
     }
-    let cap = (req.cap as usize).min(1 << 16);
+    let cap = (req.cap as usize).min(VS_MAX_MEMBERS as usize);
     let mut out = KVVec::<u32>::with_capacity(cap, GFP_KERNEL)?;
     req.count = state::with(|s| {
         let slot = s.vs.slot_of_id(req.id).ok_or(ENOENT)?;

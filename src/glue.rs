@@ -64,7 +64,7 @@ pub(crate) fn path_identity(path: &[u8]) -> Option<(u32, u64)> {
 
 /// Start the CPU controller's periodic work (`vs_rust_cpu_tick`).
 pub(crate) fn cpu_start() {
-    // SAFETY: the state exists; paired with `cpu_stop` before it goes.
+    // SAFETY: the state exists; paired with `cpu_stop` before it goes (`cpu::Controller`).
     unsafe { vs_glue_cpu_start() }
 }
 
@@ -96,30 +96,50 @@ fn to_result(ret: core::ffi::c_int) -> kernel::error::Result<i32> {
     }
 }
 
-/// Register every gate (tracepoints, kprobes, kretprobes); all or none.
-pub(crate) fn probes_register() -> kernel::error::Result {
-    // SAFETY: called once from module init after the state exists; paired with
-    // `probes_unregister` in module exit.
-    to_result(unsafe { vs_glue_probes_register() }).map(|_| ())
+/// A registration with the kernel (the gates, the network half, `/dev/vs`), undone when this
+/// drops.
+pub(crate) struct Registration {
+    undo: unsafe extern "C" fn(),
 }
 
-/// Unregister every gate and wait until none is running.
-pub(crate) fn probes_unregister() {
-    // SAFETY: only called after a successful `probes_register`, in process context.
-    unsafe { vs_glue_probes_unregister() }
+impl Registration {
+    /// Call `register`; on success, `undo` runs when the result drops.
+    ///
+    /// # Safety
+    ///
+    /// `register` may be called now (module init, after the state exists), and `undo` undoes
+    /// it and may be called once it succeeded, in process context.
+    unsafe fn new(
+        register: unsafe extern "C" fn() -> core::ffi::c_int,
+        undo: unsafe extern "C" fn(),
+    ) -> kernel::error::Result<Self> {
+        // SAFETY: the caller's promise.
+        to_result(unsafe { register() })?;
+        Ok(Registration { undo })
+    }
 }
 
-/// Register the network half: the accept-queue probes and the vsq qdisc; all or none.
-pub(crate) fn net_register() -> kernel::error::Result {
-    // SAFETY: called once from module init after the state exists; paired with
-    // `net_unregister` in module exit.
-    to_result(unsafe { vs_net_register() }).map(|_| ())
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: `register` succeeded (the value exists only then); module exit or a failed
+        // init, both process context.
+        unsafe { (self.undo)() }
+    }
 }
 
-/// Unregister the network half (no vsq instance exists: each holds a module reference).
-pub(crate) fn net_unregister() {
-    // SAFETY: only called after a successful `net_register`, in process context.
-    unsafe { vs_net_unregister() }
+/// Register every gate (tracepoints, kprobes), all or none; dropping the result unregisters
+/// them and waits until none is running.
+pub(crate) fn probes() -> kernel::error::Result<Registration> {
+    // SAFETY: called from module init after the state exists; the pair belongs together.
+    unsafe { Registration::new(vs_glue_probes_register, vs_glue_probes_unregister) }
+}
+
+/// Register the network half (the accept-queue probes and the vsq qdisc), all or none;
+/// dropping the result unregisters it (no vsq instance exists then: each holds a module
+/// reference).
+pub(crate) fn net() -> kernel::error::Result<Registration> {
+    // SAFETY: called from module init after the state exists; the pair belongs together.
+    unsafe { Registration::new(vs_net_register, vs_net_unregister) }
 }
 
 /// A task handed to [`for_each_task`]'s callback; valid for the duration of the callback.
@@ -200,19 +220,9 @@ pub(crate) fn capable_admin() -> bool {
     unsafe { vs_glue_capable_admin() }
 }
 
-/// Create `/dev/vs`; after this, ioctls can arrive at `device::vs_rust_ioctl`.
-pub(crate) fn misc_register() -> kernel::error::Result {
-    // SAFETY: called once from module init, paired with `misc_deregister` in module exit.
-    let ret = unsafe { vs_glue_misc_register() };
-    if ret < 0 {
-        Err(kernel::error::Error::from_errno(ret))
-    } else {
-        Ok(())
-    }
-}
-
-/// Remove `/dev/vs`.
-pub(crate) fn misc_deregister() {
-    // SAFETY: only called after a successful `misc_register`.
-    unsafe { vs_glue_misc_deregister() }
+/// Create `/dev/vs`: after this, ioctls can arrive at `device::vs_rust_ioctl`; dropping the
+/// result removes it.
+pub(crate) fn misc() -> kernel::error::Result<Registration> {
+    // SAFETY: called once from module init after the state exists; the pair belongs together.
+    unsafe { Registration::new(vs_glue_misc_register, vs_glue_misc_deregister) }
 }

@@ -1,21 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The module's global state and its lock.
 //!
-//! There is one [`State`] per loaded module, created in `init` and torn down in `exit`. It is
-//! reached both from ioctls and from probe handlers that cannot sleep, so it lives
-//! behind the irq-safe spinlock of the C glue, and nothing done under it may sleep or
-//! allocate: the registry's slots are allocated once, before the state is published.
+//! There is one [`State`] per loaded module, published by [`init`] and freed when the
+//! [`Published`] guard it returns drops (at module exit). It is reached from ioctls, from the
+//! CPU controller's work item and from probe handlers that cannot sleep, so it lives behind
+//! the irq-safe spinlock of the C glue, and nothing done under it may sleep or allocate:
+//! every table is allocated once, before the state is published. The packet path (`vsq`)
+//! does not take it: it reads the view `net.rs` publishes.
 //!
 //! Lock order: the state lock is the innermost lock of the module; nothing else is taken
-//! while it is held.
+//! while it is held (it is taken under the scheduler's runqueue lock by the runtime probe,
+//! and under a listener's queue lock by the accept paths).
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::prelude::*;
 
-use crate::abi::{VsStats, VS_MAX, VS_MAX_RULES};
+use crate::abi::{VsStats, VS_MAX, VS_MAX_MEMBERS, VS_MAX_RULES};
 use crate::accept::{AcceptTable, Listener};
-use crate::classify::{Store, Vs};
+use crate::classify::{Store, Tables, Vs};
 use crate::glue;
 use crate::members::Entry;
 use crate::rules::{IndexEntry, Rule};
@@ -23,7 +26,7 @@ use crate::share::{PoolCtl, PoolScratch, Scratch};
 use crate::tree::Slot;
 
 /// Classified tasks the module can track (7/8 of the table; a power of two as it requires).
-const MEMBER_TABLE: usize = 1 << 16;
+const MEMBER_TABLE: usize = VS_MAX_MEMBERS as usize;
 /// Pipes and messages in flight that can carry a tag.
 const OBJECT_TABLE: usize = 1 << 13;
 /// Listening sockets whose accept queue can be served by share at once.
@@ -33,13 +36,7 @@ pub(crate) const ACCEPT_LISTENERS: usize = 256;
 pub(crate) struct KStore;
 
 impl Store for KStore {
-    type Slots = VVec<Slot>;
-    type Entries = VVec<Entry>;
-    type Rules = VVec<Rule>;
-    type Index = VVec<IndexEntry>;
-    type Stats = VVec<VsStats>;
-    type Ctl = VVec<PoolCtl>;
-    type Scratch = VVec<Scratch>;
+    type Table<T> = VVec<T>;
 }
 
 /// Everything the state lock protects.
@@ -143,44 +140,50 @@ fn publish(new: Option<State>) -> Option<State> {
     old
 }
 
+/// A table of `len` copies of `fill`, allocated once at load.
+fn table<T: Clone>(fill: T, len: usize) -> Result<VVec<T>> {
+    Ok(VVec::from_elem(fill, len, GFP_KERNEL)?)
+}
+
+/// The published state: freed when this drops.
+pub(crate) struct Published(());
+
 /// Allocate and publish the state: the registry with its root VS, empty tables.
-pub(crate) fn init() -> Result {
-    let blank_rule = Rule::BLANK;
-    let vs = Vs::new(
-        VVec::from_elem(None, VS_MAX as usize, GFP_KERNEL)?,
-        VVec::from_elem(Entry::default(), MEMBER_TABLE, GFP_KERNEL)?,
-        VVec::from_elem(Entry::default(), OBJECT_TABLE, GFP_KERNEL)?,
-        VVec::from_elem(blank_rule, VS_MAX_RULES as usize, GFP_KERNEL)?,
-        VVec::from_elem(IndexEntry::default(), VS_MAX_RULES as usize, GFP_KERNEL)?,
-        VVec::from_elem(VsStats::default(), VS_MAX as usize, GFP_KERNEL)?,
-        VVec::from_elem(PoolCtl::default(), VS_MAX as usize, GFP_KERNEL)?,
-        VVec::from_elem(Scratch::default(), VS_MAX as usize, GFP_KERNEL)?,
-    )
+pub(crate) fn init() -> Result<Published> {
+    let vs = Vs::new(Tables::<KStore> {
+        slots: table::<Slot>(None, VS_MAX as usize)?,
+        members: table(Entry::default(), MEMBER_TABLE)?,
+        objects: table(Entry::default(), OBJECT_TABLE)?,
+        rules: table(Rule::BLANK, VS_MAX_RULES as usize)?,
+        index: table(IndexEntry::default(), VS_MAX_RULES as usize)?,
+        stats: table(VsStats::default(), VS_MAX as usize)?,
+        ctl: table(PoolCtl::default(), VS_MAX as usize)?,
+        scratch: table(Scratch::default(), VS_MAX as usize)?,
+    })
     .map_err(crate::error::to_errno)?;
-    let accept = AcceptTable::new(VVec::from_elem(
-        Listener::default(),
-        ACCEPT_LISTENERS,
-        GFP_KERNEL,
-    )?);
     let mut state = State {
         vs,
-        accept,
-        net_scratch: VVec::from_elem(PoolScratch::default(), VS_MAX as usize, GFP_KERNEL)?,
+        accept: AcceptTable::new(table(Listener::default(), ACCEPT_LISTENERS)?),
+        net_scratch: table(PoolScratch::default(), VS_MAX as usize)?,
     };
     state.publish();
     drop(publish(Some(state)));
-    Ok(())
+    Ok(Published(()))
 }
 
-/// Unpublish and free the state. Callers make sure no ioctl can run any more.
-pub(crate) fn teardown() {
-    drop(publish(None));
-    for h in [&HINTS.members, &HINTS.objects] {
-        h.store(0, Ordering::Release);
+impl Drop for Published {
+    /// Unpublish and free the state. No ioctl, gate or tick can run any more: the guards of
+    /// the device, the probes and the controller dropped first (see `VsModule`).
+    fn drop(&mut self) {
+        drop(publish(None));
+        for h in [&HINTS.members, &HINTS.objects] {
+            h.store(0, Ordering::Release);
+        }
+        HINTS.rule_events.store(0, Ordering::Release);
+        for h in [&HINTS.root_cpu_ns, &HINTS.root_forks, &HINTS.root_execs] {
+            h.store(0, Ordering::Relaxed);
+        }
+        crate::net::teardown();
+        pr_info!("unloaded\n");
     }
-    HINTS.rule_events.store(0, Ordering::Release);
-    for h in [&HINTS.root_cpu_ns, &HINTS.root_forks, &HINTS.root_execs] {
-        h.store(0, Ordering::Relaxed);
-    }
-    crate::net::teardown();
 }

@@ -29,8 +29,9 @@
 #include "vs_glue.h"
 
 /*
- * The one lock of the module state (src/state.rs). irqsave because the state is also read
- * from probe handlers and the qdisc, which may run with interrupts off or in softirq.
+ * The one lock of the module state (src/state.rs). irqsave because the state is also reached
+ * from probe handlers, which may run with interrupts off or in softirq. (The vsq qdisc does
+ * not take it: it reads the lock-free view of src/net.rs.)
  */
 static DEFINE_SPINLOCK(vs_state_lock);
 
@@ -660,6 +661,10 @@ int vs_glue_pid_for_caller(pid_t pid)
 
 /* --- the CPU controller's clock and its hands on tasks --- */
 
+/*
+ * These three parameters are part of the ABI (VS_PARAM_* in vs-core/src/abi.rs): vsctl top
+ * reads them, so their names and meanings stay.
+ */
 static unsigned int cpu_period_ms = 100;
 module_param(cpu_period_ms, uint, 0644);
 MODULE_PARM_DESC(cpu_period_ms, "CPU share controller period in ms (10..10000, default 100)");

@@ -23,6 +23,9 @@ mod accept;
 #[path = "../vs-core/src/classify.rs"]
 mod classify;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/cpu_control.rs"]
+mod cpu_control;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/drr.rs"]
 mod drr;
 #[allow(dead_code, unreachable_pub)]
@@ -56,48 +59,38 @@ module! {
     license: "GPL",
 }
 
-struct VsModule;
+/// The module's registrations, each undone when its guard drops. Fields drop in declaration
+/// order: the device goes first (once it is gone no ioctl can start, and none is running
+/// because an open file holds a module reference, fops.owner), then the network half and the
+/// gates, then the controller (its last tick done, every task vs reniced gets its own nice
+/// back), and the state last. If `init` fails part way, what it registered so far is undone
+/// in reverse order, which is the same order.
+struct VsModule {
+    _misc: glue::Registration,
+    _net: glue::Registration,
+    _probes: glue::Registration,
+    _cpu: cpu::Controller,
+    _state: state::Published,
+}
 
 impl kernel::Module for VsModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        state::init()?;
-        if let Err(e) = glue::probes_register() {
-            state::teardown();
-            return Err(e);
-        }
-        if let Err(e) = glue::net_register() {
-            glue::probes_unregister();
-            state::teardown();
-            return Err(e);
-        }
-        if let Err(e) = glue::misc_register() {
-            glue::net_unregister();
-            glue::probes_unregister();
-            state::teardown();
-            return Err(e);
-        }
-        glue::cpu_start();
+        let state = state::init()?;
+        let probes = glue::probes()?;
+        let net = glue::net()?;
+        let misc = glue::misc()?;
+        let cpu = cpu::Controller::start();
         pr_info!(
             "/dev/vs ready (abi {}, up to {} VSs)\n",
             abi::VS_ABI_VERSION,
             abi::VS_MAX
         );
-        Ok(VsModule)
-    }
-}
-
-impl Drop for VsModule {
-    fn drop(&mut self) {
-        // The device goes first: once it is gone no ioctl can start, and none is running
-        // because an open file holds a module reference (fops.owner).
-        glue::misc_deregister();
-        // No gate and no controller tick runs after this; then every task vs reniced gets its
-        // own nice back, and memberships go with the state.
-        glue::net_unregister();
-        glue::probes_unregister();
-        glue::cpu_stop();
-        cpu::restore_all();
-        state::teardown();
-        pr_info!("unloaded\n");
+        Ok(VsModule {
+            _misc: misc,
+            _net: net,
+            _probes: probes,
+            _cpu: cpu,
+            _state: state,
+        })
     }
 }

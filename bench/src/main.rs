@@ -9,8 +9,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
+use vs_client::Device as Dev;
 use vs_core::abi::*;
-use vs_selftests::dev::Dev;
 use vs_selftests::proc::{getpid, in_child, wait};
 
 fn pipe() -> [i32; 2] {

@@ -17,6 +17,18 @@ pub const VS_ABI_VERSION: u32 = 2;
 /// Path of the control device.
 pub const VS_DEVICE: &str = "/dev/vs";
 
+/// Where the module's parameters are (`/sys/module/vs/parameters/<name>`, one decimal number
+/// each, readable by everyone). The CPU controller's below are part of this ABI, kept by name
+/// and meaning like the ioctls: `vsctl top` reads them. (The other parameters are tuning
+/// knobs, documented in the README.)
+pub const VS_PARAMS_DIR: &str = "/sys/module/vs/parameters";
+/// The CPU controller's period, ms (10..10000; root may write it).
+pub const VS_PARAM_CPU_PERIOD_MS: &str = "cpu_period_ms";
+/// The CPU controller's ticks since the module was loaded.
+pub const VS_PARAM_CPU_TICKS: &str = "cpu_ticks";
+/// The time those ticks took in all, ns.
+pub const VS_PARAM_CPU_TICK_NS: &str = "cpu_tick_ns";
+
 /// The root VS: holds all unclassified work; cannot be destroyed or renamed.
 pub const VS_ROOT: u32 = 0;
 /// "Pick an id for me" in [`VsCreate::id`].
@@ -260,16 +272,21 @@ pub struct VsRule {
 
 impl VsRule {
     /// No event, any VS, keep: the base that rules are built from.
-    pub const BLANK: VsRule = VsRule {
-        id: 0,
-        event: 0,
-        cur: VS_ANY,
-        req: VS_ANY,
-        target: VS_TARGET_KEEP,
-        _pad: 0,
-        hits: 0,
-        path: [0; VS_PATH_LEN],
-    };
+    pub const BLANK: VsRule = VsRule::new(0, VS_ANY, VS_ANY, VS_TARGET_KEEP);
+
+    /// The rule `(event, cur[, req=req]) -> (target)`, any path.
+    pub const fn new(event: u32, cur: u32, req: u32, target: u32) -> Self {
+        Self {
+            id: 0,
+            event,
+            cur,
+            req,
+            target,
+            _pad: 0,
+            hits: 0,
+            path: [0; VS_PATH_LEN],
+        }
+    }
 }
 
 impl Default for VsRule {
@@ -306,6 +323,10 @@ pub const VS_PROC_TREE: u32 = 1;
 
 /// [`VS_IOC_WHICH`]: in: `pid`; out: `id` of the VS the task belongs to.
 pub type VsWhich = VsProc;
+
+/// Size of the module's membership table: no more tasks can be classified at once, so no VS
+/// has more members and [`VS_IOC_MEMBERS`] never reports more.
+pub const VS_MAX_MEMBERS: u32 = 1 << 16;
 
 /// [`VS_IOC_MEMBERS`]: in: `id`, `buf` (user address of `cap` u32 pids), `cap`; out: `count`,
 /// the number of member tasks (min(cap, count) pids written).
@@ -357,6 +378,29 @@ pub const VS_IOC_LIST_RULES: u32 = ioc(IOC_READ | IOC_WRITE, 0x08, size_of::<VsR
 pub const VS_IOC_ADD_PROCESS: u32 = ioc(IOC_READ | IOC_WRITE, 0x09, size_of::<VsProc>());
 pub const VS_IOC_WHICH: u32 = ioc(IOC_READ | IOC_WRITE, 0x0a, size_of::<VsWhich>());
 pub const VS_IOC_MEMBERS: u32 = ioc(IOC_READ | IOC_WRITE, 0x0b, size_of::<VsMembers>());
+
+/// The ioctl argument structs of this ABI (and `u32`, the argument of `VS_IOC_DESTROY` and
+/// `VS_IOC_DEL_RULE`): `#[repr(C)]`, fixed-width integers only, no implicit padding, so every
+/// bit pattern the kernel writes into one is a valid value. Sealed: only this file implements
+/// it, so a client generic over `IoctlArg` accepts nothing else.
+pub trait IoctlArg: Copy + sealed::Sealed {}
+
+/// An [`IoctlArg`] that holds no user address: the kernel reads and writes the struct itself
+/// and nothing else, so passing one needs no promise about other memory.
+pub trait PlainArg: IoctlArg {}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! ioctl_args {
+    (plain: $($plain:ty),*; with_buffer: $($buf:ty),*) => {
+        $(impl sealed::Sealed for $plain {} impl IoctlArg for $plain {} impl PlainArg for $plain {})*
+        $(impl sealed::Sealed for $buf {} impl IoctlArg for $buf {})*
+    };
+}
+
+ioctl_args!(plain: u32, VsVersion, VsCreate, VsSet, VsInfo, VsProc; with_buffer: VsList, VsRuleAdd, VsMembers);
 
 /// The printable part of a NUL-padded name buffer.
 pub fn name_bytes(buf: &[u8; VS_NAME_LEN]) -> &[u8] {

@@ -7,7 +7,8 @@
 //! reserved then committed or released, exit frees everything, exec re-keys a thread that took
 //! over its leader's pid) are checked without a kernel.
 //!
-//! A task that was never classified has no membership entry and is in the root VS.
+//! A task that was never classified has no membership entry and is in the root VS. The CPU
+//! controller's tick over the same state is in `cpu_control.rs`.
 
 use crate::abi::{
     vs_event_has_req, VsAttrs, VsRule, VsStats, VS_EV_EXEC, VS_EV_FORK, VS_GLOBAL_MAX,
@@ -18,52 +19,41 @@ use crate::rules::{Exe, IndexEntry, Rule, RuleTable, Verdict};
 use crate::share::{self, PoolCtl, Scratch};
 use crate::tree::{Error, Registry, Result, Slot};
 
-/// The storage a [`Vs`] runs on: owned slices, allocated once by the user (kernel: `VVec`,
-/// host: `Vec`).
+/// The storage a [`Vs`] runs on: one kind of owned slice (kernel: `VVec`, host: `Vec`).
 pub trait Store {
-    type Slots: core::ops::DerefMut<Target = [Slot]>;
-    type Entries: core::ops::DerefMut<Target = [Entry]>;
-    type Rules: core::ops::DerefMut<Target = [Rule]>;
-    type Index: core::ops::DerefMut<Target = [IndexEntry]>;
-    type Stats: core::ops::DerefMut<Target = [VsStats]>;
-    type Ctl: core::ops::DerefMut<Target = [PoolCtl]>;
-    type Scratch: core::ops::DerefMut<Target = [Scratch]>;
+    type Table<T>: core::ops::DerefMut<Target = [T]>;
 }
 
-/// What the CPU tick learnt about one member task outside the lock.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TaskSample {
-    pub pid: u64,
-    /// The task exists and is not exiting.
-    pub alive: bool,
-    /// It was runnable when sampled.
-    pub runnable: bool,
-    /// Its nice value when sampled.
-    pub nice: i8,
-}
-
-/// A nice change the CPU tick asks for: set `pid` to `nice` if it still has `expect`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NiceAction {
-    pub pid: u64,
-    pub expect: i8,
-    pub nice: i8,
+/// Every table a [`Vs`] runs on, allocated once by its user. Their lengths are the limits:
+/// `slots` holds the most VSs, and the per-VS tables (`stats`, `ctl`, `scratch`) are at least
+/// as long; `members` and `objects` are powers of two (see [`Members`]).
+pub struct Tables<S: Store> {
+    pub slots: S::Table<Slot>,
+    /// Classified tasks.
+    pub members: S::Table<Entry>,
+    /// Tags on kernel objects (pipes, messages).
+    pub objects: S::Table<Entry>,
+    pub rules: S::Table<Rule>,
+    pub index: S::Table<IndexEntry>,
+    pub stats: S::Table<VsStats>,
+    pub ctl: S::Table<PoolCtl>,
+    pub scratch: S::Table<Scratch>,
 }
 
 /// Everything the gates need, behind one lock in the kernel.
-pub struct Vs<T: Store> {
-    pub reg: Registry<T::Slots>,
-    pub members: Members<T::Entries>,
+pub struct Vs<S: Store> {
+    pub reg: Registry<S::Table<Slot>>,
+    pub members: Members<S::Table<Entry>>,
     /// Tags on kernel objects (pipes, messages): address -> slot of the VS that wrote them.
-    pub objects: Members<T::Entries>,
-    pub rules: RuleTable<T::Rules, T::Index>,
+    pub objects: Members<S::Table<Entry>>,
+    pub rules: RuleTable<S::Table<Rule>, S::Table<IndexEntry>>,
     /// Counters per registry slot; reset when a slot is (re)used.
-    stats: T::Stats,
+    pub(crate) stats: S::Table<VsStats>,
     /// Slot + 1 of each global VSID (0: none), so a DSCP value maps to a VS in O(1).
     global: [u16; VS_GLOBAL_MAX as usize + 1],
-    /// CPU controller state per slot, and its scratch space.
-    ctl: T::Ctl,
-    scratch: T::Scratch,
+    /// CPU controller state per slot, and its scratch space (see `cpu_control`).
+    pub(crate) ctl: S::Table<PoolCtl>,
+    pub(crate) scratch: S::Table<Scratch>,
 }
 
 /// The outcome of [`Vs::fork_check`].
@@ -74,19 +64,19 @@ pub enum ForkCheck {
     Deny,
 }
 
-impl<T: Store> Vs<T> {
-    /// Assemble from storage; the per-slot arrays must be at least as long as `slots`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        slots: T::Slots,
-        entries: T::Entries,
-        objects: T::Entries,
-        rules: T::Rules,
-        index: T::Index,
-        mut stats: T::Stats,
-        mut ctl: T::Ctl,
-        scratch: T::Scratch,
-    ) -> Result<Self> {
+impl<S: Store> Vs<S> {
+    /// Assemble from `t`; `NoSpace` if a per-VS table is shorter than `t.slots`.
+    pub fn new(t: Tables<S>) -> Result<Self> {
+        let Tables {
+            slots,
+            members,
+            objects,
+            rules,
+            index,
+            mut stats,
+            mut ctl,
+            scratch,
+        } = t;
         let n = slots.len();
         if stats.len() < n || ctl.len() < n || scratch.len() < n {
             return Err(Error::NoSpace);
@@ -99,7 +89,7 @@ impl<T: Store> Vs<T> {
         }
         Ok(Self {
             reg: Registry::new(slots)?,
-            members: Members::new(entries).ok_or(Error::Invalid)?,
+            members: Members::new(members).ok_or(Error::Invalid)?,
             objects: Members::new(objects).ok_or(Error::Invalid)?,
             rules: RuleTable::new(rules, index),
             stats,
@@ -172,165 +162,8 @@ impl<T: Store> Vs<T> {
         s
     }
 
-    /// Charge `ns` of CPU time to the VS of task `pid` (the scheduler's runtime tracepoint).
-    pub fn charge(&mut self, pid: u64, ns: u64) {
-        let slot = self.slot_of(pid);
-        if let Some(c) = self.counters(slot) {
-            c.cpu_time_ns = c.cpu_time_ns.wrapping_add(ns);
-        }
-    }
-
-    /// The member tasks, for the CPU tick to sample outside the lock. Fills `out` as far as it
-    /// goes and returns how many there are.
-    pub fn members_snapshot(&self, out: &mut [TaskSample]) -> usize {
-        let mut n = 0;
-        for e in self.members.iter() {
-            if let Some(o) = out.get_mut(n) {
-                *o = TaskSample {
-                    pid: e.pid,
-                    ..TaskSample::default()
-                };
-            }
-            n += 1;
-        }
-        n
-    }
-
-    /// One tick of the CPU controller. `samples` are the member tasks as seen just now; CPU
-    /// time is measured since the last tick. Updates targets and pool weights, records
-    /// in each entry what vs does to its nice value, and writes the nice changes to make into
-    /// `actions` (returning how many). Root-pool tasks are never reniced; a task vs reniced
-    /// gets its original nice back when it leaves managed pools; a task someone else reniced
-    /// is left alone until it changes VS.
-    pub fn cpu_tick(&mut self, samples: &[TaskSample], actions: &mut [NiceAction]) -> usize {
-        let n = self.reg.high();
-        // CPU time per pool since the last tick, and runnable tasks per pool.
-        let mut total: u64 = 0;
-        for (slot, c) in self.ctl.iter_mut().enumerate().take(n) {
-            let now = self.stats[slot].cpu_time_ns;
-            c.delta_ns = now.wrapping_sub(c.last_cpu_ns);
-            c.last_cpu_ns = now;
-            c.pool_ns = 0;
-            c.runnable = 0;
-            total = total.wrapping_add(c.delta_ns);
-        }
-        for slot in (0..n).filter(|&s| self.reg.node(s).is_some()) {
-            let pool = share::pool_of(&self.reg, slot);
-            self.ctl[pool].pool_ns += self.ctl[slot].delta_ns;
-        }
-        self.update_subtree_cpu();
-        for s in samples.iter().filter(|s| s.alive && s.runnable) {
-            let pool = share::pool_of(&self.reg, self.slot_of(s.pid));
-            self.ctl[pool].runnable += 1;
-        }
-        for c in self.ctl.iter_mut().take(n) {
-            c.busy = share::is_busy(c.pool_ns, total, c.runnable);
-        }
-        share::targets(&self.reg, &mut self.scratch, &mut self.ctl);
-        for pool in 0..n {
-            if self.reg.node(pool).is_none() || share::pool_of(&self.reg, pool) != pool {
-                continue;
-            }
-            let c = &mut self.ctl[pool];
-            let measured = c.busy && total > 0;
-            c.used_ppm = if measured {
-                (c.pool_ns.saturating_mul(1_000_000) / total) as u32
-            } else {
-                0
-            };
-            // The root's pool is the reference: measured (for `vsctl top`), never reniced.
-            if measured && pool != 0 {
-                share::step(c);
-            }
-        }
-        // Decide each member's nice.
-        let mut k = 0;
-        for s in samples.iter().filter(|s| s.alive) {
-            let slot = self.slot_of(s.pid);
-            let pool = share::pool_of(&self.reg, slot);
-            let want = self.ctl.get(pool).map_or(0, |c| c.nice);
-            let Some(e) = self.members.get_mut(s.pid) else {
-                continue;
-            };
-            let mut act = None;
-            if pool == 0 {
-                if e.nice_flags & NICE_MANAGED != 0 && e.nice_flags & NICE_USER == 0 {
-                    act = Some(NiceAction {
-                        pid: s.pid,
-                        expect: e.set_nice,
-                        nice: e.orig_nice,
-                    });
-                }
-                e.nice_flags = 0;
-            } else if e.nice_flags & NICE_USER != 0 {
-                // Someone else set this task's nice: theirs to keep.
-            } else if e.nice_flags & NICE_MANAGED != 0 && s.nice != e.set_nice {
-                e.nice_flags |= NICE_USER;
-            } else {
-                if e.nice_flags & NICE_MANAGED == 0 {
-                    e.nice_flags |= NICE_MANAGED;
-                    e.orig_nice = s.nice;
-                }
-                e.set_nice = want;
-                if want != s.nice {
-                    act = Some(NiceAction {
-                        pid: s.pid,
-                        expect: s.nice,
-                        nice: want,
-                    });
-                }
-            }
-            self.members.tidy(s.pid);
-            if let Some(a) = act {
-                if let Some(slot) = actions.get_mut(k) {
-                    *slot = a;
-                    k += 1;
-                }
-            }
-        }
-        k
-    }
-
-    /// Recompute every VS's CPU time of the VSs below it (`cpu_subtree_ns`): O(VSs x depth).
-    pub fn update_subtree_cpu(&mut self) {
-        let n = self.reg.high();
-        for c in self.ctl.iter_mut().take(n) {
-            c.below_ns = 0;
-        }
-        for d in (1..=crate::abi::VS_MAX_DEPTH).rev() {
-            for slot in 1..n {
-                let Some(node) = self.reg.node(slot) else {
-                    continue;
-                };
-                if node.depth == d {
-                    let up = self.ctl[slot].below_ns + self.stats[slot].cpu_time_ns;
-                    self.ctl[node.parent as usize].below_ns += up;
-                }
-            }
-        }
-    }
-
-    /// Module unload: the nice changes that give every managed task its own value back.
-    pub fn restore_all(&mut self, actions: &mut [NiceAction]) -> usize {
-        let mut k = 0;
-        for e in self.members.iter_mut() {
-            if e.nice_flags & NICE_MANAGED != 0 && e.nice_flags & NICE_USER == 0 {
-                if let Some(a) = actions.get_mut(k) {
-                    *a = NiceAction {
-                        pid: e.pid,
-                        expect: e.set_nice,
-                        nice: e.orig_nice,
-                    };
-                    k += 1;
-                }
-            }
-            e.nice_flags = 0;
-        }
-        k
-    }
-
-    /// Mutable counters of `slot`; a scratch value for an out-of-range slot.
-    fn counters(&mut self, slot: usize) -> Option<&mut VsStats> {
+    /// Mutable counters of `slot`; `None` for an out-of-range slot.
+    pub(crate) fn counters(&mut self, slot: usize) -> Option<&mut VsStats> {
         self.stats.get_mut(slot)
     }
 

@@ -18,6 +18,7 @@ extern crate alloc;
 pub mod abi;
 pub mod accept;
 pub mod classify;
+pub mod cpu_control;
 pub mod drr;
 pub mod members;
 #[cfg(feature = "parse")]

@@ -21,7 +21,7 @@ pub struct Entry {
     /// Registry slot + 1 of a process-count reservation this task holds for a fork in progress
     /// (0: none). See `tree::Registry::reserve`.
     pub pending: u16,
-    /// CPU control (see `classify::Vs::cpu_tick`): `NICE_*` flags, the nice value the task had
+    /// CPU control (see `cpu_control::Vs::cpu_tick`): `NICE_*` flags, the nice value the task had
     /// before vs first changed it, and the one vs last gave it.
     pub nice_flags: u8,
     pub orig_nice: i8,

@@ -28,8 +28,9 @@ use core::fmt;
 
 use crate::abi::{
     vs_event_has_req, VsRule, VS_ANY, VS_EV_EXEC, VS_EV_MAX, VS_EV_NAMES, VS_LOCAL_MAX,
-    VS_NAME_LEN, VS_PATH_LEN, VS_TARGET_KEEP, VS_TARGET_REQ,
+    VS_PATH_LEN, VS_TARGET_KEEP, VS_TARGET_REQ,
 };
+use crate::tree::is_valid_name;
 
 /// A rule that does not parse: what is wrong, and the byte span of the offending token in the
 /// rule text (`len` 0 at the end of the text).
@@ -114,17 +115,6 @@ fn req_event_list() -> String {
 /// Blanks and the punctuation of the notation end a word.
 fn is_delim(b: u8) -> bool {
     b.is_ascii_whitespace() || matches!(b, b',' | b'(' | b')')
-}
-
-/// Whether `s` is a VS name (the module's rule: 1..=31 bytes of `[A-Za-z0-9_.-]`, starting
-/// with a letter or `_`), so that it reads back as itself.
-fn is_plain_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() < VS_NAME_LEN
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// A VS token as written, with its alternatives spelled out (one if it has no group).
@@ -519,7 +509,7 @@ pub fn parse_rule(
 /// hits, which are not part of the notation).
 pub fn format_rule(r: &VsRule, name_of: impl Fn(u32) -> Option<String>) -> String {
     let vs = |id: u32, target: bool| match name_of(id) {
-        Some(n) if is_plain_name(&n) && !(target && (n == "req" || n == "keep")) => n,
+        Some(n) if is_valid_name(n.as_bytes()) && !(target && (n == "req" || n == "keep")) => n,
         _ => id.to_string(),
     };
     let event = match VS_EV_NAMES.get(r.event as usize) {

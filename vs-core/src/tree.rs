@@ -63,21 +63,21 @@ pub struct Node {
 
 pub type Slot = Option<Node>;
 
-/// Check a user-supplied name buffer: 1..=31 bytes of `[A-Za-z0-9_.-]` starting with a letter
-/// or `_` (so a name is never mistaken for a VSID), NUL-padded with nothing after the NUL.
+/// The name rule: 1..=31 bytes of `[A-Za-z0-9_.-]` starting with a letter or `_`, so that a
+/// name is never mistaken for a VSID.
+pub fn is_valid_name(name: &[u8]) -> bool {
+    matches!(name.first(), Some(&b) if b.is_ascii_alphabetic() || b == b'_')
+        && name.len() < VS_NAME_LEN
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Check a user-supplied name buffer: a name by [`is_valid_name`], NUL-padded with nothing
+/// after the NUL.
 pub fn validate_name(buf: &[u8; VS_NAME_LEN]) -> Result<()> {
     let len = buf.iter().position(|&b| b == 0).ok_or(Error::Invalid)?;
-    if len == 0 || buf[len..].iter().any(|&b| b != 0) {
-        return Err(Error::Invalid);
-    }
-    let first = buf[0];
-    if !(first.is_ascii_alphabetic() || first == b'_') {
-        return Err(Error::Invalid);
-    }
-    if buf[..len]
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
-    {
+    if buf[len..].iter().all(|&b| b == 0) && is_valid_name(&buf[..len]) {
         Ok(())
     } else {
         Err(Error::Invalid)
@@ -99,6 +99,105 @@ fn validate_value(attr: usize, value: u32) -> Result<()> {
 
 fn is_share(attr: usize) -> bool {
     attr != VS_ATTR_PROCS as usize
+}
+
+/// How a `VS_IOC_SET` request contradicts itself (the module refuses it: `Invalid`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetConflict {
+    /// Attribute `VS_ATTR_*` is attached (back to inheritance) and given a value.
+    AttachAndValue(u32),
+    /// Attribute `VS_ATTR_*` is attached and detached.
+    AttachAndDetach(u32),
+}
+
+/// The first attribute, in `VS_ATTR_*` order, that a set request attaches and also sets or
+/// detaches.
+pub fn set_conflict(attach_mask: u32, detach_mask: u32, values_mask: u32) -> Option<SetConflict> {
+    (0..VS_NR_ATTRS as u32).find_map(|attr| {
+        let bit = 1 << attr;
+        if attach_mask & bit == 0 {
+            None
+        } else if values_mask & bit != 0 {
+            Some(SetConflict::AttachAndValue(attr))
+        } else if detach_mask & bit != 0 {
+            Some(SetConflict::AttachAndDetach(attr))
+        } else {
+            None
+        }
+    })
+}
+
+/// The own values and detached mask a VS has after a set request: attach, then detach (with a
+/// copy of the value in force, `effective(attr)`), then set the values.
+pub fn apply_set(
+    own: [u32; VS_NR_ATTRS],
+    detached: u32,
+    effective: impl Fn(usize) -> u32,
+    attach_mask: u32,
+    detach_mask: u32,
+    values: &VsAttrs,
+) -> ([u32; VS_NR_ATTRS], u32) {
+    let mut own = own;
+    for (attr, value) in own.iter_mut().enumerate() {
+        let bit = 1 << attr;
+        if detach_mask & bit != 0 && detached & bit == 0 {
+            *value = effective(attr);
+        }
+        if values.mask & bit != 0 {
+            *value = values.get(attr as u32);
+        }
+    }
+    (own, (detached & !attach_mask) | detach_mask | values.mask)
+}
+
+/// The share budget: what is left of a parent's 100 for one attribute when its other
+/// children hold `siblings` (their own values of that attribute, where detached).
+pub fn budget_left(siblings: impl Iterator<Item = u32>) -> u32 {
+    VS_SHARE_MAX.saturating_sub(siblings.fold(0, u32::saturating_add))
+}
+
+/// The first share attribute whose own value (detached in `detached`) is more than what is
+/// left of the parent's budget for it (`left(attr)`, see [`budget_left`]).
+pub fn over_budget(
+    own: &[u32; VS_NR_ATTRS],
+    detached: u32,
+    left: impl Fn(usize) -> u32,
+) -> Option<usize> {
+    (0..VS_NR_ATTRS)
+        .find(|&attr| is_share(attr) && detached & (1 << attr) != 0 && own[attr] > left(attr))
+}
+
+/// Why a new VS has no room (`NoSpace`), in the order [`Registry::create`] checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoRoom {
+    /// The parent is at [`VS_MAX_DEPTH`].
+    Depth,
+    /// `capacity` VSs exist.
+    Full,
+    /// The parent's budget for share attribute `VS_ATTR_*` is too small for the new VS's own.
+    Budget(u32),
+}
+
+/// Whether a VS with `attrs` fits under a parent at `parent_depth` while `count` of
+/// `capacity` VSs exist and the parent has `left(attr)` of each share budget.
+pub fn create_room(
+    parent_depth: u32,
+    count: usize,
+    capacity: usize,
+    attrs: &VsAttrs,
+    left: impl Fn(usize) -> u32,
+) -> core::result::Result<(), NoRoom> {
+    if parent_depth >= VS_MAX_DEPTH {
+        return Err(NoRoom::Depth);
+    }
+    if count >= capacity {
+        return Err(NoRoom::Full);
+    }
+    let own = [attrs.cpu_share, attrs.net_share, attrs.max_procs];
+    match over_budget(&own, attrs.mask, left) {
+        Some(attr) => Err(NoRoom::Budget(attr as u32)),
+        None => Ok(()),
+    }
 }
 
 /// The VS tree over caller-provided slot storage.
@@ -212,41 +311,17 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         Err(Error::NoSpace)
     }
 
-    /// Sum of the detached `attr` shares of the children of `parent`, skipping `skip`.
-    fn children_share(&self, parent: usize, attr: usize, skip: Option<usize>) -> u32 {
-        self.slots[..self.high]
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| Some(i) != skip && i != 0)
-            .filter_map(|(_, s)| s.as_ref())
-            .filter(|n| n.parent as usize == parent && n.detached & (1 << attr) != 0)
-            .map(|n| n.own[attr])
-            .sum()
-    }
-
     /// Share left in `parent`'s budget for `attr` if `skip` held none.
     pub fn share_left(&self, parent: usize, attr: usize, skip: Option<usize>) -> u32 {
-        VS_SHARE_MAX.saturating_sub(self.children_share(parent, attr, skip))
-    }
-
-    /// Check that `own`/`detached`, proposed for a child `slot` (or a new one) of `parent`,
-    /// fit the parent's share budgets.
-    fn check_budget(
-        &self,
-        parent: usize,
-        slot: Option<usize>,
-        own: &[u32; VS_NR_ATTRS],
-        detached: u32,
-    ) -> Result<()> {
-        for (attr, &value) in own.iter().enumerate() {
-            if is_share(attr)
-                && detached & (1 << attr) != 0
-                && value > self.share_left(parent, attr, slot)
-            {
-                return Err(Error::NoSpace);
-            }
-        }
-        Ok(())
+        budget_left(
+            self.slots[..self.high]
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| Some(i) != skip && i != 0)
+                .filter_map(|(_, s)| s.as_ref())
+                .filter(|n| n.parent as usize == parent && n.detached & (1 << attr) != 0)
+                .map(|n| n.own[attr]),
+        )
     }
 
     /// Create a VS named `name` under `parent_id`, with id `id` (or [`VS_ID_AUTO`]); the
@@ -275,16 +350,20 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         {
             return Err(Error::Exists);
         }
-        let depth = self.get(parent)?.depth + 1;
-        if depth > VS_MAX_DEPTH {
-            return Err(Error::NoSpace);
-        }
+        let depth = self.get(parent)?.depth;
+        create_room(
+            depth,
+            self.count as usize,
+            self.slots.len(),
+            attrs,
+            |attr| self.share_left(parent, attr, None),
+        )
+        .map_err(|_| Error::NoSpace)?;
         let free = self
             .slots
             .iter()
             .position(|s| s.is_none())
             .ok_or(Error::NoSpace)?;
-        self.check_budget(parent, None, &own, attrs.mask)?;
         let id = if id == VS_ID_AUTO {
             self.alloc_id()?
         } else {
@@ -300,7 +379,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
             nr_members: 0,
             nr_reserved: 0,
             subtree: 0,
-            depth,
+            depth: depth + 1,
         });
         self.node_mut(parent)?.nr_children += 1;
         self.count += 1;
@@ -335,32 +414,36 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         values: &VsAttrs,
     ) -> Result<()> {
         let all = attach_mask | detach_mask | values.mask;
-        if all & !VS_ATTR_MASK_ALL != 0 || attach_mask & (detach_mask | values.mask) != 0 {
+        if all & !VS_ATTR_MASK_ALL != 0
+            || set_conflict(attach_mask, detach_mask, values.mask).is_some()
+        {
             return Err(Error::Invalid);
         }
         let slot = self.find(id).ok_or(Error::NotFound)?;
         let n = *self.get(slot)?;
-        let mut own = n.own;
-        let mut detached = n.detached & !attach_mask;
-        for (attr, value) in own.iter_mut().enumerate() {
-            let bit = 1 << attr;
-            if detach_mask & bit != 0 && n.detached & bit == 0 {
-                *value = self.effective(slot, attr).0;
-            }
-            if values.mask & bit != 0 {
-                *value = values.get(attr as u32);
-                validate_value(attr, *value)?;
-            }
+        for attr in (0..VS_NR_ATTRS).filter(|&a| values.mask & (1 << a) != 0) {
+            validate_value(attr, values.get(attr as u32))?;
         }
-        detached |= detach_mask | values.mask;
+        let (own, detached) = apply_set(
+            n.own,
+            n.detached,
+            |attr| self.effective(slot, attr).0,
+            attach_mask,
+            detach_mask,
+            values,
+        );
         if slot == 0 {
             // The root always has every attribute, the whole machine and no process limit
             // (that would be a limit on the machine: the kernel's own job).
             if attach_mask != 0 || own != n.own {
                 return Err(Error::Invalid);
             }
-        } else {
-            self.check_budget(n.parent as usize, Some(slot), &own, detached)?;
+        } else if over_budget(&own, detached, |attr| {
+            self.share_left(n.parent as usize, attr, Some(slot))
+        })
+        .is_some()
+        {
+            return Err(Error::NoSpace);
         }
         let node = self.node_mut(slot)?;
         node.own = own;

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use vs_core::abi::*;
-use vs_core::classify::{ForkCheck, Store, Vs};
+use vs_core::classify::{ForkCheck, Store, Tables, Vs};
 use vs_core::members::Entry;
 use vs_core::rules::{Exe, FileId, IndexEntry, Rule};
 
@@ -14,31 +14,24 @@ const TRUE: Exe = Exe {
     path: b"/bin/true",
     file: FileId { dev: 1, ino: 2 },
 };
-use vs_core::tree::Slot;
 
 struct VecStore;
 impl Store for VecStore {
-    type Slots = Vec<Slot>;
-    type Entries = Vec<Entry>;
-    type Rules = Vec<Rule>;
-    type Index = Vec<IndexEntry>;
-    type Stats = Vec<VsStats>;
-    type Ctl = Vec<vs_core::share::PoolCtl>;
-    type Scratch = Vec<vs_core::share::Scratch>;
+    type Table<T> = Vec<T>;
 }
 
 fn new_vs() -> Vs<VecStore> {
     let blank = Rule::BLANK;
-    Vs::new(
-        vec![None; 16],
-        vec![Entry::default(); 256],
-        vec![Entry::default(); 64],
-        vec![blank; 32],
-        vec![IndexEntry::default(); 32],
-        vec![VsStats::default(); 16],
-        vec![Default::default(); 16],
-        vec![Default::default(); 16],
-    )
+    Vs::new(Tables {
+        slots: vec![None; 16],
+        members: vec![Entry::default(); 256],
+        objects: vec![Entry::default(); 64],
+        rules: vec![blank; 32],
+        index: vec![IndexEntry::default(); 32],
+        stats: vec![VsStats::default(); 16],
+        ctl: vec![Default::default(); 16],
+        scratch: vec![Default::default(); 16],
+    })
     .unwrap()
 }
 
@@ -257,7 +250,7 @@ fn destroy_needs_no_rule_naming_it_and_clears_object_tags() {
 
 #[test]
 fn cpu_tick_renices_restores_and_respects_the_user() {
-    use vs_core::classify::{NiceAction, TaskSample};
+    use vs_core::cpu_control::{NiceAction, TaskSample};
     let mut vs = new_vs();
     let a = vs
         .create(
@@ -378,7 +371,7 @@ fn req_root_rules_match_unclassified_requesters() {
 
 #[test]
 fn a_user_renice_is_respected_until_the_task_moves() {
-    use vs_core::classify::{NiceAction, TaskSample};
+    use vs_core::cpu_control::{NiceAction, TaskSample};
     let mut vs = new_vs();
     let attrs = VsAttrs::default().with(VS_ATTR_CPU, 40);
     let a = vs.create(&name("a"), 0, VS_ID_AUTO, &attrs).unwrap();
@@ -421,7 +414,7 @@ fn a_user_renice_is_respected_until_the_task_moves() {
 
 #[test]
 fn child_of_a_reniced_task_gets_its_parents_own_nice_back() {
-    use vs_core::classify::{NiceAction, TaskSample};
+    use vs_core::cpu_control::{NiceAction, TaskSample};
     let mut v = new_vs();
     let attrs = VsAttrs {
         cpu_share: 50,

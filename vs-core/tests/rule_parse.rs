@@ -36,13 +36,7 @@ fn parse(text: &str) -> Result<Vec<VsRule>, ParseError> {
 }
 
 fn rule(event: u32, cur: u32, req: u32, target: u32) -> VsRule {
-    VsRule {
-        event,
-        cur,
-        req,
-        target,
-        ..VsRule::default()
-    }
+    VsRule::new(event, cur, req, target)
 }
 
 fn path(p: &str) -> [u8; VS_PATH_LEN] {

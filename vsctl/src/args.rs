@@ -1,16 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Pure parsing of command-line values into ABI requests: names, ids, shares, limits and
-//! attribute names. Problems are usage errors (exit status 2).
+//! The values of the command line: clap's value parsers (each returns why a value is wrong;
+//! [`crate::error::from_clap`] names the argument), the attribute names, and the `set`
+//! request. The rules themselves are the module's, from `vs_core::tree`.
 
 use std::time::Duration;
 
+use clap::error::ErrorKind;
 use vs_core::abi::{
     VsAttrs, VsSet, VS_ATTR_CPU, VS_ATTR_NET, VS_ATTR_PROCS, VS_GLOBAL_MAX, VS_GLOBAL_MIN,
-    VS_LOCAL_MAX, VS_LOCAL_MIN, VS_NAME_LEN, VS_PROCS_UNLIMITED, VS_SHARE_MAX, VS_SHARE_MIN,
+    VS_LOCAL_MAX, VS_LOCAL_MIN, VS_PROCS_UNLIMITED, VS_SHARE_MAX, VS_SHARE_MIN,
 };
-use vs_core::tree::{id_in_range, validate_name};
+use vs_core::tree::{id_in_range, is_valid_name, set_conflict, SetConflict};
 
-use crate::errors::Error;
+use crate::error::Error;
+
+/// The name rule in words (`vs_core::tree::is_valid_name` is the rule): a macro, so that the
+/// help text can be built from it at compile time.
+macro_rules! name_rule {
+    () => {
+        "1-31 characters [A-Za-z0-9_.-], starting with a letter or '_'"
+    };
+}
+pub(crate) use name_rule;
 
 /// An attribute, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -24,6 +35,15 @@ pub enum Attr {
 }
 
 impl Attr {
+    /// The attribute of a `VS_ATTR_*` index.
+    pub fn of(attr: u32) -> Attr {
+        match attr {
+            VS_ATTR_CPU => Attr::Cpu,
+            VS_ATTR_NET => Attr::Net,
+            _ => Attr::Procs,
+        }
+    }
+
     /// The `VS_ATTR_*` index.
     pub fn index(self) -> u32 {
         match self {
@@ -54,89 +74,54 @@ impl Attr {
             Attr::Procs => "--max-procs",
         }
     }
-
-    pub const ALL: [Attr; 3] = [Attr::Cpu, Attr::Net, Attr::Procs];
 }
 
-pub const NAME_RULE: &str =
-    "names are 1-31 characters [A-Za-z0-9_.-], starting with a letter or '_'";
-
-/// The NUL-padded name buffer for `name`, checked with the module's own rule.
-pub fn name_buf(name: &str) -> Result<[u8; VS_NAME_LEN], Error> {
-    let invalid = || Error::Usage(format!("invalid name '{name}': {NAME_RULE}"));
-    let bytes = name.as_bytes();
-    if bytes.len() >= VS_NAME_LEN || bytes.contains(&0) {
-        return Err(invalid());
+/// A VS name that follows the module's rule.
+pub fn name(s: &str) -> Result<String, String> {
+    if is_valid_name(s.as_bytes()) {
+        Ok(s.to_string())
+    } else {
+        Err(concat!("names are ", name_rule!()).into())
     }
-    let mut buf = [0u8; VS_NAME_LEN];
-    buf[..bytes.len()].copy_from_slice(bytes);
-    validate_name(&buf).map_err(|_| invalid())?;
-    Ok(buf)
 }
 
 /// A share in percent of the parent's pool: `1..=100`, with an optional trailing `%`.
-pub fn parse_share(option: &str, s: &str) -> Result<u32, Error> {
+pub fn share(s: &str) -> Result<u32, String> {
     let digits = s.trim().strip_suffix('%').unwrap_or(s.trim());
     match digits.parse::<u32>() {
         Ok(v) if (VS_SHARE_MIN..=VS_SHARE_MAX).contains(&v) => Ok(v),
-        _ => Err(Error::Usage(format!(
-            "invalid {option} '{s}': share must be {VS_SHARE_MIN}..{VS_SHARE_MAX}"
-        ))),
+        _ => Err(format!("share must be {VS_SHARE_MIN}..{VS_SHARE_MAX}")),
     }
 }
 
 /// A process limit: a positive number or `unlimited`.
-pub fn parse_max_procs(s: &str) -> Result<u32, Error> {
+pub fn max_procs(s: &str) -> Result<u32, String> {
     let t = s.trim();
     if t.eq_ignore_ascii_case("unlimited") {
         return Ok(VS_PROCS_UNLIMITED);
     }
     match t.parse::<u32>() {
         Ok(v) if v != VS_PROCS_UNLIMITED => Ok(v),
-        _ => Err(Error::Usage(format!(
-            "invalid --max-procs '{s}': must be 1..{} or 'unlimited'",
-            u32::MAX
-        ))),
+        _ => Err(format!("must be 1..{} or 'unlimited'", u32::MAX)),
     }
 }
 
 /// An explicit VSID for a new VS.
-pub fn parse_id(s: &str) -> Result<u32, Error> {
+pub fn vs_id(s: &str) -> Result<u32, String> {
     match s.trim().parse::<u32>() {
         Ok(v) if id_in_range(v) => Ok(v),
-        _ => Err(Error::Usage(format!(
-            "invalid --id '{s}': id must be {VS_GLOBAL_MIN}..{VS_GLOBAL_MAX} (global) or \
+        _ => Err(format!(
+            "id must be {VS_GLOBAL_MIN}..{VS_GLOBAL_MAX} (global) or \
              {VS_LOCAL_MIN}..{VS_LOCAL_MAX} (local)"
-        ))),
+        )),
     }
-}
-
-/// The attribute values given with `--cpu-share`, `--net-share` and `--max-procs`.
-pub fn parse_values(
-    cpu: Option<&str>,
-    net: Option<&str>,
-    procs: Option<&str>,
-) -> Result<VsAttrs, Error> {
-    let mut attrs = VsAttrs::default();
-    if let Some(s) = cpu {
-        attrs = attrs.with(VS_ATTR_CPU, parse_share("--cpu-share", s)?);
-    }
-    if let Some(s) = net {
-        attrs = attrs.with(VS_ATTR_NET, parse_share("--net-share", s)?);
-    }
-    if let Some(s) = procs {
-        attrs = attrs.with(VS_ATTR_PROCS, parse_max_procs(s)?);
-    }
-    Ok(attrs)
 }
 
 /// A process id: a positive number that fits a `pid_t`.
-pub fn parse_pid(s: &str) -> Result<u32, Error> {
-    match s.trim().parse::<u32>() {
-        Ok(v) if v >= 1 && v <= i32::MAX as u32 => Ok(v),
-        _ => Err(Error::Usage(format!(
-            "invalid pid '{s}': must be a positive number"
-        ))),
+pub fn pid(s: &str) -> Result<libc::pid_t, String> {
+    match s.trim().parse::<libc::pid_t>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err("must be a positive number".into()),
     }
 }
 
@@ -145,42 +130,51 @@ pub const INTERVAL_MIN: f64 = 0.1;
 pub const INTERVAL_MAX: f64 = 86_400.0;
 
 /// The `--interval` of `top`: seconds, at least [`INTERVAL_MIN`].
-pub fn parse_interval(s: &str) -> Result<Duration, Error> {
+pub fn interval(s: &str) -> Result<Duration, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (INTERVAL_MIN..=INTERVAL_MAX).contains(&v) => Ok(Duration::from_secs_f64(v)),
-        _ => Err(Error::Usage(format!(
-            "invalid --interval '{s}': must be a number of seconds from {INTERVAL_MIN} to \
-             {INTERVAL_MAX}"
-        ))),
+        _ => Err(format!(
+            "must be a number of seconds from {INTERVAL_MIN} to {INTERVAL_MAX}"
+        )),
     }
 }
 
 /// The `--count` of `top`: a positive number of frames.
-pub fn parse_count(s: &str) -> Result<u64, Error> {
+pub fn count(s: &str) -> Result<u64, String> {
     match s.trim().parse::<u64>() {
         Ok(v) if v >= 1 => Ok(v),
-        _ => Err(Error::Usage(format!(
-            "invalid --count '{s}': must be a positive number"
-        ))),
+        _ => Err("must be a positive number".into()),
     }
 }
 
 /// A rule id, as `vsctl rules` prints it: a positive number.
-pub fn parse_rule_id(s: &str) -> Result<u32, Error> {
+pub fn rule_id(s: &str) -> Result<u32, String> {
     match s.trim().parse::<u32>() {
         Ok(v) if v >= 1 => Ok(v),
-        _ => Err(Error::Usage(format!(
-            "invalid rule id '{s}': must be a positive number (see 'vsctl rules')"
-        ))),
+        _ => Err("must be a positive number (see 'vsctl rules')".into()),
     }
+}
+
+/// The attribute values given with `--cpu-share`, `--net-share` and `--max-procs`.
+pub fn values(cpu: Option<u32>, net: Option<u32>, procs: Option<u32>) -> VsAttrs {
+    [
+        (VS_ATTR_CPU, cpu),
+        (VS_ATTR_NET, net),
+        (VS_ATTR_PROCS, procs),
+    ]
+    .into_iter()
+    .fold(VsAttrs::default(), |attrs, (attr, v)| match v {
+        Some(v) => attrs.with(attr, v),
+        None => attrs,
+    })
 }
 
 fn mask(attrs: &[Attr]) -> u32 {
     attrs.iter().fold(0, |m, a| m | a.bit())
 }
 
-/// The `VS_IOC_SET` request for VS `id`; refuses an empty request and an attribute that is
-/// both attached and detached or set.
+/// The `VS_IOC_SET` request for VS `id`; refuses an empty request and one the module would
+/// refuse as contradictory (`vs_core::tree::set_conflict`).
 pub fn set_request(
     id: u32,
     values: VsAttrs,
@@ -189,26 +183,27 @@ pub fn set_request(
 ) -> Result<VsSet, Error> {
     let attach_mask = mask(attach);
     let detach_mask = mask(detach);
-    for a in Attr::ALL {
-        if attach_mask & a.bit() == 0 {
-            continue;
-        }
-        if values.mask & a.bit() != 0 {
-            return Err(Error::Usage(format!(
+    let conflict = |m: String| Error::Usage(ErrorKind::ArgumentConflict, m);
+    match set_conflict(attach_mask, detach_mask, values.mask) {
+        Some(SetConflict::AttachAndValue(attr)) => {
+            let a = Attr::of(attr);
+            return Err(conflict(format!(
                 "--attach {} conflicts with {}: an attached attribute has no own value",
                 a.name(),
                 a.option()
             )));
         }
-        if detach_mask & a.bit() != 0 {
-            return Err(Error::Usage(format!(
+        Some(SetConflict::AttachAndDetach(attr)) => {
+            return Err(conflict(format!(
                 "--attach {0} conflicts with --detach {0}",
-                a.name()
+                Attr::of(attr).name()
             )));
         }
+        None => {}
     }
     if attach_mask | detach_mask | values.mask == 0 {
         return Err(Error::Usage(
+            ErrorKind::MissingRequiredArgument,
             "set: nothing to change (give --cpu-share, --net-share, --max-procs, --detach or \
              --attach)"
                 .into(),
@@ -226,86 +221,36 @@ pub fn set_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vs_core::abi::VS_NAME_LEN;
 
     fn usage(r: Result<impl std::fmt::Debug, Error>) -> String {
         match r {
-            Err(Error::Usage(m)) => m,
+            Err(Error::Usage(_, m)) => m,
             other => panic!("expected a usage error, got {other:?}"),
         }
     }
 
     #[test]
-    fn names_follow_the_module_rule() {
-        let b = name_buf("www1").unwrap();
-        assert_eq!(&b[..5], b"www1\0");
-        assert!(name_buf("_a.b-c").is_ok());
-        assert!(name_buf(&"x".repeat(31)).is_ok());
-        assert_eq!(
-            usage(name_buf("a b")),
-            "invalid name 'a b': names are 1-31 characters [A-Za-z0-9_.-], starting with a \
-             letter or '_'"
-        );
-        for bad in ["", "1abc", "-x", "a/b", "é", "a\0b"] {
-            assert!(matches!(name_buf(bad), Err(Error::Usage(_))), "{bad:?}");
-        }
-        assert!(usage(name_buf(&"x".repeat(32))).contains("1-31 characters"));
-    }
-
-    #[test]
-    fn shares_are_percentages() {
-        assert_eq!(parse_share("--cpu-share", "1").unwrap(), 1);
-        assert_eq!(parse_share("--cpu-share", "100").unwrap(), 100);
-        assert_eq!(parse_share("--cpu-share", "25%").unwrap(), 25);
-        for bad in ["0", "101", "-5", "abc", "", "50%%", "4294967296"] {
-            let m = usage(parse_share("--net-share", bad));
-            assert_eq!(
-                m,
-                format!("invalid --net-share '{bad}': share must be 1..100")
-            );
-        }
-    }
-
-    #[test]
-    fn max_procs_takes_numbers_or_unlimited() {
-        assert_eq!(parse_max_procs("unlimited").unwrap(), VS_PROCS_UNLIMITED);
-        assert_eq!(parse_max_procs("Unlimited").unwrap(), VS_PROCS_UNLIMITED);
-        assert_eq!(parse_max_procs("1").unwrap(), 1);
-        assert_eq!(parse_max_procs("4294967295").unwrap(), u32::MAX);
-        for bad in ["0", "-1", "many", "4294967296", ""] {
-            assert!(
-                usage(parse_max_procs(bad)).contains("'unlimited'"),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn ids_are_global_or_local() {
-        assert_eq!(parse_id("1").unwrap(), 1);
-        assert_eq!(parse_id("63").unwrap(), 63);
-        assert_eq!(parse_id("64").unwrap(), 64);
-        assert_eq!(parse_id("2147483647").unwrap(), 0x7fff_ffff);
-        for bad in ["0", "2147483648", "4294967295", "x", "-1"] {
-            let m = usage(parse_id(bad));
-            assert!(
-                m.ends_with("id must be 1..63 (global) or 64..2147483647 (local)"),
-                "{m}"
-            );
+    fn the_name_rule_in_words_matches_the_abi() {
+        let longest = format!("1-{} characters", VS_NAME_LEN - 1);
+        assert!(name_rule!().starts_with(&longest));
+        assert!(name("_a.b-c").is_ok());
+        for bad in ["a\0b", "é"] {
+            assert!(name(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn values_fill_the_mask() {
-        let a = parse_values(Some("25"), None, Some("unlimited")).unwrap();
+        let a = values(Some(25), None, Some(VS_PROCS_UNLIMITED));
         assert_eq!(a.mask, (1 << VS_ATTR_CPU) | (1 << VS_ATTR_PROCS));
         assert_eq!((a.cpu_share, a.max_procs), (25, 0));
-        assert_eq!(parse_values(None, None, None).unwrap(), VsAttrs::default());
-        assert!(parse_values(None, Some("0"), None).is_err());
+        assert_eq!(values(None, None, None), VsAttrs::default());
     }
 
     #[test]
     fn set_requests() {
-        let v = parse_values(Some("30"), None, None).unwrap();
+        let v = values(Some(30), None, None);
         let r = set_request(7, v, &[Attr::Net, Attr::Net], &[Attr::Procs]).unwrap();
         assert_eq!(r.id, 7);
         assert_eq!(r.detach_mask, 1 << VS_ATTR_NET);
@@ -330,52 +275,11 @@ mod tests {
     }
 
     #[test]
-    fn pids_and_rule_ids() {
-        assert_eq!(parse_pid("1").unwrap(), 1);
-        assert_eq!(parse_pid("2147483647").unwrap(), 2_147_483_647);
-        for bad in ["0", "-1", "2147483648", "x", ""] {
-            assert_eq!(
-                usage(parse_pid(bad)),
-                format!("invalid pid '{bad}': must be a positive number")
-            );
-        }
-        assert_eq!(parse_rule_id("7").unwrap(), 7);
-        assert_eq!(parse_rule_id("4294967295").unwrap(), u32::MAX);
-        for bad in ["0", "-3", "4294967296", "r1"] {
-            assert!(usage(parse_rule_id(bad)).starts_with(&format!("invalid rule id '{bad}'")));
-        }
-    }
-
-    #[test]
-    fn top_interval_and_count() {
-        assert_eq!(parse_interval("1").unwrap(), Duration::from_secs(1));
-        assert_eq!(parse_interval("0.5").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_interval("0.1").unwrap(), Duration::from_millis(100));
-        assert_eq!(
-            parse_interval(" 2.25 ").unwrap(),
-            Duration::from_millis(2250)
-        );
-        for bad in ["0", "0.09", "-1", "x", "", "nan", "inf", "86401", "1s"] {
-            assert_eq!(
-                usage(parse_interval(bad)),
-                format!(
-                    "invalid --interval '{bad}': must be a number of seconds from 0.1 to 86400"
-                )
-            );
-        }
-        assert_eq!(parse_count("1").unwrap(), 1);
-        assert_eq!(parse_count("1000").unwrap(), 1000);
-        for bad in ["0", "-2", "x", "1.5"] {
-            assert_eq!(
-                usage(parse_count(bad)),
-                format!("invalid --count '{bad}': must be a positive number")
-            );
-        }
-    }
-
-    #[test]
     fn attr_bits_match_the_abi() {
         assert_eq!(Attr::Cpu.bit() | Attr::Net.bit() | Attr::Procs.bit(), 0b111);
         assert_eq!(Attr::Net.index(), VS_ATTR_NET);
+        for a in [Attr::Cpu, Attr::Net, Attr::Procs] {
+            assert_eq!(Attr::of(a.index()), a);
+        }
     }
 }

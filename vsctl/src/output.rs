@@ -133,26 +133,88 @@ fn attr_json(attr: u32, a: &VsAttrInfo, list: &[VsInfo]) -> Value {
     v
 }
 
+/// How a counter reads as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unit {
+    Count,
+    /// Nanoseconds, shown as seconds (`1.234s`).
+    Ns,
+}
+
+/// A counter of [`VsStats`] as vsctl shows it: its JSON key, its line in `show`/`stats VS`
+/// and its column in the `stats` table (none where a view leaves it out).
+struct Counter {
+    key: &'static str,
+    line: Option<&'static str>,
+    column: Option<&'static str>,
+    unit: Unit,
+    value: fn(&VsStats) -> Value,
+}
+
+/// Every counter of [`VsStats`] but the reserved ones, in the order the text views show them;
+/// the one table that `stats_json`, `stats_lines` and `stats_table` read.
+const COUNTERS: [Counter; 16] = {
+    use Unit::{Count, Ns};
+    macro_rules! counter {
+        ($field:ident, $line:expr, $column:expr, $unit:expr) => {
+            Counter {
+                key: stringify!($field),
+                line: $line,
+                column: $column,
+                unit: $unit,
+                value: |s| json!(s.$field),
+            }
+        };
+    }
+    [
+        counter!(nr_procs, Some("processes"), Some("PROCS"), Count),
+        counter!(cpu_time_ns, Some("cpu time"), Some("CPU_TIME"), Ns),
+        counter!(cpu_subtree_ns, Some("cpu subtree"), None, Ns),
+        counter!(forks, Some("forks"), Some("FORKS"), Count),
+        counter!(execs, Some("execs"), Some("EXECS"), Count),
+        counter!(reclass_in, Some("reclass in"), Some("RECLASS_IN"), Count),
+        counter!(reclass_out, Some("reclass out"), Some("RECLASS_OUT"), Count),
+        counter!(
+            denied_forks,
+            Some("denied forks"),
+            Some("DENIED_FORKS"),
+            Count
+        ),
+        counter!(tx_packets, Some("tx packets"), Some("TX_PACKETS"), Count),
+        counter!(tx_bytes, Some("tx bytes"), Some("TX_BYTES"), Count),
+        counter!(tx_drops, Some("tx drops"), Some("TX_DROPS"), Count),
+        counter!(accepts, Some("accepts"), Some("ACCEPTS"), Count),
+        counter!(
+            accepts_refused,
+            Some("accepts refused"),
+            Some("ACC_REFUSED"),
+            Count
+        ),
+        // The controller's view: one "cpu share now" line in the text (`cpu_now_text`).
+        counter!(cpu_target_ppm, None, None, Count),
+        counter!(cpu_used_ppm, None, None, Count),
+        counter!(cpu_nice, None, None, Count),
+    ]
+};
+
+impl Counter {
+    fn text(&self, s: &VsStats) -> String {
+        let v = (self.value)(s);
+        match (self.unit, v.as_u64()) {
+            (Unit::Ns, Some(ns)) => fmt_cpu_time(ns),
+            _ => v.to_string(),
+        }
+    }
+}
+
 /// Every counter of [`VsStats`] but the reserved ones.
 pub fn stats_json(s: &VsStats) -> Value {
-    json!({
-        "nr_procs": s.nr_procs,
-        "cpu_time_ns": s.cpu_time_ns,
-        "forks": s.forks,
-        "execs": s.execs,
-        "reclass_in": s.reclass_in,
-        "reclass_out": s.reclass_out,
-        "denied_forks": s.denied_forks,
-        "tx_packets": s.tx_packets,
-        "tx_bytes": s.tx_bytes,
-        "tx_drops": s.tx_drops,
-        "accepts": s.accepts,
-        "accepts_refused": s.accepts_refused,
-        "cpu_subtree_ns": s.cpu_subtree_ns,
-        "cpu_target_ppm": s.cpu_target_ppm,
-        "cpu_used_ppm": s.cpu_used_ppm,
-        "cpu_nice": s.cpu_nice,
-    })
+    Value::Object(
+        COUNTERS
+            .iter()
+            .map(|c| (c.key.to_string(), (c.value)(s)))
+            .collect(),
+    )
 }
 
 /// Everything about one VS; `list` supplies the names of its parent and of its sources.
@@ -219,25 +281,18 @@ pub fn cpu_now_text(info: &VsInfo) -> Option<String> {
     ))
 }
 
-/// The counters of one VS, one per line.
+/// The counters of one VS, one per line; the controller's view after the CPU times.
 fn stats_lines(out: &mut String, info: &VsInfo) {
-    let s = &info.stats;
-    kv(out, "processes", &s.nr_procs.to_string());
-    kv(out, "cpu time", &fmt_cpu_time(s.cpu_time_ns));
-    kv(out, "cpu subtree", &fmt_cpu_time(s.cpu_subtree_ns));
-    if let Some(now) = cpu_now_text(info) {
-        out.push_str(&format!("cpu share now: {now}\n"));
+    for c in &COUNTERS {
+        if let Some(line) = c.line {
+            kv(out, line, &c.text(&info.stats));
+        }
+        if c.key == "cpu_subtree_ns" {
+            if let Some(now) = cpu_now_text(info) {
+                out.push_str(&format!("cpu share now: {now}\n"));
+            }
+        }
     }
-    kv(out, "forks", &s.forks.to_string());
-    kv(out, "execs", &s.execs.to_string());
-    kv(out, "reclass in", &s.reclass_in.to_string());
-    kv(out, "reclass out", &s.reclass_out.to_string());
-    kv(out, "denied forks", &s.denied_forks.to_string());
-    kv(out, "tx packets", &s.tx_packets.to_string());
-    kv(out, "tx bytes", &s.tx_bytes.to_string());
-    kv(out, "tx drops", &s.tx_drops.to_string());
-    kv(out, "accepts", &s.accepts.to_string());
-    kv(out, "accepts refused", &s.accepts_refused.to_string());
 }
 
 /// One attribute for `show`: value, where it comes from, and the machine fraction.
@@ -310,42 +365,18 @@ pub fn stats_text(info: &VsInfo) -> String {
 
 /// `stats`: the counters of every VS, a row each.
 pub fn stats_table(list: &[VsInfo]) -> String {
-    let header = [
-        "NAME",
-        "ID",
-        "PROCS",
-        "CPU_TIME",
-        "FORKS",
-        "EXECS",
-        "RECLASS_IN",
-        "RECLASS_OUT",
-        "DENIED_FORKS",
-        "TX_PACKETS",
-        "TX_BYTES",
-        "TX_DROPS",
-        "ACCEPTS",
-        "ACC_REFUSED",
-    ];
+    let columns: Vec<&Counter> = COUNTERS.iter().filter(|c| c.column.is_some()).collect();
+    let header: Vec<&str> = ["NAME", "ID"]
+        .into_iter()
+        .chain(columns.iter().filter_map(|c| c.column))
+        .collect();
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|i| {
-            let s = &i.stats;
-            vec![
-                name(i),
-                i.id.to_string(),
-                s.nr_procs.to_string(),
-                fmt_cpu_time(s.cpu_time_ns),
-                s.forks.to_string(),
-                s.execs.to_string(),
-                s.reclass_in.to_string(),
-                s.reclass_out.to_string(),
-                s.denied_forks.to_string(),
-                s.tx_packets.to_string(),
-                s.tx_bytes.to_string(),
-                s.tx_drops.to_string(),
-                s.accepts.to_string(),
-                s.accepts_refused.to_string(),
-            ]
+            [name(i), i.id.to_string()]
+                .into_iter()
+                .chain(columns.iter().map(|c| c.text(&i.stats)))
+                .collect()
         })
         .collect();
     let mut right = vec![true; header.len()];
@@ -495,7 +526,7 @@ pub fn which_text(id: u32, list: &[VsInfo]) -> String {
 }
 
 /// `which --json`.
-pub fn which_json(pid: u32, id: u32, list: &[VsInfo]) -> Value {
+pub fn which_json(pid: libc::pid_t, id: u32, list: &[VsInfo]) -> Value {
     json!({ "pid": pid, "id": id, "name": name_of(list, id) })
 }
 

@@ -1,15 +1,100 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `vsctl top`: what each VS did between two `VS_IOC_LIST` samples. [`frame`] turns two
-//! samples into rows (pure); the rest renders them as a table or as one JSON line.
-//! The figures: CPU time in percent of one CPU, the bytes the VS sent through `vsq` qdiscs
-//! per second, and the process count, reclassifications and forks.
+//! `vsctl top`: what each VS did between two `VS_IOC_LIST` samples. [`run`] is the loop;
+//! [`frame`] turns two samples into rows (pure); the rest renders them as a table or as one
+//! JSON line. The figures: CPU time in percent of one CPU, the bytes the VS sent through
+//! `vsq` qdiscs per second, and the process count, reclassifications and forks; on a
+//! terminal, a header with the CPU controller's parameters (`VS_PARAM_*` of the ABI).
 
-use std::time::Duration;
+use std::io::{self, IsTerminal, Write};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use vs_core::abi::{name_bytes, VsInfo};
+use vs_client::module_param;
+use vs_core::abi::{
+    name_bytes, VsInfo, VS_PARAM_CPU_PERIOD_MS, VS_PARAM_CPU_TICKS, VS_PARAM_CPU_TICK_NS,
+};
 
+use crate::commands::{list, open};
+use crate::error::Error;
 use crate::output::{in_root_cpu_pool, name, table, tree_order};
+
+/// The wall-clock time of day, `HH:MM:SS` in local time.
+fn clock() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let t = libc::time_t::try_from(now).unwrap_or(0);
+    // SAFETY: an all-zero `tm` is a valid value; localtime_r only writes to it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to a time_t and a tm for the duration of the call.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return format!(
+            "{:02}:{:02}:{:02} UTC",
+            now / 3600 % 24,
+            now / 60 % 60,
+            now % 60
+        );
+    }
+    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+}
+
+/// Write one frame; `Ok(false)` when the reader has gone away.
+fn emit(out: &mut impl Write, frame: &str) -> Result<bool, Error> {
+    match out.write_all(frame.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(Error::Failed(format!("write: {e}"))),
+    }
+}
+
+/// `vsctl top`: prints its frames as it goes, so it returns nothing for `main` to print.
+pub fn run(interval: Duration, count: Option<u64>, as_json: bool) -> Result<String, Error> {
+    let (dev, _) = open()?;
+    let tty = !as_json && io::stdout().is_terminal();
+    let mut out = io::stdout().lock();
+    let mut prev = list(&dev)?;
+    let mut taken = Instant::now();
+    let mut frames = 0u64;
+    while count.is_none_or(|c| frames < c) {
+        // Sleep out the rest of the interval: printing does not stretch it.
+        std::thread::sleep(interval.saturating_sub(taken.elapsed()));
+        let cur = list(&dev)?;
+        let now = Instant::now();
+        let elapsed = now - taken;
+        let rows = frame(&prev, &cur, elapsed);
+        let text = if as_json {
+            let time = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO)
+                .as_secs_f64();
+            let line = serde_json::to_string(&frame_json(time, elapsed, &rows))
+                .map_err(|e| Error::Failed(format!("json: {e}")))?;
+            line + "\n"
+        } else if tty {
+            let ctl = Controller {
+                period_ms: module_param(VS_PARAM_CPU_PERIOD_MS),
+                ticks: module_param(VS_PARAM_CPU_TICKS),
+                tick_ns: module_param(VS_PARAM_CPU_TICK_NS),
+            };
+            format!(
+                "\x1b[H\x1b[2J{}\n{}",
+                header(&clock(), interval, &ctl),
+                frame_text(&rows)
+            )
+        } else if frames > 0 {
+            format!("\n{}", frame_text(&rows))
+        } else {
+            frame_text(&rows)
+        };
+        if !emit(&mut out, &text)? {
+            break;
+        }
+        prev = cur;
+        taken = now;
+        frames += 1;
+    }
+    Ok(String::new())
+}
 
 /// One VS in one frame of `top`. The deltas are `None` for a VS that was not in the previous
 /// sample (or whose counters went backwards: a VS destroyed and created again with the same

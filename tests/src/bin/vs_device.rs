@@ -54,7 +54,7 @@ fn create_get_list_destroy() -> Outcome {
     );
     check_eq!(f.version().ctx("VERSION")?.nr_vs, 2);
     f.destroy(id).ctx("DESTROY")?;
-    check_eq!(f.get(id), Err(ENOENT));
+    check_eq!(f.get(id).errno(), Err(ENOENT));
     check_eq!(f.version().ctx("VERSION")?.nr_vs, 1);
     Ok(())
 }
@@ -155,12 +155,15 @@ fn set_all_or_nothing() -> Outcome {
     let a = f.create("a", VS_ROOT, VS_ID_AUTO, cpu(60)).ctx("a")?;
     let b = f.create("b", VS_ROOT, VS_ID_AUTO, cpu(30)).ctx("b")?;
     // Valid procs, over-budget cpu: neither may change.
-    check_eq!(f.set(b, 0, 0, cpu(50).with(VS_ATTR_PROCS, 9)), Err(ENOSPC));
+    check_eq!(
+        f.set(b, 0, 0, cpu(50).with(VS_ATTR_PROCS, 9)).errno(),
+        Err(ENOSPC)
+    );
     let i = f.get(b).ctx("GET")?;
     check_eq!((i.attr[0].own, i.attr[2].detached), (30, 0));
     f.set(b, 0, 0, cpu(40)).ctx("exactly 100%")?;
     check_eq!(
-        f.create("c", VS_ROOT, VS_ID_AUTO, cpu(1)),
+        f.create("c", VS_ROOT, VS_ID_AUTO, cpu(1)).errno(),
         Err(ENOSPC),
         "budget used up"
     );
@@ -180,7 +183,8 @@ fn list_small_buffer() -> Outcome {
         cap: 0,
         count: 0,
     };
-    f.call(VS_IOC_LIST, &mut l).ctx("LIST cap 0")?;
+    // SAFETY: no buffer (cap 0): the kernel writes only `l`.
+    unsafe { f.call_with_buffers(VS_IOC_LIST, &mut l) }.ctx("LIST cap 0")?;
     check_eq!(l.count, 4, "count without a buffer");
     let mut buf = vec![
         VsInfo {
@@ -194,7 +198,8 @@ fn list_small_buffer() -> Outcome {
         cap: 2,
         count: 0,
     };
-    f.call(VS_IOC_LIST, &mut l).ctx("LIST cap 2")?;
+    // SAFETY: `l.buf` points to 3 `VsInfo`s, more than the `cap` of 2 that it declares.
+    unsafe { f.call_with_buffers(VS_IOC_LIST, &mut l) }.ctx("LIST cap 2")?;
     check_eq!(l.count, 4);
     check_eq!(buf[0].id, VS_ROOT);
     check_eq!(buf[2].id, 0xdead, "nothing written past cap");
@@ -204,7 +209,7 @@ fn list_small_buffer() -> Outcome {
 fn einval() -> Outcome {
     let f = Fixture::new()?;
     for bad in ["", "1abc", "a b", "-x", "a/b"] {
-        check_eq!(f.create_simple(bad), Err(EINVAL), "name {bad:?}");
+        check_eq!(f.create_simple(bad).errno(), Err(EINVAL), "name {bad:?}");
     }
     let mut c = VsCreate {
         name: [b'a'; VS_NAME_LEN],
@@ -213,25 +218,26 @@ fn einval() -> Outcome {
         attrs: VsAttrs::default(),
     };
     check_eq!(
-        f.call(VS_IOC_CREATE, &mut c),
+        f.call(VS_IOC_CREATE, &mut c).errno(),
         Err(EINVAL),
         "name without NUL"
     );
     for s in [0, 101, u32::MAX] {
         check_eq!(
-            f.create("x", 0, VS_ID_AUTO, cpu(s)),
+            f.create("x", 0, VS_ID_AUTO, cpu(s)).errno(),
             Err(EINVAL),
             "cpu share {s}"
         );
         check_eq!(
-            f.create("x", 0, VS_ID_AUTO, VsAttrs::default().with(VS_ATTR_NET, s)),
+            f.create("x", 0, VS_ID_AUTO, VsAttrs::default().with(VS_ATTR_NET, s))
+                .errno(),
             Err(EINVAL),
             "net {s}"
         );
     }
     for id in [0, VS_LOCAL_MAX + 1, VS_ID_AUTO - 1] {
         check_eq!(
-            f.create("x", 0, id, VsAttrs::default()),
+            f.create("x", 0, id, VsAttrs::default()).errno(),
             Err(EINVAL),
             "id {id}"
         );
@@ -241,18 +247,18 @@ fn einval() -> Outcome {
         ..Default::default()
     };
     check_eq!(
-        f.create("x", 0, VS_ID_AUTO, bad_mask),
+        f.create("x", 0, VS_ID_AUTO, bad_mask).errno(),
         Err(EINVAL),
         "unknown attribute bit"
     );
     let x = f.create_simple("x").ctx("x")?;
     check_eq!(
-        f.set(x, 1 << 7, 0, VsAttrs::default()),
+        f.set(x, 1 << 7, 0, VsAttrs::default()).errno(),
         Err(EINVAL),
         "attach bit 7"
     );
     check_eq!(
-        f.set(x, 1, 0, cpu(5)),
+        f.set(x, 1, 0, cpu(5)).errno(),
         Err(EINVAL),
         "attach and set the same attribute"
     );
@@ -261,15 +267,25 @@ fn einval() -> Outcome {
         _pad: 1,
         ..Default::default()
     };
-    check_eq!(f.call(VS_IOC_SET, &mut s), Err(EINVAL), "non-zero padding");
-    check_eq!(f.set(VS_ROOT, 0, 0, cpu(50)), Err(EINVAL), "root share");
     check_eq!(
-        f.set(VS_ROOT, 1 << VS_ATTR_PROCS, 0, VsAttrs::default()),
+        f.call(VS_IOC_SET, &mut s).errno(),
+        Err(EINVAL),
+        "non-zero padding"
+    );
+    check_eq!(
+        f.set(VS_ROOT, 0, 0, cpu(50)).errno(),
+        Err(EINVAL),
+        "root share"
+    );
+    check_eq!(
+        f.set(VS_ROOT, 1 << VS_ATTR_PROCS, 0, VsAttrs::default())
+            .errno(),
         Err(EINVAL),
         "attach root"
     );
     check_eq!(
-        f.set(VS_ROOT, 0, 0, VsAttrs::default().with(VS_ATTR_PROCS, 5)),
+        f.set(VS_ROOT, 0, 0, VsAttrs::default().with(VS_ATTR_PROCS, 5))
+            .errno(),
         Err(EINVAL),
         "root limit"
     );
@@ -278,11 +294,12 @@ fn einval() -> Outcome {
 
 fn enoent() -> Outcome {
     let f = Fixture::new()?;
-    check_eq!(f.get(4242), Err(ENOENT));
-    check_eq!(f.destroy(4242), Err(ENOENT));
-    check_eq!(f.set(4242, 0, 0, cpu(5)), Err(ENOENT));
+    check_eq!(f.get(4242).errno(), Err(ENOENT));
+    check_eq!(f.destroy(4242).errno(), Err(ENOENT));
+    check_eq!(f.set(4242, 0, 0, cpu(5)).errno(), Err(ENOENT));
     check_eq!(
-        f.create("orphan", 4242, VS_ID_AUTO, VsAttrs::default()),
+        f.create("orphan", 4242, VS_ID_AUTO, VsAttrs::default())
+            .errno(),
         Err(ENOENT)
     );
     Ok(())
@@ -291,24 +308,24 @@ fn enoent() -> Outcome {
 fn eexist() -> Outcome {
     let f = Fixture::new()?;
     f.create("dup", 0, 77, VsAttrs::default()).ctx("dup")?;
-    check_eq!(f.create_simple("dup"), Err(EEXIST), "same name");
+    check_eq!(f.create_simple("dup").errno(), Err(EEXIST), "same name");
     check_eq!(
-        f.create("other", 0, 77, VsAttrs::default()),
+        f.create("other", 0, 77, VsAttrs::default()).errno(),
         Err(EEXIST),
         "same id"
     );
-    check_eq!(f.create_simple("root"), Err(EEXIST), "root's name");
+    check_eq!(f.create_simple("root").errno(), Err(EEXIST), "root's name");
     Ok(())
 }
 
 fn ebusy() -> Outcome {
     let f = Fixture::new()?;
-    check_eq!(f.destroy(VS_ROOT), Err(EBUSY), "root");
+    check_eq!(f.destroy(VS_ROOT).errno(), Err(EBUSY), "root");
     let p = f.create_simple("parent").ctx("parent")?;
     let c = f
         .create("child", p, VS_ID_AUTO, VsAttrs::default())
         .ctx("child")?;
-    check_eq!(f.destroy(p), Err(EBUSY), "with a child");
+    check_eq!(f.destroy(p).errno(), Err(EBUSY), "with a child");
     f.destroy(c).ctx("child")?;
     f.destroy(p).ctx("parent after child")?;
     Ok(())
@@ -323,7 +340,8 @@ fn enospc_depth_and_budget() -> Outcome {
             .ctx("chain")?;
     }
     check_eq!(
-        f.create("too-deep", parent, VS_ID_AUTO, VsAttrs::default()),
+        f.create("too-deep", parent, VS_ID_AUTO, VsAttrs::default())
+            .errno(),
         Err(ENOSPC)
     );
     f.create(
@@ -339,7 +357,8 @@ fn enospc_depth_and_budget() -> Outcome {
             VS_ROOT,
             VS_ID_AUTO,
             VsAttrs::default().with(VS_ATTR_NET, 51)
-        ),
+        )
+        .errno(),
         Err(ENOSPC)
     );
     Ok(())
@@ -352,7 +371,7 @@ fn enospc_table_full() -> Outcome {
             .ctx(&format!("create #{i}"))?;
     }
     check_eq!(f.version().ctx("VERSION")?.nr_vs, VS_MAX);
-    check_eq!(f.create_simple("one-too-many"), Err(ENOSPC));
+    check_eq!(f.create_simple("one-too-many").errno(), Err(ENOSPC));
     check_eq!(f.list().ctx("LIST")?.len(), VS_MAX as usize);
     Ok(())
 }
@@ -367,9 +386,15 @@ fn efault() -> Outcome {
         (VS_IOC_LIST, "list"),
         (VS_IOC_VERSION, "version"),
     ] {
-        check_eq!(f.raw(cmd, 0), Err(EFAULT), "{what} with NULL");
+        // SAFETY (both): NULL and a kernel address are no memory of this process; the
+        // kernel refuses to copy to or from them.
         check_eq!(
-            f.raw(cmd, 0xffff_ffff_ffff_f000),
+            unsafe { f.raw(cmd, 0) }.errno(),
+            Err(EFAULT),
+            "{what} with NULL"
+        );
+        check_eq!(
+            unsafe { f.raw(cmd, 0xffff_ffff_ffff_f000) }.errno(),
             Err(EFAULT),
             "{what} with a kernel address"
         );
@@ -380,7 +405,8 @@ fn efault() -> Outcome {
         count: 0,
     };
     check_eq!(
-        f.call(VS_IOC_LIST, &mut l),
+        // SAFETY: `l.buf` is address 8, which is never mapped: the copy out fails.
+        unsafe { f.call_with_buffers(VS_IOC_LIST, &mut l) }.errno(),
         Err(EFAULT),
         "list into a bad buffer"
     );
@@ -391,13 +417,19 @@ fn enotty() -> Outcome {
     let f = Fixture::new()?;
     let mut junk = [0u8; 64];
     let p = junk.as_mut_ptr() as usize;
-    check_eq!(f.raw(0xb9ff, p), Err(ENOTTY), "unknown nr");
+    // SAFETY (all three): `p` is 64 writable bytes of `junk`, more than any of these
+    // commands could copy (a termios is 60), and it holds no address.
     check_eq!(
-        f.raw(VS_IOC_CREATE ^ (1 << 16), p),
+        unsafe { f.raw(0xb9ff, p) }.errno(),
+        Err(ENOTTY),
+        "unknown nr"
+    );
+    check_eq!(
+        unsafe { f.raw(VS_IOC_CREATE ^ (1 << 16), p) }.errno(),
         Err(ENOTTY),
         "known nr, wrong size"
     );
-    check_eq!(f.raw(0x5401, p), Err(ENOTTY), "TCGETS");
+    check_eq!(unsafe { f.raw(0x5401, p) }.errno(), Err(ENOTTY), "TCGETS");
     Ok(())
 }
 
@@ -412,11 +444,11 @@ fn eperm_without_cap_sys_admin() -> Outcome {
     check!(d.version().is_ok(), "reads are open to all");
     check!(d.get(keep).is_ok());
     check!(d.list().is_ok());
-    check_eq!(d.create_simple("nope"), Err(EPERM));
-    check_eq!(d.destroy(keep), Err(EPERM));
-    check_eq!(d.set(keep, 0, 0, cpu(5)), Err(EPERM));
+    check_eq!(d.create_simple("nope").errno(), Err(EPERM));
+    check_eq!(d.destroy(keep).errno(), Err(EPERM));
+    check_eq!(d.set(keep, 0, 0, cpu(5)).errno(), Err(EPERM));
     check_eq!(
-        d.destroy(4242),
+        d.destroy(4242).errno(),
         Err(EPERM),
         "EPERM before ENOENT: nothing is revealed"
     );
@@ -445,7 +477,7 @@ fn thousand_vs_no_leak() -> Outcome {
     for i in 1..VS_MAX {
         f.create_simple(&format!("z{i}")).ctx("refill")?;
     }
-    check_eq!(f.create_simple("overflow"), Err(ENOSPC));
+    check_eq!(f.create_simple("overflow").errno(), Err(ENOSPC));
     Ok(())
 }
 

@@ -362,9 +362,14 @@ fn out_buffer(arena: &Arena, rng: &mut Rng, keep: &mut Vec<u8>, elem: usize) -> 
     }
 }
 
-/// What happened to one call: Ok, or the errno.
+/// What happened to one call: Ok, or the errno. Only `one_op` calls this, and its `arg` is
+/// always one of: a local of the command's own argument type (`Arena::arg` in `Mode::Good`),
+/// the arena's pages (mapped for this fuzzer alone, never read as Rust values), NULL, a
+/// kernel address, or a buffer from `out_buffer` sized for the `cap` it declares.
 fn ioctl(dev: &Dev, cmd: u32, arg: usize) -> Result<i32, i32> {
-    dev.raw(cmd, arg).map_err(|e| e.0)
+    // SAFETY: per the above, whatever the kernel writes lands in the argument the command
+    // expects, in a buffer sized for it, or in pages that hold no Rust value.
+    unsafe { dev.raw(cmd, arg) }.map_err(|e| e.errno)
 }
 
 fn one_op(dev: &Dev, w: &World, arena: &Arena, rng: &mut Rng, scratch: &mut Vec<u8>) {

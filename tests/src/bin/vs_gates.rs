@@ -42,7 +42,11 @@ fn addprocess_which_members() -> Outcome {
     check_eq!(f.which(me), Ok(a));
     check_eq!(f.members(a), Ok(vec![me as u32]));
     check_eq!(f.get(a).ctx("GET")?.stats.nr_procs, 1);
-    check_eq!(f.destroy(a), Err(EBUSY), "a VS with members cannot go");
+    check_eq!(
+        f.destroy(a).errno(),
+        Err(EBUSY),
+        "a VS with members cannot go"
+    );
     check_eq!(
         f.add_process(a, me, false),
         Ok(0),
@@ -52,10 +56,10 @@ fn addprocess_which_members() -> Outcome {
     check_eq!(f.which(me), Ok(VS_ROOT));
     check_eq!(f.get(a).ctx("GET")?.stats.nr_procs, 0);
     check_eq!(f.get(a).ctx("GET")?.stats.reclass_in, 1);
-    check_eq!(f.add_process(a, 0x7fff_fff0, false), Err(ESRCH));
-    check_eq!(f.which(0x7fff_fff0), Err(ESRCH));
-    check_eq!(f.add_process(4242, me, false), Err(ENOENT));
-    check_eq!(f.members(4242), Err(ENOENT));
+    check_eq!(f.add_process(a, 0x7fff_fff0, false).errno(), Err(ESRCH));
+    check_eq!(f.which(0x7fff_fff0).errno(), Err(ESRCH));
+    check_eq!(f.add_process(4242, me, false).errno(), Err(ENOENT));
+    check_eq!(f.members(4242).errno(), Err(ENOENT));
     Ok(())
 }
 
@@ -172,9 +176,9 @@ fn fork_rule_and_delete() -> Outcome {
     check_eq!(child_in(b), 0, "(fork, a) -> (b)");
     check_eq!(f.which(getpid()), Ok(a), "the parent stays");
     check_eq!(f.rules().ctx("rules")?[0].hits, 1);
-    check_eq!(f.destroy(b), Err(EBUSY), "a rule names b");
+    check_eq!(f.destroy(b).errno(), Err(EBUSY), "a rule names b");
     f.del_rule(id).ctx("delrule")?;
-    check_eq!(f.del_rule(id), Err(ENOENT));
+    check_eq!(f.del_rule(id).errno(), Err(ENOENT));
     check_eq!(child_in(a), 0, "rule gone: inheritance again");
     f.destroy(b).ctx("destroy b after its rule went")?;
     Ok(())
@@ -663,37 +667,40 @@ fn rule_errors() -> Outcome {
     let a = mk(&f, "a")?;
     let good = rule(VS_EV_FORK, a, VS_ANY, a);
     check_eq!(
-        f.add_rules(&[good, rule(VS_EV_FORK, a, VS_ANY, 4242)]),
+        f.add_rules(&[good, rule(VS_EV_FORK, a, VS_ANY, 4242)])
+            .errno(),
         Err(ENOENT),
         "unknown target"
     );
     check_eq!(f.rules().ctx("rules")?.len(), 0, "nothing half-installed");
     check_eq!(
-        f.add_rules(&[rule(0, a, VS_ANY, a)]),
+        f.add_rules(&[rule(0, a, VS_ANY, a)]).errno(),
         Err(EINVAL),
         "event 0"
     );
     check_eq!(
-        f.add_rules(&[rule(VS_EV_FORK, a, a, a)]),
+        f.add_rules(&[rule(VS_EV_FORK, a, a, a)]).errno(),
         Err(EINVAL),
         "req on fork"
     );
     check_eq!(
-        f.add_rules(&[rule(VS_EV_FORK, a, VS_ANY, VS_TARGET_REQ)]),
+        f.add_rules(&[rule(VS_EV_FORK, a, VS_ANY, VS_TARGET_REQ)])
+            .errno(),
         Err(EINVAL),
         "target req on fork"
     );
     let mut p = good;
     p.path[..4].copy_from_slice(b"/bin");
-    check_eq!(f.add_rules(&[p]), Err(EINVAL), "path on fork");
-    check_eq!(f.add_rules(&[]), Err(EINVAL), "empty batch");
+    check_eq!(f.add_rules(&[p]).errno(), Err(EINVAL), "path on fork");
+    check_eq!(f.add_rules(&[]).errno(), Err(EINVAL), "empty batch");
     let mut big = VsRuleAdd {
         buf: 0,
         count: VS_MAX_RULES + 1,
         first_id: 0,
     };
     check_eq!(
-        f.call(VS_IOC_ADD_RULES, &mut big),
+        // SAFETY: the kernel refuses the count before it reads the (NULL) buffer.
+        unsafe { f.call_with_buffers(VS_IOC_ADD_RULES, &mut big) }.errno(),
         Err(EINVAL),
         "too many at once"
     );
@@ -702,7 +709,11 @@ fn rule_errors() -> Outcome {
         count: 1,
         first_id: 0,
     };
-    check_eq!(f.call(VS_IOC_ADD_RULES, &mut bad), Err(EFAULT));
+    check_eq!(
+        // SAFETY: the kernel only reads `bad.buf`, address 8, which is never mapped.
+        unsafe { f.call_with_buffers(VS_IOC_ADD_RULES, &mut bad) }.errno(),
+        Err(EFAULT)
+    );
     // Unprivileged: EPERM.
     let code = in_child(move || {
         // SAFETY: drop privileges in this child.
@@ -711,9 +722,9 @@ fn rule_errors() -> Outcome {
         }
         let d = Dev::open().unwrap();
         let r = [
-            d.add_rules(&[good]).err() == Some(EPERM),
-            d.del_rule(1).err() == Some(EPERM),
-            d.add_process(a, getpid(), false).err() == Some(EPERM),
+            d.add_rules(&[good]).errno().err() == Some(EPERM),
+            d.del_rule(1).errno().err() == Some(EPERM),
+            d.add_process(a, getpid(), false).errno().err() == Some(EPERM),
             d.rules().is_ok(),
             d.which(getpid()).is_ok(),
         ];
@@ -734,7 +745,10 @@ fn rule_table_full() -> Outcome {
     for _ in 0..4 {
         f.add_rules(&batch).ctx("fill")?;
     }
-    check_eq!(f.add_rules(&[rule(VS_EV_EXEC, a, VS_ANY, a)]), Err(ENOSPC));
+    check_eq!(
+        f.add_rules(&[rule(VS_EV_EXEC, a, VS_ANY, a)]).errno(),
+        Err(ENOSPC)
+    );
     Ok(())
 }
 

@@ -1,50 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 //! What went wrong, in words a person understands: each errno of each operation becomes a
 //! message. The module answers with errnos only, so where one errno has several causes
-//! (`ENOSPC`, `EEXIST`) the cause is worked out from a fresh `VS_IOC_LIST` answer.
+//! (`ENOSPC`, `EEXIST`) the cause is worked out from a fresh `VS_IOC_LIST` answer, with the
+//! module's own rules (`vs_core::tree`): this file only words them.
 
-use std::fmt;
 use std::io;
 
+use vs_client::{Error as DevError, Op};
 use vs_core::abi::{
     name_bytes, VsAttrs, VsInfo, VsRule, VsSet, VsVersion, VS_ABI_VERSION, VS_ANY, VS_ATTR_CPU,
-    VS_ATTR_NET, VS_ATTR_PROCS, VS_DEVICE, VS_MAX_DEPTH, VS_MAX_RULES, VS_ROOT, VS_SHARE_MAX,
-    VS_TARGET_KEEP, VS_TARGET_REQ,
+    VS_ATTR_PROCS, VS_DEVICE, VS_MAX_DEPTH, VS_MAX_RULES, VS_NR_ATTRS, VS_ROOT, VS_TARGET_KEEP,
+    VS_TARGET_REQ,
 };
+use vs_core::tree::{apply_set, budget_left, create_room, over_budget, NoRoom};
 
-use crate::dev::{DevError, Op};
+use crate::error::Error;
 use crate::output::{fmt_limit, label};
 use crate::resolve::by_id;
-
-/// A failure of vsctl: the message (printed after `vsctl: `) and its kind.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Error {
-    /// The command line is wrong: exit status 2.
-    Usage(String),
-    /// The operation failed: exit status 1.
-    Failed(String),
-}
-
-impl Error {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Usage(_) => 2,
-            Error::Failed(_) => 1,
-        }
-    }
-
-    pub fn message(&self) -> &str {
-        match self {
-            Error::Usage(m) | Error::Failed(m) => m,
-        }
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
-    }
-}
 
 /// The C library's text for `errno`.
 pub fn strerror(errno: i32) -> String {
@@ -116,14 +88,13 @@ pub fn get_failed(e: DevError, target: &VsInfo) -> Error {
 
 /// Share of `parent`'s pool for `attr` not taken by its detached children other than `skip`.
 pub fn share_left(list: &[VsInfo], parent: u32, attr: u32, skip: Option<u32>) -> u32 {
-    let used: u64 = list
-        .iter()
-        .filter(|i| i.parent == parent && i.id != parent && Some(i.id) != skip)
-        .map(|i| &i.attr[attr as usize])
-        .filter(|a| a.detached != 0)
-        .map(|a| u64::from(a.own))
-        .sum();
-    u64::from(VS_SHARE_MAX).saturating_sub(used) as u32
+    budget_left(
+        list.iter()
+            .filter(|i| i.parent == parent && i.id != parent && Some(i.id) != skip)
+            .map(|i| &i.attr[attr as usize])
+            .filter(|a| a.detached != 0)
+            .map(|a| a.own),
+    )
 }
 
 fn share_name(attr: u32) -> &'static str {
@@ -179,27 +150,29 @@ pub fn create_failed(errno: i32, c: &CreateCtx) -> Error {
     Error::Failed(format!("create '{}': {what}", c.name))
 }
 
-/// Which of the three causes of `ENOSPC` stopped a `create`, checked in the module's order.
+/// Which of the three causes of `ENOSPC` stopped a `create`, by the module's own check.
 fn create_nospc(c: &CreateCtx) -> String {
-    if c.parent.depth >= VS_MAX_DEPTH {
-        return format!("the hierarchy is at most {VS_MAX_DEPTH} levels deep");
-    }
-    if c.nr_vs >= c.max_vs {
-        return format!("the limit of {} VSs is reached", c.max_vs);
-    }
-    for attr in [VS_ATTR_CPU, VS_ATTR_NET] {
-        if c.attrs.mask & (1 << attr) != 0 {
-            let left = share_left(c.list, c.parent.id, attr, None);
-            if c.attrs.get(attr) > left {
-                return format!(
-                    "parent {} has only {left}% {} share left",
-                    label(c.parent),
-                    share_name(attr)
-                );
-            }
+    let left = |attr: usize| share_left(c.list, c.parent.id, attr as u32, None);
+    match create_room(
+        c.parent.depth,
+        c.nr_vs as usize,
+        c.max_vs as usize,
+        c.attrs,
+        left,
+    ) {
+        Err(NoRoom::Depth) => format!("the hierarchy is at most {VS_MAX_DEPTH} levels deep"),
+        Err(NoRoom::Full) => format!("the limit of {} VSs is reached", c.max_vs),
+        Err(NoRoom::Budget(attr)) => format!(
+            "parent {} has only {}% {} share left",
+            label(c.parent),
+            left(attr as usize),
+            share_name(attr)
+        ),
+        Ok(()) => {
+            "no room: the VS limit, the depth limit or the parent's share budget is exhausted"
+                .into()
         }
     }
-    "no room: the VS limit, the depth limit or the parent's share budget is exhausted".into()
 }
 
 /// The VSs that `rules` name (as the task's VS, the requester's or the target), each once.
@@ -252,7 +225,7 @@ pub fn delrule_failed(errno: i32, id: u32) -> Error {
 
 /// `VS_IOC_ADD_PROCESS` of `pid` to `target` failed with `errno`; `list` is read after the
 /// failure.
-pub fn addprocess_failed(errno: i32, pid: u32, target: &VsInfo, list: &[VsInfo]) -> Error {
+pub fn addprocess_failed(errno: i32, pid: libc::pid_t, target: &VsInfo, list: &[VsInfo]) -> Error {
     let what = match errno {
         libc::ESRCH => format!("no process with pid {pid}"),
         libc::ENOENT => format!("no VS {} (destroyed meanwhile?)", label(target)),
@@ -279,7 +252,7 @@ pub fn addprocess_failed(errno: i32, pid: u32, target: &VsInfo, list: &[VsInfo])
 }
 
 /// `VS_IOC_WHICH` of `pid` failed.
-pub fn which_failed(e: DevError, pid: u32) -> Error {
+pub fn which_failed(e: DevError, pid: libc::pid_t) -> Error {
     if e.errno == libc::ESRCH {
         Error::Failed(format!("which: no process with pid {pid}"))
     } else {
@@ -317,47 +290,42 @@ pub fn set_failed(errno: i32, target: &VsInfo, req: &VsSet, list: &[VsInfo]) -> 
     Error::Failed(format!("set {}: {what}", label(target)))
 }
 
-/// Which share budget of the parent a `set` overflowed.
+/// Which share budget of the parent a `set` overflowed, by the module's own check.
 fn set_nospc(target: &VsInfo, req: &VsSet, list: &[VsInfo]) -> String {
-    for attr in [VS_ATTR_CPU, VS_ATTR_NET] {
-        let bit = 1 << attr;
-        let a = &target.attr[attr as usize];
-        let wanted = if req.values.mask & bit != 0 {
-            req.values.get(attr)
-        } else if req.detach_mask & bit != 0 && a.detached == 0 {
-            // Detaching copies the inherited value.
-            a.effective
-        } else {
-            continue;
-        };
-        let left = share_left(list, target.parent, attr, Some(target.id));
-        if wanted > left {
-            return format!(
-                "parent {} has only {left}% {} share left",
-                label_of(list, target.parent),
-                share_name(attr)
-            );
-        }
+    let a = &target.attr;
+    let own: [u32; VS_NR_ATTRS] = core::array::from_fn(|k| a[k].own);
+    let detached = (0..VS_NR_ATTRS).fold(0, |m, k| m | (a[k].detached & 1) << k);
+    let (own, detached) = apply_set(
+        own,
+        detached,
+        |k| a[k].effective,
+        req.attach_mask,
+        req.detach_mask,
+        &req.values,
+    );
+    let left = |attr: usize| share_left(list, target.parent, attr as u32, Some(target.id));
+    match over_budget(&own, detached, left) {
+        Some(attr) => format!(
+            "parent {} has only {}% {} share left",
+            label_of(list, target.parent),
+            left(attr),
+            share_name(attr as u32)
+        ),
+        None => "the parent's share budget is exhausted (its children's own shares add up to \
+                 at most 100%)"
+            .into(),
     }
-    "the parent's share budget is exhausted (its children's own shares add up to at most 100%)"
-        .into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::output::tests::{sample, vs};
-    use vs_core::abi::{VS_ATTR_PROCS, VS_MAX};
+    use vs_core::abi::{VS_ATTR_NET, VS_MAX};
 
     fn msg(e: Error) -> String {
         assert_eq!(e.exit_code(), 1);
         e.message().to_string()
-    }
-
-    #[test]
-    fn exit_codes() {
-        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
-        assert_eq!(Error::Failed("x".into()).exit_code(), 1);
     }
 
     #[test]
@@ -467,10 +435,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn create_nospc_causes() {
+    /// `sample()` with a second detached cpu child of root: web 50 + batch 45 leaves 5.
+    fn sample_with_batch() -> Vec<VsInfo> {
         let mut l = sample();
-        // Give root a second detached cpu child: web 50 + this 45 leaves 5.
         l.push(vs(
             66,
             0,
@@ -482,6 +449,12 @@ mod tests {
                 (false, 0, 0, 0),
             ],
         ));
+        l
+    }
+
+    #[test]
+    fn create_nospc_causes() {
+        let l = sample_with_batch();
         let root = l[0];
         let ten = VsAttrs::default().with(VS_ATTR_CPU, 10);
         assert_eq!(
@@ -658,18 +631,7 @@ mod tests {
 
     #[test]
     fn set_errors() {
-        let mut l = sample();
-        l.push(vs(
-            66,
-            0,
-            "batch",
-            1,
-            [
-                (true, 45, 66, 450_000),
-                (false, 100, 0, 0),
-                (false, 0, 0, 0),
-            ],
-        ));
+        let l = sample_with_batch();
         let web = l[1];
         let req = |values: VsAttrs, detach: u32| VsSet {
             id: 64,

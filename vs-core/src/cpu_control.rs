@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The CPU share controller over the VS state: charging CPU time, and the tick that measures
+//! each pool, sets its target and weight (`share`) and decides each member task's nice.
+//!
+//! The kernel half (`src/cpu.rs`) runs a tick in a work item: snapshot the members under the
+//! state lock ([`Vs::members_snapshot`]), sample each task without it ([`TaskSample`]), decide
+//! under it ([`Vs::cpu_tick`]), apply the [`NiceAction`]s without it. The nice policy: the
+//! first time vs renices a task it records the task's own nice; the task gets it back when it
+//! leaves managed pools and at unload ([`Vs::restore_all`]); a task someone else reniced is
+//! left alone until it changes VS.
+
+use crate::classify::{Store, Vs};
+use crate::members::{NICE_MANAGED, NICE_USER};
+use crate::share;
+
+/// What the CPU tick learnt about one member task outside the lock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskSample {
+    pub pid: u64,
+    /// The task exists and is not exiting.
+    pub alive: bool,
+    /// It was runnable when sampled.
+    pub runnable: bool,
+    /// Its nice value when sampled.
+    pub nice: i8,
+}
+
+/// A nice change the CPU tick asks for: set `pid` to `nice` if it still has `expect`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NiceAction {
+    pub pid: u64,
+    pub expect: i8,
+    pub nice: i8,
+}
+
+impl<S: Store> Vs<S> {
+    /// Charge `ns` of CPU time to the VS of task `pid` (the scheduler's runtime tracepoint).
+    pub fn charge(&mut self, pid: u64, ns: u64) {
+        let slot = self.slot_of(pid);
+        if let Some(c) = self.counters(slot) {
+            c.cpu_time_ns = c.cpu_time_ns.wrapping_add(ns);
+        }
+    }
+
+    /// The member tasks, for the CPU tick to sample outside the lock. Fills `out` as far as it
+    /// goes and returns how many there are.
+    pub fn members_snapshot(&self, out: &mut [TaskSample]) -> usize {
+        let mut n = 0;
+        for e in self.members.iter() {
+            if let Some(o) = out.get_mut(n) {
+                *o = TaskSample {
+                    pid: e.pid,
+                    ..TaskSample::default()
+                };
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// One tick of the CPU controller. `samples` are the member tasks as seen just now; CPU
+    /// time is measured since the last tick. Updates targets and pool weights, records
+    /// in each entry what vs does to its nice value, and writes the nice changes to make into
+    /// `actions` (returning how many). Root-pool tasks are never reniced; a task vs reniced
+    /// gets its original nice back when it leaves managed pools; a task someone else reniced
+    /// is left alone until it changes VS.
+    pub fn cpu_tick(&mut self, samples: &[TaskSample], actions: &mut [NiceAction]) -> usize {
+        let n = self.reg.high();
+        // CPU time per pool since the last tick, and runnable tasks per pool.
+        let mut total: u64 = 0;
+        for (slot, c) in self.ctl.iter_mut().enumerate().take(n) {
+            let now = self.stats[slot].cpu_time_ns;
+            c.delta_ns = now.wrapping_sub(c.last_cpu_ns);
+            c.last_cpu_ns = now;
+            c.pool_ns = 0;
+            c.runnable = 0;
+            total = total.wrapping_add(c.delta_ns);
+        }
+        for slot in (0..n).filter(|&s| self.reg.node(s).is_some()) {
+            let pool = share::pool_of(&self.reg, slot);
+            self.ctl[pool].pool_ns += self.ctl[slot].delta_ns;
+        }
+        self.update_subtree_cpu();
+        for s in samples.iter().filter(|s| s.alive && s.runnable) {
+            let pool = share::pool_of(&self.reg, self.slot_of(s.pid));
+            self.ctl[pool].runnable += 1;
+        }
+        for c in self.ctl.iter_mut().take(n) {
+            c.busy = share::is_busy(c.pool_ns, total, c.runnable);
+        }
+        share::targets(&self.reg, &mut self.scratch, &mut self.ctl);
+        for pool in 0..n {
+            if self.reg.node(pool).is_none() || share::pool_of(&self.reg, pool) != pool {
+                continue;
+            }
+            let c = &mut self.ctl[pool];
+            let measured = c.busy && total > 0;
+            c.used_ppm = if measured {
+                (c.pool_ns.saturating_mul(1_000_000) / total) as u32
+            } else {
+                0
+            };
+            // The root's pool is the reference: measured (for `vsctl top`), never reniced.
+            if measured && pool != 0 {
+                share::step(c);
+            }
+        }
+        // Decide each member's nice.
+        let mut k = 0;
+        for s in samples.iter().filter(|s| s.alive) {
+            let slot = self.slot_of(s.pid);
+            let pool = share::pool_of(&self.reg, slot);
+            let want = self.ctl.get(pool).map_or(0, |c| c.nice);
+            let Some(e) = self.members.get_mut(s.pid) else {
+                continue;
+            };
+            let mut act = None;
+            if pool == 0 {
+                if e.nice_flags & NICE_MANAGED != 0 && e.nice_flags & NICE_USER == 0 {
+                    act = Some(NiceAction {
+                        pid: s.pid,
+                        expect: e.set_nice,
+                        nice: e.orig_nice,
+                    });
+                }
+                e.nice_flags = 0;
+            } else if e.nice_flags & NICE_USER != 0 {
+                // Someone else set this task's nice: theirs to keep.
+            } else if e.nice_flags & NICE_MANAGED != 0 && s.nice != e.set_nice {
+                e.nice_flags |= NICE_USER;
+            } else {
+                if e.nice_flags & NICE_MANAGED == 0 {
+                    e.nice_flags |= NICE_MANAGED;
+                    e.orig_nice = s.nice;
+                }
+                e.set_nice = want;
+                if want != s.nice {
+                    act = Some(NiceAction {
+                        pid: s.pid,
+                        expect: s.nice,
+                        nice: want,
+                    });
+                }
+            }
+            self.members.tidy(s.pid);
+            if let Some(a) = act {
+                if let Some(slot) = actions.get_mut(k) {
+                    *slot = a;
+                    k += 1;
+                }
+            }
+        }
+        k
+    }
+
+    /// Recompute every VS's CPU time of the VSs below it (`cpu_subtree_ns`): O(VSs x depth).
+    pub fn update_subtree_cpu(&mut self) {
+        let n = self.reg.high();
+        for c in self.ctl.iter_mut().take(n) {
+            c.below_ns = 0;
+        }
+        for d in (1..=crate::abi::VS_MAX_DEPTH).rev() {
+            for slot in 1..n {
+                let Some(node) = self.reg.node(slot) else {
+                    continue;
+                };
+                if node.depth == d {
+                    let up = self.ctl[slot].below_ns + self.stats[slot].cpu_time_ns;
+                    self.ctl[node.parent as usize].below_ns += up;
+                }
+            }
+        }
+    }
+
+    /// Module unload: the nice changes that give every managed task its own value back.
+    pub fn restore_all(&mut self, actions: &mut [NiceAction]) -> usize {
+        let mut k = 0;
+        for e in self.members.iter_mut() {
+            if e.nice_flags & NICE_MANAGED != 0 && e.nice_flags & NICE_USER == 0 {
+                if let Some(a) = actions.get_mut(k) {
+                    *a = NiceAction {
+                        pid: e.pid,
+                        expect: e.set_nice,
+                        nice: e.orig_nice,
+                    };
+                    k += 1;
+                }
+            }
+            e.nice_flags = 0;
+        }
+        k
+    }
+}
