@@ -17,6 +17,8 @@ mod commands;
 mod config;
 mod error;
 mod explain;
+#[cfg(test)]
+mod generate;
 mod output;
 mod plan;
 mod prometheus;
