@@ -679,6 +679,26 @@ name = "new"
     }
 
     #[test]
+    fn the_shipped_examples_apply_and_round_trip() {
+        for text in [
+            include_str!("../../dist/vs.toml"),
+            include_str!("../../dist/vs.default.toml"),
+        ] {
+            let m = Model::new();
+            apply_text(&m, text).unwrap_or_else(|e| panic!("{e}"));
+            let exported = export(&m);
+            assert_eq!(apply_text(&m, text), Ok(vec![]));
+            let fresh = Model::new();
+            apply_text(&fresh, &exported).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(export(&fresh), exported);
+        }
+        let m = Model::new();
+        apply_text(&m, include_str!("../../dist/vs.toml")).unwrap_or_default();
+        assert_eq!(m.rules().map(|r| r.len()), Ok(5));
+        assert_eq!(m.list().map(|l| l.len()), Ok(5));
+    }
+
+    #[test]
     fn a_shrinking_budget_is_made_room_for() {
         // root's cpu budget is full both before and after: a VS gives up what others take.
         let m = Model::new();
