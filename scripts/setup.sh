@@ -6,7 +6,7 @@ set -euo pipefail
 APT_PKGS=(linux-source-6.12 rustc-web rust-web-src clang lld llvm libclang-dev
 	qemu-system-x86 busybox-static udev flex bison bc libelf-dev libssl-dev cpio
 	pahole iproute2 kmod python3 python3-pip make gcc
-	dkms systemd man-db groff-base zsh fish)
+	dkms systemd man-db groff-base zsh fish python3-prometheus-client)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -44,14 +44,3 @@ else
 	log "virtme-ng present"
 fi
 
-# The Prometheus exposition of `vsctl stats --format prometheus` is checked by the reference
-# parser (tests/vsctl_apply.sh), with the python3 first on PATH (the one the tests run).
-if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
-	log "pip: installing prometheus_client"
-	export PIP_ROOT_USER_ACTION=ignore
-	python3 -m pip install -q prometheus_client ||
-		python3 -m pip install -q --break-system-packages prometheus_client
-	python3 -c 'import prometheus_client' || die "prometheus_client installed but not importable"
-else
-	log "prometheus_client present"
-fi
