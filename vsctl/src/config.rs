@@ -36,7 +36,7 @@ use vs_core::abi::{
     VS_PROCS_UNLIMITED, VS_ROOT, VS_SHARE_MAX, VS_SHARE_MIN,
 };
 use vs_core::rule_parse::{format_rule, parse_rule};
-use vs_core::tree::{id_in_range, is_valid_name};
+use vs_core::tree::{budget_left, id_in_range, is_valid_name};
 
 use crate::args::name_rule;
 use crate::error::Error;
@@ -535,32 +535,35 @@ fn check_tree(vss: &[VsSpec], problems: &mut Vec<Problem>) {
             });
         }
     }
-    // Share budgets: the detached shares of the children of one VS add up to at most 100.
+    // Share budgets (the module's rule, `vs_core::tree::budget_left`): the detached shares of
+    // the children of one VS add up to at most 100. The VS that overflows it is reported.
     for attr in [VS_ATTR_CPU, VS_ATTR_NET] {
-        let mut sum: HashMap<&str, (u32, Vec<String>)> = HashMap::new();
+        let mut siblings: HashMap<&str, Vec<(&str, u32)>> = HashMap::new();
+        let mut reported = HashSet::new();
         for s in vss {
             let Some(v) = &s.own[attr as usize] else {
                 continue;
             };
-            let e = sum.entry(s.parent.value.as_str()).or_default();
-            e.0 += v.value;
-            e.1.push(format!("{} {}", s.name, v.value));
-            if e.0 > VS_SHARE_MAX && e.0 - v.value <= VS_SHARE_MAX {
+            let before = siblings.entry(s.parent.value.as_str()).or_default();
+            let left = budget_left(before.iter().map(|&(_, v)| v));
+            before.push((&s.name, v.value));
+            if v.value > left && reported.insert(s.parent.value.as_str()) {
                 let parent = if s.parent.value == "root" {
                     "root".to_string()
                 } else {
                     format!("'{}'", s.parent.value)
                 };
+                let held: Vec<String> = before.iter().map(|(n, v)| format!("{n} {v}")).collect();
+                let total: u32 = before.iter().map(|&(_, v)| v).sum();
                 problems.push(Problem {
                     line: Some(v.line),
                     what: format!(
                         "vs '{}': {}: the children of {parent} with their own {} add up to \
-                         {}% ({}): at most {VS_SHARE_MAX}%",
+                         {total}% ({}): at most {VS_SHARE_MAX}%",
                         s.name,
                         ATTR_KEYS[attr as usize],
                         ATTR_KEYS[attr as usize],
-                        e.0,
-                        e.1.join(", ")
+                        held.join(", ")
                     ),
                 });
             }

@@ -270,7 +270,10 @@ fn man_page_covers_every_command_and_the_file_format() {
         assert!(page.contains(section), "no {section}");
     }
     assert!(page.contains("\n.TH VSCTL 8 "), "the title");
-    assert!(page.contains("\\-\\-dry\\-run"), "apply's options are listed");
+    assert!(
+        page.contains("\\-\\-dry\\-run"),
+        "apply's options are listed"
+    );
 }
 
 #[test]
