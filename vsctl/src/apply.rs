@@ -395,11 +395,7 @@ pub(crate) mod tests {
     impl Model {
         pub fn new() -> Self {
             let n = 64;
-            let blank = Rule {
-                spec: VsRule::default(),
-                target_slot: 0,
-                path_hash: 0,
-            };
+            let blank = Rule::BLANK;
             let vs = Vs::new(Tables {
                 slots: vec![None; n],
                 members: vec![Entry::default(); 256],
