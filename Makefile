@@ -11,13 +11,19 @@
 #   make bench-net network share accuracy in QEMU: vsq vs HTB, fq_codel, pfifo (docs/bench-net.md, docs/net-shares.png)
 #   make bench-fig12 two sites sharing one FastCGI backend, five configurations (docs/bench-fig12.md)
 #   make fuzz      the long fuzz run on the sanitize kernel (docs/fuzz.md; about 40 min)
+#   make install   on a real host, as root: vs.ko (built against KDIR, default the running kernel's),
+#                  vsctl, man page, completions, vs.service; DESTDIR=, PREFIX=/usr/local, KVER=
+#   make uninstall take it away again (keeps /etc/vs/vs.toml)
+#   make dkms-install  register vs with DKMS, which rebuilds it on kernel upgrades (dkms-uninstall)
+#   make generate  regenerate dist/vsctl.8 and dist/completions/ from vsctl's clap definitions
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Kernel builds want Debian's rustc (with rust-src) ahead of rustup's.
 KPATH := /usr/bin:/usr/sbin:/bin:/sbin:$(HOME)/.cargo/bin
 
-.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net bench-fig12 fuzz clean
+.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net bench-fig12 fuzz clean \
+	install uninstall dkms-source dkms-install dkms-uninstall generate
 
 all: module userspace
 
@@ -92,6 +98,14 @@ fuzz: setup module userspace
 		'target/release/vs_fuzz $(FUZZ_ARGS); tests/vs_kmemleak.sh; uname -r' | tee .cache/fuzz.txt
 	@python3 tests/fuzz_report.py .cache/fuzz.txt "$(FUZZ_ARGS)" >docs/fuzz.md
 	@cat docs/fuzz.md
+
+# Installation on a real host (scripts/install.sh says what goes where). Never loads the module.
+install uninstall dkms-source dkms-install dkms-uninstall:
+	@bash scripts/install.sh $@
+
+generate:
+	@VS_REGENERATE=1 cargo test -q -p vsctl generated >/dev/null
+	@git status --short dist/
 
 clean:
 	@kdir=$$(bash scripts/build-kernel.sh --dir-only 2>/dev/null); \

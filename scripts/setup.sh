@@ -5,7 +5,8 @@ set -euo pipefail
 
 APT_PKGS=(linux-source-6.12 rustc-web rust-web-src clang lld llvm libclang-dev
 	qemu-system-x86 busybox-static udev flex bison bc libelf-dev libssl-dev cpio
-	pahole iproute2 kmod python3 python3-pip make gcc)
+	pahole iproute2 kmod python3 python3-pip make gcc
+	dkms systemd man-db groff-base zsh fish python3-prometheus-client)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -42,3 +43,4 @@ if ! command -v vng >/dev/null 2>&1; then
 else
 	log "virtme-ng present"
 fi
+

@@ -16,7 +16,8 @@ case "${VS_SUITE:-all}" in
 all)
 	tests=(target/release/vs_device target/release/vs_gates target/release/vs_cpu
 		target/release/vs_net target/release/vs_hostile "$fuzz" tests/vs_module.sh
-		tests/vs_netns.sh tests/vs_vsq.sh tests/vsctl.sh tests/vsctl_rules.sh tests/vsctl_top.sh) ;;
+		tests/vs_netns.sh tests/vs_vsq.sh tests/vsctl.sh tests/vsctl_rules.sh tests/vsctl_top.sh
+		tests/vsctl_apply.sh tests/vs_boot.sh) ;;
 sanitize)
 	tests=(target/release/vs_device target/release/vs_hostile
 		"target/release/vs_fuzz --ops 6000 --seconds 20 --cycles 2 --failslab"

@@ -20,6 +20,7 @@ A rule is written as in the paper: (EVENT, VS[, req=VS][, path=PATH]) -> (TARGET
   vsctl addrule '(accept, fcgi, req=www2) -> (www2)'
   vsctl addrule '(accept, www[1|2], req=www[2|1]) -> (www[2|1])'   (two rules)
   vsctl addrule '(exec, *, path=/usr/sbin/nginx) -> (web)'
+
 EVENT is fork, exec, socket, connect, accept, unix-connect, unix-accept, unix-recv,
 pipe-read or msg-recv; '*' is any VS; TARGET 'req' is the requester's VS, 'keep' stays.
 
@@ -52,6 +53,17 @@ impl Values {
     pub fn attrs(&self) -> VsAttrs {
         args::values(self.cpu_share, self.net_share, self.max_procs)
     }
+}
+
+/// How `stats` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsFormat {
+    /// A table, or one counter a line for one VS
+    Text,
+    /// JSON, as --json
+    Json,
+    /// Prometheus text exposition format
+    Prometheus,
 }
 
 #[derive(Subcommand, Debug)]
@@ -119,13 +131,44 @@ pub enum Commands {
         json: bool,
     },
     /// Show the counters of one VS, or of every VS as a table
+    ///
+    /// --format prometheus prints them in Prometheus' text exposition format: one metric per
+    /// counter (vs_forks_total, vs_cpu_seconds_total, ...), one series per VS labelled vs
+    /// (the name) and id (the VSID), for node_exporter's textfile collector.
     Stats {
         /// The VS: name or VSID [default: every VS]
         vs: Option<VsArg>,
-        /// Print JSON
+        /// Print JSON (the same as --format json)
         #[arg(long)]
         json: bool,
+        /// Output format
+        #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+        format: Option<StatsFormat>,
     },
+    /// Bring the VSs and rules to those of a configuration file (TOML; - reads standard input)
+    ///
+    /// The whole file is checked first; a problem is reported with its file, line and field,
+    /// and nothing is changed. Then apply changes only what differs: it creates, updates and
+    /// destroys VSs and deletes and adds rules, in an order the module accepts, printing each
+    /// step. If the module refuses a step, the steps done are undone and apply fails: the
+    /// configuration is then the one it found. A VS whose id or parent changes is destroyed
+    /// and created again. Every VS and rule not in the file is removed. Members (which tasks
+    /// are in which VS) are not part of the file: rules are how work gets in, and a VS with
+    /// tasks cannot be destroyed. The format is described in vsctl(8) and docs/config.md;
+    /// `vsctl export` writes it.
+    Apply {
+        /// The configuration file, or - for standard input
+        file: String,
+        /// Print the steps, change nothing
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+    },
+    /// Print the VSs and rules as a configuration file for `vsctl apply`
+    ///
+    /// Every VS but root with its id, parent and own attribute values (inherited ones are
+    /// left out), and the rules in evaluation order, VSs by name. Members are not exported.
+    /// `vsctl export | vsctl apply -` changes nothing.
+    Export,
     /// Show what every VS does now, refreshed every interval
     ///
     /// One row per VS, in tree order as in `list`. CPU% is the CPU time the VS got over the

@@ -8,10 +8,11 @@ use vs_core::abi::{name_bytes, VsInfo, VsVersion, VS_ID_AUTO, VS_ROOT};
 use vs_core::rule_parse::parse_rule;
 
 use crate::args::{self, Attr};
-use crate::cli::Values;
+use crate::cli::{StatsFormat, Values};
 use crate::error::Error;
 use crate::explain::{self, CreateCtx};
 use crate::output::{self, Member};
+use crate::prometheus;
 use crate::resolve::{self, VsArg};
 
 /// Open the device and check that it speaks our ABI: done once by every command.
@@ -116,7 +117,8 @@ pub fn list_cmd(as_json: bool) -> Result<String, Error> {
     }
 }
 
-pub fn stats(vs: Option<&VsArg>, as_json: bool) -> Result<String, Error> {
+pub fn stats(vs: Option<&VsArg>, format: StatsFormat) -> Result<String, Error> {
+    let as_json = format == StatsFormat::Json;
     let (dev, _) = open()?;
     let vss = list(&dev)?;
     match vs {
@@ -125,12 +127,15 @@ pub fn stats(vs: Option<&VsArg>, as_json: bool) -> Result<String, Error> {
             let info = dev
                 .get(target.id)
                 .map_err(|e| explain::get_failed(e, target))?;
-            if as_json {
+            if format == StatsFormat::Prometheus {
+                Ok(prometheus::exposition(&[info]))
+            } else if as_json {
                 json(&output::stats_entry_json(&info))
             } else {
                 Ok(output::stats_text(&info))
             }
         }
+        None if format == StatsFormat::Prometheus => Ok(prometheus::exposition(&vss)),
         None if as_json => json(&output::stats_all_json(&vss)),
         None => Ok(output::stats_table(&vss)),
     }

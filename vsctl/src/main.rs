@@ -4,15 +4,24 @@
 //! `cli` is the command line (typed by the value parsers of `args`), `commands` runs one
 //! command each through `vs_client::Device`, `resolve` turns a VS argument into an entry,
 //! `output` renders, `top` is `vsctl top`, `explain` words the module's refusals and `error`
-//! is the one error type. Everything but `commands` and `top::run` is pure and unit-tested
-//! without a device.
+//! is the one error type. `config` (the configuration file), `plan` (its diff against the
+//! live state) and `apply` (carrying a plan out) are `vsctl apply` and `vsctl export`;
+//! `prometheus` is `stats --format prometheus`; `generate` (tests only) writes the man page
+//! and completions. Everything but `commands`, `top::run` and `apply::{apply_cmd, export_cmd}`
+//! is pure and unit-tested without a device.
 
+mod apply;
 mod args;
 mod cli;
 mod commands;
+mod config;
 mod error;
 mod explain;
+#[cfg(test)]
+mod generate;
 mod output;
+mod plan;
+mod prometheus;
 mod resolve;
 mod top;
 
@@ -21,7 +30,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Commands};
+use crate::cli::{Cli, Commands, StatsFormat};
 use crate::error::Error;
 
 /// Run one command; returns what goes to standard output.
@@ -42,7 +51,16 @@ fn run(cli: Cli) -> Result<String, Error> {
         } => commands::set(vs, values, detach, attach),
         Commands::Show { vs, json } => commands::show(vs, *json),
         Commands::List { json } => commands::list_cmd(*json),
-        Commands::Stats { vs, json } => commands::stats(vs.as_ref(), *json),
+        Commands::Stats { vs, json, format } => {
+            let format = format.unwrap_or(if *json {
+                StatsFormat::Json
+            } else {
+                StatsFormat::Text
+            });
+            commands::stats(vs.as_ref(), format)
+        }
+        Commands::Apply { file, dry_run } => apply::apply_cmd(file, *dry_run),
+        Commands::Export => apply::export_cmd(),
         Commands::Top {
             interval,
             count,
