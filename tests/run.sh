@@ -5,9 +5,10 @@
 #
 #   VS_SUITE=all       (default; the test kernel) every test, and a short fuzz run
 #   VS_SUITE=sanitize  (the sanitize kernel: KASAN, KFENCE, kmemleak, UBSAN, failslab; about 4x
-#                      slower to boot and run under TCG) the ioctl and hostile-use tests, a short
-#                      fuzz run with failslab, load/unload, then kmemleak; gates, network and
-#                      timing tests stay on the test kernel.
+#                      slower to boot and run under TCG) the ioctl tests, the io_uring test (only
+#                      this kernel has io_uring), a short fuzz run with failslab, load/unload,
+#                      then kmemleak; gates, network, hostile-use and timing tests stay on the
+#                      test kernel.
 set -u
 cd "$VS_ROOT"
 rc=0
@@ -19,7 +20,7 @@ all)
 		tests/vs_netns.sh tests/vs_vsq.sh tests/vsctl.sh tests/vsctl_rules.sh tests/vsctl_top.sh
 		tests/vsctl_apply.sh tests/vs_boot.sh) ;;
 sanitize)
-	tests=(target/release/vs_device target/release/vs_hostile
+	tests=(target/release/vs_device "/usr/bin/env VS_TEST=io_uring target/release/vs_hostile"
 		"target/release/vs_fuzz --ops 6000 --seconds 20 --cycles 2 --failslab"
 		tests/vs_module.sh tests/vs_kmemleak.sh) ;;
 *)
