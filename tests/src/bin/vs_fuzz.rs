@@ -243,9 +243,14 @@ impl Arena {
             Mode::Unreadable => self.bad(rng, size),
             Mode::ReadOnly => {
                 // SAFETY: the read-only page is ours and large enough for any ABI structure;
-                // it is writable only between the two mprotect calls, in this thread.
+                // it is written only if mprotect made it writable (under failslab mprotect
+                // can fail: then the argument is simply unreadable, which must fail too).
                 unsafe {
-                    libc::mprotect(self.ro as *mut _, PAGE, libc::PROT_READ | libc::PROT_WRITE);
+                    if libc::mprotect(self.ro as *mut _, PAGE, libc::PROT_READ | libc::PROT_WRITE)
+                        != 0
+                    {
+                        return self.bad(rng, size);
+                    }
                     std::ptr::write_unaligned(self.ro as *mut T, *v);
                     libc::mprotect(self.ro as *mut _, PAGE, libc::PROT_READ);
                 }
