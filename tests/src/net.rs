@@ -27,3 +27,34 @@ pub fn connect_raw(fd: i32, addr: &SocketAddr) -> i32 {
         )
     }
 }
+
+/// Set IP_TOS of socket `fd` (the DSCP is `tos >> 2`).
+pub fn set_tos(fd: i32, tos: i32) {
+    // SAFETY: a valid int option and its length.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_TOS,
+            &tos as *const i32 as *const _,
+            4,
+        )
+    };
+}
+
+/// IP_TOS of socket `fd`.
+pub fn tos_of(fd: i32) -> i32 {
+    let mut v: i32 = 0;
+    let mut len = 4u32;
+    // SAFETY: a valid int out-pointer and its length.
+    unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_TOS,
+            &mut v as *mut i32 as *mut _,
+            &mut len,
+        )
+    };
+    v
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use vs_core::abi::*;
 use vs_selftests::dev::*;
 use vs_selftests::ktap::Context;
-use vs_selftests::net::connect_raw;
+use vs_selftests::net::{connect_raw, set_tos, tos_of};
 use vs_selftests::proc::{getpid, wait};
 use vs_selftests::{check, check_eq, run, tests, Fail, Outcome};
 
@@ -320,17 +320,7 @@ fn forged_tos_is_ignored_on_this_host() -> Outcome {
     // SAFETY: plain socket calls on a new fd.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
     check!(fd >= 0, "socket");
-    let tos: i32 = (victim as i32) << 2;
-    // SAFETY: a valid int option.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_IP,
-            libc::IP_TOS,
-            &tos as *const i32 as *const _,
-            4,
-        )
-    };
+    set_tos(fd, (victim as i32) << 2);
     let r = connect_raw(fd, &addr);
     check_eq!(r, 0, "connect");
     f.add_process(srv, getpid(), false).ctx("addprocess")?;
@@ -346,23 +336,6 @@ fn forged_tos_is_ignored_on_this_host() -> Outcome {
     Ok(())
 }
 
-/// IP_TOS of socket `fd`.
-fn tos_of(fd: i32) -> i32 {
-    let mut v: i32 = 0;
-    let mut len = 4u32;
-    // SAFETY: a valid int out-pointer and its length.
-    unsafe {
-        libc::getsockopt(
-            fd,
-            libc::IPPROTO_IP,
-            libc::IP_TOS,
-            &mut v as *mut i32 as *mut _,
-            &mut len,
-        )
-    };
-    v
-}
-
 /// A socket made in VS `vs` with `tos` (if any) set before it connects: its TOS after.
 fn tos_after_connect(
     f: &Fixture,
@@ -375,16 +348,7 @@ fn tos_after_connect(
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
     check!(fd >= 0, "socket");
     if let Some(t) = tos {
-        // SAFETY: a valid int option.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_IP,
-                libc::IP_TOS,
-                &t as *const i32 as *const _,
-                4,
-            )
-        };
+        set_tos(fd, t);
     }
     check_eq!(connect_raw(fd, addr), 0, "connect");
     let got = tos_of(fd);
