@@ -6,8 +6,8 @@
 //! Arguments are drawn from boundary values (0, 63/64, `VS_MAX`, `u32::MAX`, ids that exist,
 //! ids just destroyed), random values and bad pointers (NULL, a kernel address, an unmapped
 //! page, a structure that straddles a mapped and an unmapped page). With `--failslab` the
-//! ioctl threads (and `insmod`) also run with failslab on, so the module's allocation-failure
-//! paths run too. What is checked, after each phase:
+//! ioctl calls (and the module's init, loaded from memory) also run with failslab on, so the
+//! module's allocation-failure paths run too; nothing else in the guest has allocations fail. What is checked, after each phase:
 //! - every error is one the ABI documents (README "Errors"); unknown commands get ENOTTY,
 //!   bad argument pointers EFAULT;
 //! - every VS's `nr_procs` equals its members, and every member is a live task that `WHICH`
@@ -372,6 +372,9 @@ fn out_buffer(arena: &Arena, rng: &mut Rng, keep: &mut Vec<u8>, elem: usize) -> 
 /// the arena's pages (mapped for this fuzzer alone, never read as Rust values), NULL, a
 /// kernel address, or a buffer from `out_buffer` sized for the `cap` it declares.
 fn ioctl(dev: &Dev, cmd: u32, arg: usize) -> Result<i32, i32> {
+    // Allocations fail only inside the ioctl: the thread's own mprotect, page faults and file
+    // reads (the guest's root is 9p, which does not survive failed allocations) stay intact.
+    let _failing = Failing::on();
     // SAFETY: per the above, whatever the kernel writes lands in the argument the command
     // expects, in a buffer sized for it, or in pages that hold no Rust value.
     unsafe { dev.raw(cmd, arg) }.map_err(|e| e.errno)
@@ -391,7 +394,7 @@ fn one_op(dev: &Dev, w: &World, arena: &Arena, rng: &mut Rng, scratch: &mut Vec<
             let mut v = VsVersion::default();
             let arg = arena.arg(rng, &mut v, mode);
             let r = ioctl(dev, VS_IOC_VERSION, arg);
-            if !bad && r.is_ok() && v.abi != VS_ABI_VERSION {
+            if mode == Mode::Good && r.is_ok() && v.abi != VS_ABI_VERSION {
                 w.finding(format!("VERSION says abi {}", v.abi));
             }
             (VS_IOC_VERSION, r, bad)
@@ -759,9 +762,48 @@ fn failslab_setup(on: bool) {
     set("probability", if on { "10" } else { "0" });
 }
 
-/// Opt this thread in (or out) of failslab.
+thread_local! {
+    /// This thread's `make-it-fail`, opened while allocations still succeed, when the thread
+    /// opted in: writing to an open proc file allocates nothing, so switching off cannot fail.
+    static MAKE_IT_FAIL: std::cell::RefCell<Option<std::fs::File>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Opt this thread in (or out) of failslab for the calls `Failing::on` brackets.
 fn make_it_fail(on: bool) {
-    let _ = std::fs::write("/proc/thread-self/make-it-fail", if on { "1" } else { "0" });
+    let file = on.then(|| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/thread-self/make-it-fail")
+            .ok()
+    });
+    MAKE_IT_FAIL.with(|f| *f.borrow_mut() = file.flatten());
+}
+
+/// Failslab on for this thread (if it opted in) until dropped.
+struct Failing(bool);
+
+impl Failing {
+    fn on() -> Failing {
+        Failing(MAKE_IT_FAIL.with(|f| f.borrow().as_ref().is_some_and(|f| set_fail(f, b"1"))))
+    }
+}
+
+impl Drop for Failing {
+    fn drop(&mut self) {
+        if self.0 {
+            MAKE_IT_FAIL.with(|f| {
+                if let Some(f) = f.borrow().as_ref() {
+                    set_fail(f, b"0");
+                }
+            });
+        }
+    }
+}
+
+fn set_fail(f: &std::fs::File, v: &[u8]) -> bool {
+    use std::os::unix::fs::FileExt;
+    f.write_at(v, 0).is_ok()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1102,12 +1144,15 @@ fn unload_and_load_under_load() -> Outcome {
     let o = opts();
     let ko = std::env::var("VS_KO").map_err(|_| Fail::Skip("VS_KO not set".into()))?;
     let with_failslab = failslab_available();
+    // Read once, while allocations succeed: under failslab only the module's init fails.
+    let image = std::fs::read(&ko).ctx("read VS_KO")?;
     let baseline = nices();
     let log_from = kernel_log_lines();
     let w = World::new();
     clean(&Dev::open().ctx("open")?);
     let load = Load::start(&w, 10 * u64::from(o.cycles) + 20);
     let mut failed_inits = 0;
+    let mut last_err = 0;
     for c in 0..o.cycles {
         {
             let dev = Dev::open().ctx("open")?;
@@ -1151,24 +1196,21 @@ fn unload_and_load_under_load() -> Outcome {
             if fail {
                 failslab_setup(true);
             }
-            // make-it-fail is inherited through exec: insmod and the module's init fail
-            // allocations too.
-            let opt_in = if fail {
-                "echo 1 > /proc/self/make-it-fail; "
-            } else {
-                ""
-            };
-            let mut cmd = std::process::Command::new("sh");
-            cmd.args(["-c", &format!("{opt_in}exec insmod {ko} 2>/dev/null")]);
-            let st = cmd.status().ctx("insmod")?;
+            let r = load_module(&image, fail);
             failslab_setup(false);
-            if st.success() {
-                loaded = true;
-                break;
+            match r {
+                Ok(()) => {
+                    loaded = true;
+                    break;
+                }
+                Err(e) => last_err = e,
             }
             failed_inits += 1;
         }
-        check!(loaded, "insmod never succeeded in cycle {c}");
+        check!(
+            loaded,
+            "init_module never succeeded in cycle {c} (last errno {last_err})"
+        );
         check!(
             std::path::Path::new(VS_DEVICE).exists(),
             "no {VS_DEVICE} after insmod"
@@ -1186,6 +1228,33 @@ fn unload_and_load_under_load() -> Outcome {
     let errs = kernel_errors_since(log_from);
     check!(errs.is_empty(), "kernel log: {}", errs.join(" | "));
     Ok(())
+}
+
+/// `init_module` of `image`, with this thread's slab allocations failing if `fail`: the
+/// image is already in memory, so what fails is the kernel's loading and the module's init
+/// (which must unwind cleanly), not the reading of the file.
+fn load_module(image: &[u8], fail: bool) -> Result<(), i32> {
+    make_it_fail(fail);
+    let rc = {
+        let _failing = Failing::on();
+        // SAFETY: `image` is a live buffer of `len` bytes and the parameters a NUL-terminated
+        // empty string; the kernel only reads both.
+        unsafe {
+            libc::syscall(
+                libc::SYS_init_module,
+                image.as_ptr(),
+                image.len(),
+                c"".as_ptr(),
+            )
+        }
+    };
+    let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    make_it_fail(false);
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(e)
+    }
 }
 
 fn main() {
