@@ -24,6 +24,7 @@ fn tick() -> Result {
     // (entries of reniced tasks stay until their nice is given back).
     if state::HINTS.no_members() {
         return state::with(|s| {
+            s.vs.fold_charges();
             s.vs.update_subtree_cpu();
             Ok(())
         });

@@ -140,6 +140,7 @@ fn info(s: &state::State, slot: usize) -> Result<VsInfo> {
 fn get(arg: usize) -> Result {
     let req: VsInfo = read_user(arg)?;
     let info = state::with(|s| {
+        s.vs.fold_charges();
         let slot = s.vs.slot_of_id(req.id).ok_or(ENOENT)?;
         info(s, slot)
     })?;
@@ -152,6 +153,7 @@ fn list(arg: usize) -> Result {
     // Allocate before taking the lock: nothing under it may sleep.
     let mut out = KVVec::<VsInfo>::with_capacity(cap, GFP_KERNEL)?;
     req.count = state::with(|s| {
+        s.vs.fold_charges();
         for slot in s.vs.reg.slots_by_depth().take(cap) {
             // Capacity was reserved above, so this push does not allocate.
             out.push(info(s, slot)?, GFP_ATOMIC)?;

@@ -107,11 +107,17 @@ extern "C" fn vs_rust_on_exit(pid: i32) {
     });
 }
 
-/// Runtime of a fair task, from the scheduler (runqueue lock held, maybe in hardirq).
+/// Runtime of a fair task, from the scheduler (runqueue lock held, maybe in hardirq) on CPU
+/// `cpu`: added to that CPU's charge slots without a lock, and folded into the VS counters
+/// under the state lock later (see `charge_cache`). Only when the slots have no room does it
+/// take the lock.
 #[no_mangle]
-extern "C" fn vs_rust_on_runtime(pid: i32, ns: u64) {
+extern "C" fn vs_rust_on_runtime(pid: i32, ns: u64, cpu: u32) {
     if HINTS.no_members() {
         HINTS.root_cpu_ns.fetch_add(ns, Relaxed);
+        return;
+    }
+    if crate::charge_cache::add(state::charge_slots(), cpu as usize, key(pid), ns) {
         return;
     }
     let _ = state::with(|s| {

@@ -7,6 +7,7 @@ extern "C" {
     fn vs_glue_state_lock() -> usize;
     fn vs_glue_state_unlock(flags: usize);
     fn vs_glue_capable_admin() -> bool;
+    fn vs_glue_nr_cpu_ids() -> core::ffi::c_uint;
     fn vs_glue_misc_register() -> core::ffi::c_int;
     fn vs_glue_misc_deregister();
     fn vs_glue_probes_register() -> core::ffi::c_int;
@@ -60,6 +61,12 @@ pub(crate) fn path_identity(path: &[u8]) -> Option<(u32, u64)> {
     // SAFETY: `path` is NUL-terminated; the out-pointers are valid for the call.
     let ret = unsafe { vs_glue_path_identity(path.as_ptr(), &mut dev, &mut ino) };
     (ret == 0).then_some((dev, ino))
+}
+
+/// How many CPU ids there can be (`nr_cpu_ids`): ids are below it.
+pub(crate) fn nr_cpu_ids() -> usize {
+    // SAFETY: reads a variable fixed at boot.
+    unsafe { vs_glue_nr_cpu_ids() as usize }
 }
 
 /// Start the CPU controller's periodic work (`vs_rust_cpu_tick`).

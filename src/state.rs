@@ -13,7 +13,7 @@
 //! and under a listener's queue lock by the accept paths).
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::prelude::*;
 
 use crate::abi::{VsStats, VS_MAX, VS_MAX_MEMBERS, VS_MAX_RULES};
@@ -105,6 +105,27 @@ impl Hints {
     }
 }
 
+/// The per-CPU charge slots (`charge_cache`), for the scheduler path to fill without the lock:
+/// the state's `vs.charges`, published at load and withdrawn at unload after the probes are
+/// gone (so no reader remains when the table is freed with the state).
+static CHARGES: AtomicPtr<AtomicU64> = AtomicPtr::new(core::ptr::null_mut());
+static CHARGES_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// The per-CPU charge slots; empty while the module is not initialised.
+pub(crate) fn charge_slots() -> &'static [AtomicU64] {
+    let len = CHARGES_LEN.load(Ordering::Acquire);
+    let ptr = CHARGES.load(Ordering::Acquire);
+    if ptr.is_null() || len == 0 {
+        return &[];
+    }
+    // SAFETY: `ptr` and `len` describe the state's `vs.charges` (published in `init` after
+    // the table was filled, length before pointer withdrawn in reverse order), which lives
+    // until `Published` drops; that happens after every probe that calls this is unregistered
+    // and finished. The elements are atomics: shared access from any CPU is sound, and the
+    // table itself is never reallocated.
+    unsafe { core::slice::from_raw_parts(ptr, len) }
+}
+
 /// Run `f` on the state with the lock held. `ENODEV` when the module is not initialised.
 pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
     let flags = glue::state_lock();
@@ -145,6 +166,17 @@ fn table<T: Clone>(fill: T, len: usize) -> Result<VVec<T>> {
     Ok(VVec::from_elem(fill, len, GFP_KERNEL)?)
 }
 
+/// Zeroed charge slots for every possible CPU.
+fn charge_table() -> Result<VVec<AtomicU64>> {
+    let n = glue::nr_cpu_ids() * crate::charge_cache::SLOTS_PER_CPU;
+    let mut v = VVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        // Capacity was reserved: this does not allocate.
+        v.push(AtomicU64::new(0), GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
 /// The published state: freed when this drops.
 pub(crate) struct Published(());
 
@@ -159,6 +191,7 @@ pub(crate) fn init() -> Result<Published> {
         stats: table(VsStats::default(), VS_MAX as usize)?,
         ctl: table(PoolCtl::default(), VS_MAX as usize)?,
         scratch: table(Scratch::default(), VS_MAX as usize)?,
+        charges: charge_table()?,
     })
     .map_err(crate::error::to_errno)?;
     let mut state = State {
@@ -167,7 +200,11 @@ pub(crate) fn init() -> Result<Published> {
         net_scratch: table(PoolScratch::default(), VS_MAX as usize)?,
     };
     state.publish();
+    let (ptr, len) = (state.vs.charges.as_ptr().cast_mut(), state.vs.charges.len());
     drop(publish(Some(state)));
+    // The table's heap buffer does not move with the state.
+    CHARGES.store(ptr, Ordering::Release);
+    CHARGES_LEN.store(len, Ordering::Release);
     Ok(Published(()))
 }
 
@@ -175,6 +212,8 @@ impl Drop for Published {
     /// Unpublish and free the state. No ioctl, gate or tick can run any more: the guards of
     /// the device, the probes and the controller dropped first (see `VsModule`).
     fn drop(&mut self) {
+        CHARGES_LEN.store(0, Ordering::Release);
+        CHARGES.store(core::ptr::null_mut(), Ordering::Release);
         drop(publish(None));
         for h in [&HINTS.members, &HINTS.objects] {
             h.store(0, Ordering::Release);

@@ -48,6 +48,12 @@ void vs_glue_state_unlock(unsigned long flags)
 	spin_unlock_irqrestore(&vs_state_lock, flags);
 }
 
+/* CPU ids run from 0 to this, exclusive: the per-CPU charge slots are sized by it. */
+unsigned int vs_glue_nr_cpu_ids(void)
+{
+	return nr_cpu_ids;
+}
+
 bool vs_glue_capable_admin(void)
 {
 	return capable(CAP_SYS_ADMIN);
@@ -218,10 +224,13 @@ static void vs_tp_exit(void *data, struct task_struct *p)
 	vs_rust_on_exit(p->pid);
 }
 
-/* Fair-class runtime, under the runqueue lock (even from the tick interrupt): count only. */
+/*
+ * Fair-class runtime, under the runqueue lock (even from the tick interrupt), so preemption
+ * is off and this CPU's charge slots are ours: count only.
+ */
 static void vs_tp_runtime(void *data, struct task_struct *p, u64 runtime)
 {
-	vs_rust_on_runtime(p->pid, runtime);
+	vs_rust_on_runtime(p->pid, runtime, smp_processor_id());
 }
 
 static void vs_tp_sock_state(void *data, const struct sock *sk, const int oldstate, const int newstate)

@@ -21,7 +21,7 @@ void vs_rust_refresh_paths(void);
 void vs_rust_on_exit(pid_t pid);
 void vs_rust_on_io_worker(pid_t owner, pid_t worker);
 void vs_rust_on_tid_exchange(pid_t tid, pid_t leader);
-void vs_rust_on_runtime(pid_t pid, u64 ns);
+void vs_rust_on_runtime(pid_t pid, u64 ns, unsigned int cpu);
 void vs_rust_cpu_tick(void);
 /* True to let the fork go on, false to fail it with EAGAIN. */
 bool vs_rust_fork_check(pid_t pid);
@@ -82,6 +82,7 @@ struct pt_regs;
 int vs_override_return(struct pt_regs *regs, unsigned long value);
 unsigned long vs_glue_state_lock(void);
 void vs_glue_state_unlock(unsigned long flags);
+unsigned int vs_glue_nr_cpu_ids(void);
 bool vs_glue_capable_admin(void);
 int vs_glue_misc_register(void);
 void vs_glue_misc_deregister(void);

@@ -14,10 +14,12 @@ use crate::abi::{
     vs_event_has_req, VsAttrs, VsRule, VsStats, VS_EV_EXEC, VS_EV_FORK, VS_GLOBAL_MAX,
     VS_GLOBAL_MIN, VS_NAME_LEN, VS_ROOT,
 };
+use crate::charge_cache;
 use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
 use crate::rules::{Exe, IndexEntry, Rule, RuleTable, Verdict};
 use crate::share::{self, PoolCtl, Scratch};
 use crate::tree::{Error, Registry, Result, Slot};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// The storage a [`Vs`] runs on: one kind of owned slice (kernel: `VVec`, host: `Vec`).
 pub trait Store {
@@ -38,6 +40,9 @@ pub struct Tables<S: Store> {
     pub stats: S::Table<VsStats>,
     pub ctl: S::Table<PoolCtl>,
     pub scratch: S::Table<Scratch>,
+    /// Per-CPU runtime not yet charged: [`charge_cache::SLOTS_PER_CPU`] per possible CPU (or
+    /// none: every charge then takes the lock).
+    pub charges: S::Table<AtomicU64>,
 }
 
 /// Everything the gates need, behind one lock in the kernel.
@@ -54,6 +59,9 @@ pub struct Vs<S: Store> {
     /// CPU controller state per slot, and its scratch space (see `cpu_control`).
     pub(crate) ctl: S::Table<PoolCtl>,
     pub(crate) scratch: S::Table<Scratch>,
+    /// Read and filled without the lock by the scheduler path (see `charge_cache`); folded
+    /// into `stats` under it.
+    pub charges: S::Table<AtomicU64>,
 }
 
 /// The outcome of [`Vs::fork_check`].
@@ -76,10 +84,17 @@ impl<S: Store> Vs<S> {
             mut stats,
             mut ctl,
             scratch,
+            charges,
         } = t;
         let n = slots.len();
         if stats.len() < n || ctl.len() < n || scratch.len() < n {
             return Err(Error::NoSpace);
+        }
+        if charges.len() % charge_cache::SLOTS_PER_CPU != 0 {
+            return Err(Error::Invalid);
+        }
+        for c in charges.iter() {
+            c.store(0, Relaxed);
         }
         for s in stats.iter_mut() {
             *s = VsStats::default();
@@ -96,6 +111,7 @@ impl<S: Store> Vs<S> {
             global: [0; VS_GLOBAL_MAX as usize + 1],
             ctl,
             scratch,
+            charges,
         })
     }
 
@@ -222,6 +238,8 @@ impl<S: Store> Vs<S> {
         if from == to {
             return Ok(());
         }
+        // What it ran before the move is the old VS's.
+        self.fold_task(pid);
         if to != 0 {
             self.members.entry(pid).map_err(|_| Error::NoSpace)?.slot = to as u16;
             self.reg.join(to)?;
@@ -386,6 +404,8 @@ impl<S: Store> Vs<S> {
 
     /// Exit gate: the task leaves its VS, and any reservation it held is released.
     pub fn on_exit(&mut self, pid: u64) {
+        // Its last runtime is its VS's, not that of a task that reuses the pid.
+        self.fold_task(pid);
         if let Some(e) = self.members.remove(pid) {
             if e.slot != 0 {
                 let _ = self.reg.leave(usize::from(e.slot));
@@ -417,6 +437,9 @@ impl<S: Store> Vs<S> {
     /// exec then fails and the thread dies under the leader's pid, its exit finds the entry
     /// (no phantom member is left under the old tid).
     pub fn on_tid_exchange(&mut self, tid: u64, leader_pid: u64) {
+        // Time run under the old tid is the thread's VS's (the entry moves, the cache's key
+        // would not).
+        self.fold_task(tid);
         let Some(e) = self.members.remove(tid) else {
             return;
         };

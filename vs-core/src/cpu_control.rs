@@ -9,8 +9,10 @@
 //! leaves managed pools and at unload ([`Vs::restore_all`]); a task someone else reniced is
 //! left alone until it changes VS.
 
+use crate::abi::VsStats;
+use crate::charge_cache;
 use crate::classify::{Store, Vs};
-use crate::members::{NICE_MANAGED, NICE_USER};
+use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
 use crate::share;
 
 /// What the CPU tick learnt about one member task outside the lock.
@@ -34,12 +36,24 @@ pub struct NiceAction {
 }
 
 impl<S: Store> Vs<S> {
-    /// Charge `ns` of CPU time to the VS of task `pid` (the scheduler's runtime tracepoint).
+    /// Charge `ns` of CPU time to the VS of task `pid` (the scheduler's runtime tracepoint,
+    /// when the per-CPU cache had no room: see `charge_cache`).
     pub fn charge(&mut self, pid: u64, ns: u64) {
-        let slot = self.slot_of(pid);
-        if let Some(c) = self.counters(slot) {
-            c.cpu_time_ns = c.cpu_time_ns.wrapping_add(ns);
-        }
+        charge_to(&self.members, &mut self.stats, pid, ns);
+    }
+
+    /// Charge the runtime of `pid` waiting in the per-CPU cache to the VS it is in now:
+    /// before it moves, exits or changes pid.
+    pub fn fold_task(&mut self, pid: u64) {
+        let (members, stats) = (&self.members, &mut self.stats);
+        charge_cache::take(&self.charges, pid, |p, ns| charge_to(members, stats, p, ns));
+    }
+
+    /// Charge everything waiting in the per-CPU cache: at each tick and before counters are
+    /// read, so no figure is older than that.
+    pub fn fold_charges(&mut self) {
+        let (members, stats) = (&self.members, &mut self.stats);
+        charge_cache::drain(&self.charges, |p, ns| charge_to(members, stats, p, ns));
     }
 
     /// The member tasks, for the CPU tick to sample outside the lock. Fills `out` as far as it
@@ -65,6 +79,7 @@ impl<S: Store> Vs<S> {
     /// gets its original nice back when it leaves managed pools; a task someone else reniced
     /// is left alone until it changes VS.
     pub fn cpu_tick(&mut self, samples: &[TaskSample], actions: &mut [NiceAction]) -> usize {
+        self.fold_charges();
         let n = self.reg.high();
         // CPU time per pool since the last tick, and runnable tasks per pool.
         let mut total: u64 = 0;
@@ -189,5 +204,17 @@ impl<S: Store> Vs<S> {
             e.nice_flags = 0;
         }
         k
+    }
+}
+
+/// Add `ns` to the CPU time of the VS `pid` is in (the root for an unclassified task).
+fn charge_to<M, T>(members: &Members<M>, stats: &mut T, pid: u64, ns: u64)
+where
+    M: core::ops::DerefMut<Target = [Entry]>,
+    T: core::ops::DerefMut<Target = [VsStats]>,
+{
+    let slot = members.get(pid).map_or(0, |e| usize::from(e.slot));
+    if let Some(c) = stats.get_mut(slot) {
+        c.cpu_time_ns = c.cpu_time_ns.wrapping_add(ns);
     }
 }

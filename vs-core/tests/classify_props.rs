@@ -4,7 +4,9 @@
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use vs_core::abi::*;
+use vs_core::charge_cache::{self, SLOTS_PER_CPU};
 use vs_core::classify::{ForkCheck, Store, Tables, Vs};
 use vs_core::members::Entry;
 use vs_core::rules::{Exe, FileId, IndexEntry, Rule};
@@ -31,6 +33,7 @@ fn new_vs() -> Vs<VecStore> {
         stats: vec![VsStats::default(); 16],
         ctl: vec![Default::default(); 16],
         scratch: vec![Default::default(); 16],
+        charges: (0..2 * SLOTS_PER_CPU).map(|_| AtomicU64::new(0)).collect(),
     })
     .unwrap()
 }
@@ -445,4 +448,43 @@ fn child_of_a_reniced_task_gets_its_parents_own_nice_back() {
         restored.contains(&(10, 0)) && restored.contains(&(11, 0)),
         "{restored:?}"
     );
+}
+
+/// Runtime cached per CPU without the lock is charged to the VS the task was in when it ran:
+/// a move folds it first, an exit folds it, the tick folds the rest.
+#[test]
+fn cached_runtime_is_charged_where_it_was_run() {
+    let mut vs = new_vs();
+    let a = vs
+        .create(&name("a"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let b = vs
+        .create(&name("b"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let (sa, sb) = (vs.slot_of_id(a).unwrap(), vs.slot_of_id(b).unwrap());
+    vs.add_process(7, sa).unwrap();
+    vs.add_process(8, sa).unwrap();
+    assert!(charge_cache::add(&vs.charges, 0, 7, 1_000));
+    assert!(charge_cache::add(&vs.charges, 1, 7, 200));
+    assert!(charge_cache::add(&vs.charges, 1, 8, 30));
+    assert!(charge_cache::add(&vs.charges, 0, 99, 4));
+    assert_eq!(vs.stats(sa).cpu_time_ns, 0, "nothing charged before a fold");
+    // 7 moves to b: what it ran on both CPUs is a's.
+    vs.add_process(7, sb).unwrap();
+    assert_eq!(vs.stats(sa).cpu_time_ns, 1_200);
+    assert!(charge_cache::add(&vs.charges, 0, 7, 5_000));
+    // 8 exits: its time stays a's; 8's pid reused later starts from nothing.
+    vs.on_exit(8);
+    assert_eq!(vs.stats(sa).cpu_time_ns, 1_230);
+    vs.fold_charges();
+    assert_eq!(vs.stats(sb).cpu_time_ns, 5_000);
+    assert_eq!(
+        vs.stats(0).cpu_time_ns,
+        4,
+        "unclassified work is the root's"
+    );
+    assert_eq!(vs.stats(sa).cpu_time_ns, 1_230);
+    // A fold leaves the cache empty.
+    vs.fold_charges();
+    assert_eq!(vs.stats(sb).cpu_time_ns, 5_000);
 }

@@ -405,6 +405,7 @@ pub(crate) mod tests {
                 stats: vec![VsStats::default(); n],
                 ctl: vec![Default::default(); n],
                 scratch: vec![Default::default(); n],
+                charges: Vec::new(),
             })
             .unwrap_or_else(|e| panic!("{e:?}"));
             Model {
