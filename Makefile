@@ -67,9 +67,12 @@ bench-web: setup module userspace
 	@command -v nginx >/dev/null && command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null
 	@bash scripts/vm-run.sh bash bench/web.sh
 
+# The report runs on the host with Debian's python3 (the one python3-matplotlib is for).
 bench-cpu: setup module userspace
-	@python3 -c 'import matplotlib' 2>/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib >/dev/null
+	@/usr/bin/python3 -c 'import matplotlib' 2>/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib >/dev/null
 	@bash scripts/vm-run.sh bash bench/cpu.sh
+	@/usr/bin/python3 bench/cpu_report.py .cache/bench-cpu.txt docs
+	@cat docs/bench-cpu.md
 
 # The report runs on the host with Debian's python3 (the one python3-matplotlib is for).
 bench-net: setup module userspace

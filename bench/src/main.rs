@@ -5,6 +5,8 @@
 //! realistic|rules N|clear` prepares the module. bench/run.sh interleaves configurations in
 //! one boot and turns the lines into ratios.
 
+mod cpu;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -207,95 +209,10 @@ fn clear(d: &Dev) {
     }
 }
 
-/// A busy-looping child in the VS the caller is in when it forks; killed at the end.
-fn hog() -> i32 {
-    // SAFETY: the child spins until killed.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        let mut x = 0u64;
-        loop {
-            x = std::hint::black_box(x.wrapping_add(1));
-        }
-    }
-    pid
-}
-
-/// Share accuracy: VSs with `shares` under the root and `tasks` hogs each, on all CPUs.
-/// Prints `t_ms name target_pct used_pct` every `step_ms` for `secs` seconds, where used is
-/// the VS's part of all CPU time used by the VSs in that step.
-/// With `baseline`, the VSs get no CPU share (they stay in the root's pool): plain CFS.
-fn cpu_scenario(d: &Dev, shares: &[u32], tasks: &[usize], secs: f64, step_ms: u64, baseline: bool) {
-    let ids: Vec<u32> = shares
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| {
-            let attrs = if baseline {
-                VsAttrs::default()
-            } else {
-                VsAttrs::default().with(VS_ATTR_CPU, s)
-            };
-            d.create(&format!("s{i}"), VS_ROOT, VS_ID_AUTO, attrs)
-                .expect("create")
-        })
-        .collect();
-    let mut pids = Vec::new();
-    for (&id, &n) in ids.iter().zip(tasks) {
-        d.add_process(id, getpid(), false).expect("addprocess");
-        pids.extend((0..n).map(|_| hog()));
-    }
-    d.add_process(VS_ROOT, getpid(), false).expect("addprocess");
-    let cpu = |id: u32| d.get(id).map_or(0, |i| i.stats.cpu_time_ns);
-    let start = Instant::now();
-    let mut last: Vec<u64> = ids.iter().map(|&i| cpu(i)).collect();
-    let sum: u32 = shares.iter().sum();
-    while start.elapsed().as_secs_f64() < secs {
-        std::thread::sleep(std::time::Duration::from_millis(step_ms));
-        let now: Vec<u64> = ids.iter().map(|&i| cpu(i)).collect();
-        let delta: Vec<u64> = now.iter().zip(&last).map(|(n, l)| n - l).collect();
-        let total: u64 = delta.iter().sum();
-        for (i, dl) in delta.iter().enumerate() {
-            let used = if total == 0 {
-                0.0
-            } else {
-                *dl as f64 * 100.0 / total as f64
-            };
-            let target = f64::from(shares[i]) * 100.0 / f64::from(sum);
-            println!(
-                "{} s{i}/{}t {target:.1} {used:.2}",
-                start.elapsed().as_millis(),
-                tasks[i]
-            );
-        }
-        last = now;
-    }
-    for p in pids {
-        // SAFETY: our children.
-        unsafe { libc::kill(p, libc::SIGKILL) };
-        wait(p);
-    }
-    clear(d);
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("cpu") {
-        // vs-bench cpu SHARES TASKS SECS [baseline]: e.g. `cpu 50,30,20 1,2,4 6`
-        let list = |i: usize| -> Vec<u32> {
-            args.get(i).map_or(vec![], |s| {
-                s.split(',').filter_map(|x| x.parse().ok()).collect()
-            })
-        };
-        let d = Dev::open().expect("open /dev/vs");
-        let secs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(6.0);
-        let tasks: Vec<usize> = list(2).into_iter().map(|t| t as usize).collect();
-        cpu_scenario(
-            &d,
-            &list(1),
-            &tasks,
-            secs,
-            200,
-            args.get(4).map(String::as_str) == Some("baseline"),
-        );
+        cpu::main(&args[1..]);
         return;
     }
     let mut it = args.iter().map(String::as_str).peekable();
