@@ -66,6 +66,8 @@ bench: setup module userspace
 bench-web: setup module userspace
 	@command -v nginx >/dev/null && command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null
 	@bash scripts/vm-run.sh bash bench/web.sh
+	@python3 bench/web_report.py .cache/bench-web.txt docs/bench-web.md
+	@cat docs/bench-web.md
 
 # The report runs on the host with Debian's python3 (the one python3-matplotlib is for).
 bench-cpu: setup module userspace
