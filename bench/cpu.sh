@@ -11,7 +11,7 @@ cd "$VS_ROOT"
 B=target/release/vs-bench
 OUT=.cache/bench-cpu.txt
 SECS=${SECS:-8}
-: >"$OUT"
+echo "# kernel $(uname -r), the ${VS_KFLAVOUR:-?} flavour" >"$OUT"
 p=/sys/module/vs/parameters
 t0=$(cat $p/cpu_tick_ns) n0=$(cat $p/cpu_ticks) w0=$(date +%s%N)
 run() { # LABEL CTL SHARES TASKS [change=SHARES@SEC] [late=I@SEC]
