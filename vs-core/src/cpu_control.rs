@@ -121,11 +121,29 @@ impl<S: Store> Vs<S> {
             }
         }
         // Decide each member's nice.
+        for c in self.ctl.iter_mut().take(n) {
+            c.seen = 0;
+        }
         let mut k = 0;
         for s in samples.iter().filter(|s| s.alive) {
             let slot = self.slot_of(s.pid);
             let pool = share::pool_of(&self.reg, slot);
-            let want = self.ctl.get(pool).map_or(0, |c| c.nice);
+            let want = self.ctl.get_mut(pool).map_or(0, |c| {
+                if !s.runnable {
+                    return c.nice;
+                }
+                // The runnable tasks in sample order, rotated every ROTATE_TICKS ticks: the
+                // first `boost` of them get one nice lower.
+                let r = c.runnable.max(1);
+                let off = (c.rot / share::ROTATE_TICKS).wrapping_mul(c.boost.max(1)) % r;
+                let i = (c.seen + r - off) % r;
+                c.seen += 1;
+                if i < c.boost {
+                    (c.nice - 1).max(-20)
+                } else {
+                    c.nice
+                }
+            });
             let Some(e) = self.members.get_mut(s.pid) else {
                 continue;
             };

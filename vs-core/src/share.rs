@@ -76,8 +76,19 @@ pub struct PoolCtl {
     pub target_ppm: u32,
     /// Measured share at the last tick, parts per million.
     pub used_ppm: u32,
-    /// The nice its runnable tasks get (meaningful for managed pools).
+    /// The nice its runnable tasks get (meaningful for managed pools)...
     pub nice: i8,
+    /// ...except `boost` of them, which get one nice lower: nice values come in 1.25x steps,
+    /// and mixing two neighbours gets the pool's weight closer than either alone. Which
+    /// tasks moves on every [`ROTATE_TICKS`] ticks (`rot` counts ticks), so over time each
+    /// gets the same without renicing tasks every tick.
+    pub boost: u32,
+    pub rot: u32,
+    /// Per tick: runnable member tasks given their nice so far.
+    pub seen: u32,
+    /// The target the weight was last set for (a change moves the weight by the change's
+    /// ratio at once; feedback corrects only the rest).
+    pub last_target_ppm: u32,
     /// The slot's CPU time at the last tick.
     pub last_cpu_ns: u64,
     /// Per tick: the slot's own CPU time since the last tick; for a pool, its members' total.
@@ -92,6 +103,8 @@ pub struct PoolCtl {
 
 /// A pool counts as busy when it has runnable tasks or used this share of the CPU time.
 const BUSY_PPM: u64 = 5_000;
+/// Ticks for which the same tasks of a pool get the lower of its two nice values.
+pub const ROTATE_TICKS: u32 = 10;
 /// Feedback gain (Q10): half the log-ratio per tick.
 const GAIN_Q10: i64 = 512;
 /// Largest weight change per tick: 4x.
@@ -280,20 +293,55 @@ pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(
 }
 
 /// One controller step for one managed pool: new log-weight from its `target_ppm` and
-/// `used_ppm`, and the nice for each of its `runnable` tasks.
+/// `used_ppm`, and the nice values for its `runnable` tasks (`nice`, `boost`).
 pub fn step(ctl: &mut PoolCtl) {
     let (target_ppm, used_ppm, runnable) = (ctl.target_ppm, ctl.used_ppm, ctl.runnable.max(1));
     if ctl.lweight == 0 {
         // Start neutral: every runnable task at nice 0.
         ctl.lweight = log2_q10(1024 * u64::from(runnable));
     }
-    let err = i64::from(log2_q10(u64::from(target_ppm.max(1))))
-        - i64::from(log2_q10(u64::from(used_ppm.max(1))));
-    let delta = (err * GAIN_Q10 / 1024).clamp(-MAX_STEP_Q10, MAX_STEP_Q10);
+    let lt = i64::from(log2_q10(u64::from(target_ppm.max(1))));
+    // The weight was set for the last target: the error is measured against that, and a new
+    // target moves the weight by its ratio to the old one straight away (feed-forward).
+    let (lbase, forward) = match ctl.last_target_ppm {
+        0 => (lt, 0),
+        last => {
+            let ll = i64::from(log2_q10(u64::from(last)));
+            (ll, lt - ll)
+        }
+    };
+    let err = lbase - i64::from(log2_q10(u64::from(used_ppm.max(1))));
+    let delta = (forward + err * GAIN_Q10 / 1024).clamp(-MAX_STEP_Q10, MAX_STEP_Q10);
     ctl.lweight =
         (i64::from(ctl.lweight) + delta).clamp(i64::from(LW_MIN), i64::from(LW_MAX)) as i32;
-    let per_task = exp2_q10(ctl.lweight - log2_q10(u64::from(runnable)));
-    ctl.nice = nice_for_weight(per_task.max(1));
+    ctl.last_target_ppm = target_ppm;
+    let (nice, boost) = nice_mix(exp2_q10(ctl.lweight), runnable);
+    ctl.rot = ctl.rot.wrapping_add(1);
+    (ctl.nice, ctl.boost) = (nice, boost);
+}
+
+/// `runnable` tasks whose weights add up as close as nice values allow to `weight`: all at
+/// `nice`, but `boost` of them at `nice - 1` (`boost < runnable`).
+pub fn nice_mix(weight: u64, runnable: u32) -> (i8, u32) {
+    let r = u64::from(runnable.max(1));
+    let w = |nice: i8| u64::from(NICE_WEIGHT[(nice + 20) as usize]);
+    // The lightest nice whose weight alone reaches the per-task part: `base` is one lighter.
+    let mut hi = nice_for_weight((weight / r).max(1));
+    if w(hi) * r < weight && hi > -20 {
+        hi -= 1;
+    }
+    if hi == 19 || w(hi) * r <= weight {
+        return (hi, 0);
+    }
+    let base = hi + 1;
+    // k tasks at `hi`, the rest at `base`: k * w(hi) + (r - k) * w(base) closest to weight.
+    let step = w(hi) - w(base);
+    let k = (weight.saturating_sub(r * w(base)) + step / 2) / step;
+    if k >= r {
+        (hi, 0)
+    } else {
+        (base, k as u32)
+    }
 }
 
 /// Whether a pool competes for CPU: it has runnable tasks, or used at least 0.5 % of the CPU

@@ -282,9 +282,12 @@ fn cpu_tick_renices_restores_and_respects_the_user() {
     assert!(acts[0].nice < 0 && acts[0].expect == 0, "{:?}", acts[0]);
     let boosted = acts[0].nice;
     let st = vs.stats(sa);
-    assert_eq!(
-        (st.cpu_target_ppm, st.cpu_used_ppm, st.cpu_nice),
-        (500_000, 200_000, i32::from(boosted))
+    assert_eq!((st.cpu_target_ppm, st.cpu_used_ppm), (500_000, 200_000));
+    // The pool's nice, or one lower for the tasks that get the lower of its two values.
+    assert!(
+        st.cpu_nice == i32::from(boosted) || st.cpu_nice == i32::from(boosted) + 1,
+        "pool nice {} for a task at {boosted}",
+        st.cpu_nice
     );
     assert_eq!(st.cpu_subtree_ns, 20_000_000);
     // Task 8 was reniced by its user meanwhile: left alone from now on.
