@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Boot the vs kernel of flavour $VS_KFLAVOUR (default: test) under QEMU (TCG: KVM hangs on these machines), 2 vCPUs, load vs.ko,
+# Boot the vs kernel of flavour $VS_KFLAVOUR (default: test) under QEMU (TCG: KVM hangs on these machines), 2 vCPUs
+# ($VS_VM_CPUS to change), load vs.ko,
 # run "$@" as root in the guest with vsctl on PATH, and exit with its status.
 # Fails (non-zero, with the console tail) on a guest panic, a hang (VS_VM_TIMEOUT seconds,
 # default 1200) or a BUG/WARNING/Oops/KASAN/lockdep line in the guest's kernel log.
@@ -33,13 +34,14 @@ if [ "${VS_ICOUNT:-0}" = 1 ]; then
 	QEMU_OPTS=(--qemu-opts="-icount shift=0,sleep=off")
 	mode="QEMU/TCG -icount shift=0,sleep=off"
 fi
-log "vm: booting $(basename "$KDIR") under $mode with 2 vCPUs (console log: $LOG)"
+CPUS=${VS_VM_CPUS:-2}
+log "vm: booting $(basename "$KDIR") under $mode with $CPUS vCPUs (console log: $LOG)"
 start=$(date +%s)
 set +e
 # --verbose puts the guest console in the log too, for the tail shown on failure. Shown live:
 # what the command prints between guest-run.sh's markers, less interleaved kernel messages.
 timeout --kill-after=10 "${VS_VM_TIMEOUT:-1200}" \
-	vng --disable-kvm --cpus 2 --memory 2G --verbose "${QEMU_OPTS[@]}" \
+	vng --disable-kvm --cpus "$CPUS" --memory 2G --verbose "${QEMU_OPTS[@]}" \
 	--run "$IMG" --user root --rwdir "$VS_ROOT" \
 	--append "root=/dev/root printk.time=1 panic=-1" \
 	--exec "bash $CMDFILE" </dev/null 2>&1 | tee "$LOG" |

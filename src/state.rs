@@ -161,18 +161,24 @@ fn publish(new: Option<State>) -> Option<State> {
     old
 }
 
+/// Allocation flags of the tables: a failure fails the load with one line in the log
+/// (`init`), not the allocator's stack trace per table.
+fn table_flags() -> kernel::alloc::Flags {
+    GFP_KERNEL | kernel::alloc::flags::__GFP_NOWARN
+}
+
 /// A table of `len` copies of `fill`, allocated once at load.
 fn table<T: Clone>(fill: T, len: usize) -> Result<VVec<T>> {
-    Ok(VVec::from_elem(fill, len, GFP_KERNEL)?)
+    Ok(VVec::from_elem(fill, len, table_flags())?)
 }
 
 /// Zeroed charge slots for every possible CPU.
 fn charge_table() -> Result<VVec<AtomicU64>> {
     let n = glue::nr_cpu_ids() * crate::charge_cache::SLOTS_PER_CPU;
-    let mut v = VVec::with_capacity(n, GFP_KERNEL)?;
+    let mut v = VVec::with_capacity(n, table_flags())?;
     for _ in 0..n {
         // Capacity was reserved: this does not allocate.
-        v.push(AtomicU64::new(0), GFP_KERNEL)?;
+        v.push(AtomicU64::new(0), table_flags())?;
     }
     Ok(v)
 }
@@ -182,6 +188,14 @@ pub(crate) struct Published(());
 
 /// Allocate and publish the state: the registry with its root VS, empty tables.
 pub(crate) fn init() -> Result<Published> {
+    allocate().inspect_err(|e| {
+        if *e == ENOMEM {
+            pr_err!("out of memory for the tables; not loaded\n");
+        }
+    })
+}
+
+fn allocate() -> Result<Published> {
     let vs = Vs::new(Tables::<KStore> {
         slots: table::<Slot>(None, VS_MAX as usize)?,
         members: table(Entry::default(), MEMBER_TABLE)?,

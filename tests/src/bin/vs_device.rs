@@ -499,6 +499,14 @@ fn slab_unreclaimable_kb() -> Result<u64, vs_selftests::Fail> {
 /// 625 kB; the allowance (256 kB) is what other activity in the guest and partly filled slabs
 /// account for.
 fn ten_thousand_cycles_slab_back_to_baseline() -> Outcome {
+    // KASAN keeps freed objects in a quarantine of up to 1/32 of memory, counted as slab until
+    // it recycles them: slab usage says nothing there (kmemleak checks leaks on that kernel).
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    if kallsyms.lines().any(|l| l.ends_with(" kasan_report")) {
+        return Err(vs_selftests::Fail::Skip(
+            "KASAN's quarantine holds freed slab (tests/vs_kmemleak.sh covers this kernel)".into(),
+        ));
+    }
     let f = Fixture::new()?;
     let web = f.create_simple("web").ctx("create web")?;
     let mut exec = rule(VS_EV_EXEC, VS_ANY, VS_ANY, web);
