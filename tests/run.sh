@@ -4,6 +4,9 @@
 # Each program prints KTAP; the last test checks the kernel log.
 #
 #   VS_SUITE=all       (default; the test kernel) every test, and a short fuzz run
+#   VS_SUITE=smp       (the test kernel booted with 8 vCPUs) the gates, the CPU tests and a
+#                      short fuzz run with 6 ioctl threads: storms across more CPUs than the
+#                      host has, lockdep watching
 #   VS_SUITE=sanitize  (the sanitize kernel: KASAN, KFENCE, kmemleak, UBSAN, failslab; about 4x
 #                      slower to boot and run under TCG) the ioctl tests, the io_uring test (only
 #                      this kernel has io_uring), a short fuzz run with failslab, load/unload,
@@ -19,6 +22,9 @@ all)
 		target/release/vs_net target/release/vs_hostile "$fuzz" tests/vs_module.sh
 		tests/vs_netns.sh tests/vs_vsq.sh tests/vsctl.sh tests/vsctl_rules.sh tests/vsctl_top.sh
 		tests/vsctl_apply.sh tests/vs_boot.sh) ;;
+smp)
+	tests=(target/release/vs_gates target/release/vs_cpu
+		"target/release/vs_fuzz --ops 20000 --seconds 30 --cycles 3 --threads 6") ;;
 sanitize)
 	tests=(target/release/vs_device "/usr/bin/env VS_TEST=io_uring target/release/vs_hostile"
 		"target/release/vs_fuzz --ops 6000 --seconds 20 --cycles 2 --failslab"
