@@ -112,15 +112,22 @@ try:
     import matplotlib.pyplot as plt
 except ImportError:
     sys.exit(0)
+
+
+def label(ax, scen, at):
+    """The marker at `at` s, title, axis label and legend of one scenario's panel."""
+    ax.axvline(at, color="0.6", linestyle=":")
+    ax.set_title(f"{scen} ({who(scen)})", fontsize=8)
+    ax.set_xlabel("time (s)")
+    ax.legend(fontsize=6)
+
+
 fig, axes = plt.subplots(1, len(steady), figsize=(3.6 * len(steady), 3.4), sharey=True)
 for ax, (scen, groups) in zip(axes, steady.items()):
     for g, pts in groups.items():
         ax.plot([t for t, _, _ in pts], [u - tg for t, tg, u in pts], label=f"{g} ({pts[0][1]:.0f}%)")
     ax.axhspan(-5, 5, color="0.9")
-    ax.axvline(SETTLE, color="0.6", linestyle=":")
-    ax.set_title(f"{scen} ({who(scen)})", fontsize=8)
-    ax.set_xlabel("time (s)")
-    ax.legend(fontsize=6)
+    label(ax, scen, SETTLE)
 axes[0].set_ylabel("used - share (points)")
 fig.tight_layout()
 fig.savefig(f"{outdir}/cpu-shares.png", dpi=110)
@@ -131,10 +138,7 @@ if changing:
         for g, pts in groups.items():
             line, = ax.plot([t for t, _, _ in pts], [u for _, _, u in pts], label=g, linewidth=1)
             ax.plot([t for t, _, _ in pts], [tg for _, tg, _ in pts], color=line.get_color(), linestyle="--", linewidth=0.8)
-        ax.axvline(EVENT, color="0.6", linestyle=":")
-        ax.set_title(f"{scen} ({who(scen)})", fontsize=8)
-        ax.set_xlabel("time (s)")
-        ax.legend(fontsize=6)
+        label(ax, scen, EVENT)
     axes[0].set_ylabel("used % (dashed: target)")
     fig.tight_layout()
     fig.savefig(f"{outdir}/cpu-settling.png", dpi=110)

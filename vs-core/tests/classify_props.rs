@@ -38,6 +38,19 @@ fn new_vs() -> Vs<VecStore> {
     .unwrap()
 }
 
+/// A fresh `Vs` with two plain VSs `a` and `b` under the root: (vs, a, b, slot a, slot b).
+fn two_vs() -> (Vs<VecStore>, u32, u32, usize, usize) {
+    let mut vs = new_vs();
+    let a = vs
+        .create(&name("a"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let b = vs
+        .create(&name("b"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let (sa, sb) = (vs.slot_of_id(a).unwrap(), vs.slot_of_id(b).unwrap());
+    (vs, a, b, sa, sb)
+}
+
 fn name(s: &str) -> [u8; VS_NAME_LEN] {
     let mut b = [0u8; VS_NAME_LEN];
     b[..s.len()].copy_from_slice(s.as_bytes());
@@ -340,14 +353,7 @@ fn cpu_tick_renices_restores_and_respects_the_user() {
 
 #[test]
 fn req_root_rules_match_unclassified_requesters() {
-    let mut vs = new_vs();
-    let a = vs
-        .create(&name("a"), 0, VS_ID_AUTO, &VsAttrs::default())
-        .unwrap();
-    let b = vs
-        .create(&name("b"), 0, VS_ID_AUTO, &VsAttrs::default())
-        .unwrap();
-    let (sa, sb) = (vs.slot_of_id(a).unwrap(), vs.slot_of_id(b).unwrap());
+    let (mut vs, a, b, sa, sb) = two_vs();
     vs.add_rules(&[
         VsRule {
             event: VS_EV_ACCEPT,
@@ -457,14 +463,7 @@ fn child_of_a_reniced_task_gets_its_parents_own_nice_back() {
 /// a move folds it first, an exit folds it, the tick folds the rest.
 #[test]
 fn cached_runtime_is_charged_where_it_was_run() {
-    let mut vs = new_vs();
-    let a = vs
-        .create(&name("a"), 0, VS_ID_AUTO, &VsAttrs::default())
-        .unwrap();
-    let b = vs
-        .create(&name("b"), 0, VS_ID_AUTO, &VsAttrs::default())
-        .unwrap();
-    let (sa, sb) = (vs.slot_of_id(a).unwrap(), vs.slot_of_id(b).unwrap());
+    let (mut vs, _, _, sa, sb) = two_vs();
     vs.add_process(7, sa).unwrap();
     vs.add_process(8, sa).unwrap();
     assert!(charge_cache::add(&vs.charges, 0, 7, 1_000));
