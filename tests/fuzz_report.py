@@ -25,10 +25,11 @@ What runs: ioctl threads issue random calls (all 12 commands and unknown ones) w
 and random arguments and bad pointers (NULL, a kernel address, an unmapped page, a structure
 straddling into it, a read-only page for answers), while four load processes fork/exit,
 exec, connect/accept over loopback and pass pipe, unix-socket and SysV messages, and a churn
-thread creates and destroys VSs with rules and members. The failslab phase makes 1 in 10 of
-the ioctl threads' slab allocations fail. Then the module is unloaded and loaded again under
-the same load with VSs, rules, members and reniced tasks in place (every other cycle with
-failslab on `insmod`, retried until it loads). After each phase: every error is one the
+thread creates and destroys VSs with rules and members. The failslab phase makes 1 in 10 slab allocations fail that are made,
+with vs's code on the stack, during the ioctl threads' calls (the stack trace filter keeps
+the kernel's own paths, 9p and the module loader out of it). Then the module is unloaded and
+loaded again under the same load with VSs, rules, members and reniced tasks in place (every
+other cycle with failslab on the module's init, retried until it loads). After each phase: every error is one the
 README documents, unknown commands get ENOTTY and unreadable arguments EFAULT; every VS's
 `nr_procs` equals its members, each alive and placed there by `WHICH`; no task keeps a nice
 vs gave it; no new kernel log line matches scripts/kernel-errors.re. At the end kmemleak
