@@ -894,9 +894,16 @@ fn fuzz_phase(o: &Opts, w: &Arc<World>, seed: u64, failslab: bool) -> Result<u64
             }
         }));
     }
+    // The phase ends when the ioctl threads are done (budget or deadline): churn stops then,
+    // so the phase's time is theirs and the reported rate is right.
+    let churn = handles.pop();
+    let panicked = |_| Fail::Fail("a fuzz thread panicked".into());
     for h in handles {
-        h.join()
-            .map_err(|_| Fail::Fail("a fuzz thread panicked".into()))?;
+        h.join().map_err(panicked)?;
+    }
+    w.stop.store(true, Relaxed);
+    if let Some(c) = churn {
+        c.join().map_err(panicked)?;
     }
     Ok(w.ops.load(Relaxed))
 }
