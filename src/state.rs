@@ -10,7 +10,8 @@
 //!
 //! Lock order: the state lock is the innermost lock of the module; nothing else is taken
 //! while it is held (it is taken under the scheduler's runqueue lock by the runtime probe,
-//! and under a listener's queue lock by the accept paths).
+//! only when that CPU's charge slots are full (`charge_cache`), and under a listener's queue
+//! lock by the accept paths).
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
