@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 # The paper's Figure 11 scenario, run inside the guest by `make bench-web`: two web sites
 # (two nginx instances on loopback) under closed-loop load (wrk), against 10 CPU hogs, in
-# ROUNDS interleaved rounds of: the sites alone; with the hogs and nothing to hold shares; with
+# ROUNDS interleaved rounds of: the sites alone with the module absent, loaded, and loaded with
+# the sites in VSs with shares and rules (the paper's web throughput cost); with the hogs and
+# nothing to hold shares; with
 # vs giving each site (server tree and its load generator) a 50 % CPU share; and with cgroup v2
 # doing the same (a cgroup per site with cpu.weight 10000, the hogs in one with weight 1: what
-# a user would set up instead). Samples go to .cache/bench-web.txt; bench/web_report.py (on the
+# a user would set up instead). Samples go to .cache/bench-web-{tcg,icount}.txt; bench/web_report.py (on the
 # host, by `make bench-web`) writes docs/bench-web.md.
 set -uo pipefail
 cd "$VS_ROOT"
@@ -55,7 +57,7 @@ load() { # MODE
 }
 
 ROUNDS=${ROUNDS:-5}
-RAW=${RAW:-.cache/bench-web.txt}
+RAW=${RAW:-.cache/bench-web-$([ "${VS_ICOUNT:-0}" = 1 ] && echo icount || echo tcg).txt}
 CG=/sys/fs/cgroup
 grep -q "^cgroup2 $CG " /proc/mounts || { mkdir -p $CG && mount -t cgroup2 none $CG; }
 grep -qw cpu $CG/cgroup.subtree_control || echo +cpu >$CG/cgroup.subtree_control
@@ -69,21 +71,42 @@ cg_move() { # GROUP PIDS...
 	for p in "$@"; do echo "$p" >"$CG/$g/cgroup.procs"; done
 }
 
-echo "# $ROUNDS rounds of ${DUR} s each, kernel $(uname -r), the ${VS_KFLAVOUR:-?} flavour" >"$RAW"
+# vs_sites / vs_unsites: each site's server tree in a VS with a 50 % CPU share, and the rules a
+# host like this would have (forks stay in their site; a site's accepts are charged by
+# requester). The load generators join in load().
+vs_sites() {
+	vsctl create site1 --cpu-share 50 >/dev/null && vsctl create site2 --cpu-share 50 >/dev/null
+	RULES=$(for r in '(fork, site1) -> (site1)' '(fork, site2) -> (site2)' \
+		'(accept, site1, req=*) -> (req)' '(accept, site2, req=*) -> (req)'; do vsctl addrule "$r"; done)
+	vsctl addprocess site1 "$NGINX1" --tree >/dev/null && vsctl addprocess site2 "$NGINX2" --tree >/dev/null
+	sleep 1
+}
+vs_unsites() {
+	vsctl addprocess root "$NGINX1" --tree >/dev/null; vsctl addprocess root "$NGINX2" --tree >/dev/null
+	for id in $RULES; do vsctl delrule "$id" >/dev/null; done
+	vsctl destroy site1 >/dev/null; vsctl destroy site2 >/dev/null
+}
+
+echo "# $ROUNDS rounds of ${DUR} s each, kernel $(uname -r), the ${VS_KFLAVOUR:-?} flavour, $([ "${VS_ICOUNT:-0}" = 1 ] && echo "QEMU -icount clock" || echo "TCG wall clock")" >"$RAW"
 start_sites
 for r in $(seq "$ROUNDS"); do
+	echo "bench-web: round $r/$ROUNDS: module absent" >&2
+	rmmod vs
+	load none; record absent "$r"
+	insmod "$VS_KO"
 	echo "bench-web: round $r/$ROUNDS: sites alone" >&2
 	load none; record alone "$r"
+	echo "bench-web: round $r/$ROUNDS: sites alone in VSs with shares and rules" >&2
+	vs_sites
+	load vs; record loaded "$r"
+	vs_unsites
 	hogs
 	echo "bench-web: round $r/$ROUNDS: 10 hogs, nothing" >&2
 	load none; record hogs "$r"
 	echo "bench-web: round $r/$ROUNDS: 10 hogs, vs 50/50" >&2
-	vsctl create site1 --cpu-share 50 >/dev/null && vsctl create site2 --cpu-share 50 >/dev/null
-	vsctl addprocess site1 "$NGINX1" --tree >/dev/null && vsctl addprocess site2 "$NGINX2" --tree >/dev/null
-	sleep 1
+	vs_sites
 	load vs; record vs "$r"
-	vsctl addprocess root "$NGINX1" --tree >/dev/null; vsctl addprocess root "$NGINX2" --tree >/dev/null
-	vsctl destroy site1 >/dev/null; vsctl destroy site2 >/dev/null
+	vs_unsites
 	echo "bench-web: round $r/$ROUNDS: 10 hogs, cgroup v2 weights" >&2
 	for g in site1 site2 bg; do mkdir -p "$CG/web-$g"; done
 	echo 10000 >"$CG/web-site1/cpu.weight"; echo 10000 >"$CG/web-site2/cpu.weight"; echo 1 >"$CG/web-bg/cpu.weight"
