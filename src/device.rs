@@ -17,12 +17,6 @@ use crate::abi::*;
 use crate::error::to_errno;
 use crate::{glue, net, state};
 
-/// Buffers sized by the caller's request: a failure is the caller's ENOMEM, not a kernel
-/// warning with a stack trace in the log.
-fn user_sized() -> kernel::alloc::Flags {
-    GFP_KERNEL | kernel::alloc::flags::__GFP_NOWARN
-}
-
 /// Called by the glue for every ioctl on `/dev/vs`.
 #[no_mangle]
 extern "C" fn vs_rust_ioctl(cmd: u32, arg: usize) -> isize {
@@ -157,7 +151,7 @@ fn list(arg: usize) -> Result {
     let mut req: VsList = read_user(arg)?;
     let cap = (req.cap as usize).min(VS_MAX as usize);
     // Allocate before taking the lock: nothing under it may sleep.
-    let mut out = KVVec::<VsInfo>::with_capacity(cap, user_sized())?;
+    let mut out = KVVec::<VsInfo>::with_capacity(cap, state::gfp_quiet())?;
     req.count = state::with(|s| {
         s.vs.fold_charges();
         for slot in s.vs.reg.slots_by_depth().take(cap) {
@@ -190,9 +184,9 @@ fn add_rules(_: Admin, arg: usize) -> Result {
     let buf = usize::try_from(req.buf).map_err(|_| EFAULT)?;
     let bytes = count.checked_mul(size_of::<VsRule>()).ok_or(EINVAL)?;
     let mut reader = UserSlice::new(buf, bytes).reader();
-    let mut rules = KVVec::<VsRule>::with_capacity(count, user_sized())?;
+    let mut rules = KVVec::<VsRule>::with_capacity(count, state::gfp_quiet())?;
     for _ in 0..count {
-        rules.push(reader.read::<VsRule>()?, user_sized())?;
+        rules.push(reader.read::<VsRule>()?, state::gfp_quiet())?;
     }
     req.first_id = state::with(|s| s.vs.add_rules(&rules).map_err(to_errno))?;
     // Exec rules with a path match the file it names: resolve it before returning, so the
@@ -211,7 +205,7 @@ fn del_rule(_: Admin, arg: usize) -> Result {
 fn list_rules(arg: usize) -> Result {
     let mut req: VsRuleList = read_user(arg)?;
     let cap = (req.cap as usize).min(VS_MAX_RULES as usize);
-    let mut out = KVVec::<VsRule>::with_capacity(cap, user_sized())?;
+    let mut out = KVVec::<VsRule>::with_capacity(cap, state::gfp_quiet())?;
     req.count = state::with(|s| {
         for rule in s.vs.rules.iter().take(cap) {
             // Capacity was reserved above, so this push does not allocate.
@@ -279,7 +273,7 @@ fn members(arg: usize) -> Result {
         return Err(EINVAL);
     }
     let cap = (req.cap as usize).min(VS_MAX_MEMBERS as usize);
-    let mut out = KVVec::<u32>::with_capacity(cap, user_sized())?;
+    let mut out = KVVec::<u32>::with_capacity(cap, state::gfp_quiet())?;
     req.count = state::with(|s| {
         let slot = s.vs.slot_of_id(req.id).ok_or(ENOENT)?;
         let mut count = 0u32;

@@ -162,24 +162,25 @@ fn publish(new: Option<State>) -> Option<State> {
     old
 }
 
-/// Allocation flags of the tables: a failure fails the load with one line in the log
-/// (`init`), not the allocator's stack trace per table.
-fn table_flags() -> kernel::alloc::Flags {
+/// Allocation flags for memory whose failure the module reports itself (the load's tables:
+/// one line from `init`; buffers sized by an ioctl's caller: ENOMEM), so the allocator adds
+/// no stack trace to the log.
+pub(crate) fn gfp_quiet() -> kernel::alloc::Flags {
     GFP_KERNEL | kernel::alloc::flags::__GFP_NOWARN
 }
 
 /// A table of `len` copies of `fill`, allocated once at load.
 fn table<T: Clone>(fill: T, len: usize) -> Result<VVec<T>> {
-    Ok(VVec::from_elem(fill, len, table_flags())?)
+    Ok(VVec::from_elem(fill, len, gfp_quiet())?)
 }
 
 /// Zeroed charge slots for every possible CPU.
 fn charge_table() -> Result<VVec<AtomicU64>> {
     let n = glue::nr_cpu_ids() * crate::charge_cache::SLOTS_PER_CPU;
-    let mut v = VVec::with_capacity(n, table_flags())?;
+    let mut v = VVec::with_capacity(n, gfp_quiet())?;
     for _ in 0..n {
         // Capacity was reserved: this does not allocate.
-        v.push(AtomicU64::new(0), table_flags())?;
+        v.push(AtomicU64::new(0), gfp_quiet())?;
     }
     Ok(v)
 }

@@ -11,7 +11,7 @@
 //! - at every CPU controller tick and before counters are read (so nothing is older than one
 //!   tick).
 //!
-//! Layout: `per_cpu` slots per CPU, each one `AtomicU64` packing the pid (high [`PID_BITS`])
+//! Layout: [`SLOTS_PER_CPU`] slots per CPU, each one `AtomicU64` packing the pid (high [`PID_BITS`])
 //! and the nanoseconds not yet charged (low [`NS_BITS`]); 0 is an empty slot. Only the CPU
 //! that owns a slot fills it (the scheduler path runs with preemption off), with a CAS so that
 //! a fold from another CPU (a `swap(0)`) never loses or duplicates time. When a task's slots
@@ -41,6 +41,19 @@ fn unpack(v: u64) -> (u64, u64) {
     (v >> NS_BITS, v & NS_MASK)
 }
 
+/// Whether `pid` fits a slot (pid 0 is the idle task, never charged here).
+fn cacheable(pid: u64) -> bool {
+    pid != 0 && pid >> PID_BITS == 0
+}
+
+/// Empty `slot`, calling `f(pid, ns)` for the charge it held.
+fn empty(slot: &AtomicU64, f: &mut impl FnMut(u64, u64)) {
+    let (pid, ns) = unpack(slot.swap(0, Relaxed));
+    if ns != 0 {
+        f(pid, ns);
+    }
+}
+
 /// The first slot `pid` may use within a CPU's slots.
 fn home(pid: u64) -> usize {
     // Fibonacci hashing: consecutive pids (forked in a row) spread over the table.
@@ -59,7 +72,7 @@ pub fn add(slots: &[AtomicU64], cpu: usize, pid: u64, ns: u64) -> bool {
     if ns == 0 {
         return true;
     }
-    if pid == 0 || pid >> PID_BITS != 0 || ns > NS_MASK {
+    if !cacheable(pid) || ns > NS_MASK {
         return false;
     }
     let Some(mine) = of_cpu(slots, cpu) else {
@@ -95,7 +108,7 @@ pub fn add(slots: &[AtomicU64], cpu: usize, pid: u64, ns: u64) -> bool {
 /// fold empties a slot and the owner refills only empty ones. `f` gets the pid the swap
 /// returned regardless, so no time could be charged to the wrong task.
 pub fn take(slots: &[AtomicU64], pid: u64, mut f: impl FnMut(u64, u64)) {
-    if pid == 0 || pid >> PID_BITS != 0 {
+    if !cacheable(pid) {
         return;
     }
     let h = home(pid);
@@ -105,10 +118,7 @@ pub fn take(slots: &[AtomicU64], pid: u64, mut f: impl FnMut(u64, u64)) {
             let cur = slot.load(Relaxed);
             if cur != 0 && unpack(cur).0 == pid {
                 // The owner may have added since the load: the swap takes that too.
-                let (p, ns) = unpack(slot.swap(0, Relaxed));
-                if ns != 0 {
-                    f(p, ns);
-                }
+                empty(slot, &mut f);
             }
         }
     }
@@ -118,10 +128,7 @@ pub fn take(slots: &[AtomicU64], pid: u64, mut f: impl FnMut(u64, u64)) {
 pub fn drain(slots: &[AtomicU64], mut f: impl FnMut(u64, u64)) {
     for slot in slots {
         if slot.load(Relaxed) != 0 {
-            let (pid, ns) = unpack(slot.swap(0, Relaxed));
-            if ns != 0 {
-                f(pid, ns);
-            }
+            empty(slot, &mut f);
         }
     }
 }

@@ -7,7 +7,8 @@
 //! ids just destroyed), random values and bad pointers (NULL, a kernel address, an unmapped
 //! page, a structure that straddles a mapped and an unmapped page). With `--failslab` the
 //! ioctl calls (and the module's init, loaded from memory) also run with failslab on, so the
-//! module's allocation-failure paths run too; nothing else in the guest has allocations fail. What is checked, after each phase:
+//! module's allocation-failure paths run too; nothing else in the guest has allocations
+//! fail. What is checked, after each phase:
 //! - every error is one the ABI documents (README "Errors"); unknown commands get ENOTTY,
 //!   bad argument pointers EFAULT;
 //! - every VS's `nr_procs` equals its members, and every member is a live task that `WHICH`
@@ -243,8 +244,9 @@ impl Arena {
             Mode::Unreadable => self.bad(rng, size),
             Mode::ReadOnly => {
                 // SAFETY: the read-only page is ours and large enough for any ABI structure;
-                // it is written only if mprotect made it writable (under failslab mprotect
-                // can fail: then the argument is simply unreadable, which must fail too).
+                // it is written only if mprotect made it writable (mprotect can fail, e.g.
+                // ENOMEM splitting the mapping: then the argument is simply unreadable, which
+                // must fail too).
                 unsafe {
                     if libc::mprotect(self.ro as *mut _, PAGE, libc::PROT_READ | libc::PROT_WRITE)
                         != 0
