@@ -20,10 +20,25 @@ use crate::{glue, net, state};
 /// Called by the glue for every ioctl on `/dev/vs`.
 #[no_mangle]
 extern "C" fn vs_rust_ioctl(cmd: u32, arg: usize) -> isize {
-    match dispatch(cmd, arg) {
+    let ret = dispatch(cmd, arg);
+    // Rules and limits decide which optional probes are armed (`arming`). Also after a
+    // refused change: a batch of rules can be refused after part of the table changed.
+    if matches!(
+        cmd,
+        VS_IOC_CREATE | VS_IOC_DESTROY | VS_IOC_SET | VS_IOC_ADD_RULES | VS_IOC_DEL_RULE
+    ) {
+        glue::arm();
+    }
+    match ret {
         Ok(()) => 0,
         Err(e) => e.to_errno() as isize,
     }
+}
+
+/// What the glue's `vs_glue_arm` arms: the optional probe groups the configuration needs.
+#[no_mangle]
+extern "C" fn vs_rust_armed_gates() -> u32 {
+    state::with(|s| Ok(s.vs.armed_gates())).unwrap_or(0)
 }
 
 fn dispatch(cmd: u32, arg: usize) -> Result {

@@ -12,6 +12,7 @@ extern "C" {
     fn vs_glue_misc_deregister();
     fn vs_glue_probes_register() -> core::ffi::c_int;
     fn vs_glue_probes_unregister();
+    fn vs_glue_arm();
     fn vs_net_register() -> core::ffi::c_int;
     fn vs_net_unregister();
     fn vs_glue_for_each_task(
@@ -139,6 +140,13 @@ impl Drop for Registration {
 pub(crate) fn probes() -> kernel::error::Result<Registration> {
     // SAFETY: called from module init after the state exists; the pair belongs together.
     unsafe { Registration::new(vs_glue_probes_register, vs_glue_probes_unregister) }
+}
+
+/// Arm the optional probes the configuration needs now, disarm the rest, and wait (the glue's
+/// work item does it, retrying a group that fails). Process context, no lock held.
+pub(crate) fn arm() {
+    // SAFETY: process context (an ioctl), no lock held; the work item serialises the arming.
+    unsafe { vs_glue_arm() }
 }
 
 /// Register the network half (the accept-queue probes and the vsq qdisc), all or none;

@@ -12,6 +12,7 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/mutex.h>
 #include <linux/namei.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched/task.h>
@@ -428,21 +429,36 @@ static int vs_kp_store_msg(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
-#define VS_KPROBE(sym, pre, post) { .symbol_name = sym, .pre_handler = pre, .post_handler = post }
-static struct kprobe vs_kps[] = {
-	VS_KPROBE("kernel_clone", vs_kp_fork, vs_kp_post_nop),
-	VS_KPROBE("exchange_tids", vs_kp_exchange_tids, NULL),
-	VS_KPROBE("__inet_accept", vs_kp_inet_accept, NULL),
-	VS_KPROBE("unix_update_edges", vs_kp_unix_accept, NULL),
-	VS_KPROBE("sock_alloc_file", vs_kp_sock_alloc_file, NULL),
-	VS_KPROBE("unix_stream_connect", vs_kp_unix_connect, NULL),
-	VS_KPROBE("unix_stream_recvmsg", vs_kp_unix_recv, NULL),
-	VS_KPROBE("unix_dgram_recvmsg", vs_kp_unix_recv, NULL),
-	VS_KPROBE("pipe_write", vs_kp_pipe_write, NULL),
-	VS_KPROBE("pipe_read", vs_kp_pipe_read, NULL),
-	VS_KPROBE("free_pipe_info", vs_kp_free_obj, NULL),
-	VS_KPROBE("store_msg", vs_kp_store_msg, NULL),
-	VS_KPROBE("free_msg", vs_kp_free_obj, NULL),
+/*
+ * A gate probe and the group it is armed with: VS_ARM_ALWAYS, or one of the optional groups
+ * of vs-core's arming.rs, armed while the configuration needs it. Every probe is registered
+ * disarmed and armed by the arm work item (vs_glue_arm), so registering allocates little and a
+ * registration that fails part way has nothing armed to undo (the kernel's disarming needs
+ * memory and WARNs when it finds none).
+ */
+#define VS_ARM_ALWAYS (1U << 31)
+
+struct vs_kprobe {
+	struct kprobe kp;
+	u32 arm;
+};
+
+#define VS_KPROBE(sym, pre, post, group) \
+	{ .kp = { .symbol_name = sym, .pre_handler = pre, .post_handler = post }, .arm = group }
+static struct vs_kprobe vs_kps[] = {
+	VS_KPROBE("kernel_clone", vs_kp_fork, vs_kp_post_nop, VS_ARM_FORK_LIMIT),
+	VS_KPROBE("exchange_tids", vs_kp_exchange_tids, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("__inet_accept", vs_kp_inet_accept, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("unix_update_edges", vs_kp_unix_accept, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("sock_alloc_file", vs_kp_sock_alloc_file, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("unix_stream_connect", vs_kp_unix_connect, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("unix_stream_recvmsg", vs_kp_unix_recv, NULL, VS_ARM_UNIX_RECV),
+	VS_KPROBE("unix_dgram_recvmsg", vs_kp_unix_recv, NULL, VS_ARM_UNIX_RECV),
+	VS_KPROBE("pipe_write", vs_kp_pipe_write, NULL, VS_ARM_PIPE),
+	VS_KPROBE("pipe_read", vs_kp_pipe_read, NULL, VS_ARM_PIPE),
+	VS_KPROBE("free_pipe_info", vs_kp_free_obj, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("store_msg", vs_kp_store_msg, NULL, VS_ARM_MSG),
+	VS_KPROBE("free_msg", vs_kp_free_obj, NULL, VS_ARM_ALWAYS),
 };
 static struct kprobe *vs_kp_ptrs[ARRAY_SIZE(vs_kps)];
 
@@ -457,9 +473,9 @@ static int vs_kp_io_worker(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
-static struct kprobe vs_io_kps[] = {
-	VS_KPROBE("io_wq_worker", vs_kp_io_worker, NULL),
-	VS_KPROBE("io_sq_thread", vs_kp_io_worker, NULL),
+static struct vs_kprobe vs_io_kps[] = {
+	VS_KPROBE("io_wq_worker", vs_kp_io_worker, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("io_sq_thread", vs_kp_io_worker, NULL, VS_ARM_ALWAYS),
 };
 static bool vs_io_kp_on[ARRAY_SIZE(vs_io_kps)];
 
@@ -488,11 +504,18 @@ static int vs_krp_load_msg_ret(struct kretprobe_instance *ri, struct pt_regs *re
  * probe_misses parameter). No gate depends on a return probe.
  */
 #define VS_KRP_ACTIVE 512
-static struct kretprobe vs_krps[] = {
-	{ .kp.symbol_name = "kernel_clone", .handler = vs_krp_clone_ret,
-	  .maxactive = VS_KRP_ACTIVE },
-	{ .kp.symbol_name = "load_msg", .handler = vs_krp_load_msg_ret,
-	  .maxactive = VS_KRP_ACTIVE },
+struct vs_kretprobe {
+	struct kretprobe rp;
+	u32 arm;
+};
+
+static struct vs_kretprobe vs_krps[] = {
+	{ .rp = { .kp.symbol_name = "kernel_clone", .handler = vs_krp_clone_ret,
+		  .maxactive = VS_KRP_ACTIVE },
+	  .arm = VS_ARM_FORK_LIMIT },
+	{ .rp = { .kp.symbol_name = "load_msg", .handler = vs_krp_load_msg_ret,
+		  .maxactive = VS_KRP_ACTIVE },
+	  .arm = VS_ARM_MSG },
 };
 static struct kretprobe *vs_krp_ptrs[ARRAY_SIZE(vs_krps)];
 
@@ -507,11 +530,11 @@ static int vs_probe_misses_get(char *buf, const struct kernel_param *kp)
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(vs_kps); i++)
-		n += READ_ONCE(vs_kps[i].nmissed);
+		n += READ_ONCE(vs_kps[i].kp.nmissed);
 	for (i = 0; i < ARRAY_SIZE(vs_io_kps); i++)
-		n += READ_ONCE(vs_io_kps[i].nmissed);
+		n += READ_ONCE(vs_io_kps[i].kp.nmissed);
 	for (i = 0; i < ARRAY_SIZE(vs_krps); i++)
-		n += READ_ONCE(vs_krps[i].nmissed) + READ_ONCE(vs_krps[i].kp.nmissed);
+		n += READ_ONCE(vs_krps[i].rp.nmissed) + READ_ONCE(vs_krps[i].rp.kp.nmissed);
 	n += vs_net_probe_misses();
 	return sysfs_emit(buf, "%lu\n", n);
 }
@@ -522,15 +545,141 @@ static const struct kernel_param_ops vs_probe_misses_ops = {
 module_param_cb(probe_misses, &vs_probe_misses_ops, NULL, 0444);
 MODULE_PARM_DESC(probe_misses, "Gate probe hits missed (kretprobe instances exhausted, or recursion)");
 
+/*
+ * The optional groups whose probes are all armed now. Changed only by the arm work item,
+ * which reads what the configuration wants (vs_rust_armed_gates, under the state lock) and
+ * arms accordingly; work items do not run concurrently with themselves, so the last change
+ * wins. Kprobes' own mutexes are taken with no vs lock held.
+ */
+static u32 vs_armed;
+/* Set at unload: the work item disarms everything, so the unregistering has nothing to undo. */
+static bool vs_arm_off;
+/*
+ * Held by the work item while it arms, and by vs_glue_arm to see whether anything is to do.
+ * Lock order: vs_arm_lock, then the state lock (in vs_rust_armed_gates), then kprobes' own.
+ */
+static DEFINE_MUTEX(vs_arm_lock);
+
+static u32 vs_arm_wanted(void)
+{
+	return READ_ONCE(vs_arm_off) ? 0 : vs_rust_armed_gates() | VS_ARM_ALWAYS;
+}
+
+static int vs_arm_kprobe(struct kprobe *kp, bool on)
+{
+	int ret = on ? enable_kprobe(kp) : disable_kprobe(kp);
+
+	if (ret)
+		pr_warn_ratelimited("cannot %s the probe on %s (%d); retrying\n",
+				    on ? "arm" : "disarm", kp->symbol_name, ret);
+	return ret;
+}
+
+/* Arm (or disarm) every probe of `group`; true if all of them now are. */
+static bool vs_arm_group(u32 group, bool on)
+{
+	bool ok = true;
+	int i;
+
+	/*
+	 * A return probe is armed before, and disarmed after, the entry probe whose work it
+	 * finishes: a fork whose entry reserved room has a return probe to release it on failure.
+	 * Disarming does not drop return probes already pending.
+	 */
+	for (i = 0; on && i < ARRAY_SIZE(vs_krps); i++)
+		if (vs_krps[i].arm == group)
+			ok &= !vs_arm_kprobe(&vs_krps[i].rp.kp, true);
+	for (i = 0; i < ARRAY_SIZE(vs_kps); i++)
+		if (vs_kps[i].arm == group)
+			ok &= !vs_arm_kprobe(&vs_kps[i].kp, on);
+	for (i = 0; i < ARRAY_SIZE(vs_io_kps); i++)
+		if (vs_io_kps[i].arm == group && vs_io_kp_on[i])
+			ok &= !vs_arm_kprobe(&vs_io_kps[i].kp, on);
+	for (i = 0; !on && i < ARRAY_SIZE(vs_krps); i++)
+		if (vs_krps[i].arm == group)
+			ok &= !vs_arm_kprobe(&vs_krps[i].rp.kp, false);
+	return ok;
+}
+
+/*
+ * Arming patches kernel text and allocates (ftrace's filter hashes), so it runs here, in a
+ * kworker, not under the ioctl caller's memory policy; a group that fails (ENOMEM) is tried
+ * again 100 ms later. enable_kprobe and disable_kprobe of a probe already in that state do
+ * nothing, so a partly armed group is simply armed again.
+ */
+static void vs_arm_workfn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(vs_arm_work, vs_arm_workfn);
+
+static void vs_arm_workfn(struct work_struct *work)
+{
+	u32 want, group;
+	bool retry = false;
+
+	mutex_lock(&vs_arm_lock);
+	want = vs_arm_wanted();
+
+	for (group = 1; group; group <<= 1) {
+		bool on = want & group;
+
+		if (!(group & (VS_ARM_ALL | VS_ARM_ALWAYS)) || !!(vs_armed & group) == on)
+			continue;
+		if (vs_arm_group(group, on))
+			vs_armed ^= group;
+		else
+			retry = true;
+	}
+	if (retry)
+		schedule_delayed_work(&vs_arm_work, HZ / 10);
+	mutex_unlock(&vs_arm_lock);
+}
+
+/*
+ * Have the work item arm what the configuration needs and disarm the rest. Arming is done at
+ * once (and waited for). With `lazy`, disarming alone waits a second, so that a configuration
+ * switched on and off in a loop (a VS with a limit created and destroyed) patches kernel text
+ * once, not every time; and when nothing is to change, no work item runs at all. A work item
+ * still queued reads the configuration when it runs: this one or a newer.
+ */
+static void vs_arm(bool lazy)
+{
+	u32 want, armed;
+
+	mutex_lock(&vs_arm_lock);
+	want = vs_arm_wanted();
+	armed = vs_armed;
+	mutex_unlock(&vs_arm_lock);
+	if (lazy && want == armed)
+		return;
+	if (lazy && !(want & ~armed)) {
+		schedule_delayed_work(&vs_arm_work, HZ);
+		return;
+	}
+	mod_delayed_work(system_wq, &vs_arm_work, 0);
+	flush_delayed_work(&vs_arm_work);
+}
+
+/* After a change of rules or limits (an ioctl): see vs_arm. */
+void vs_glue_arm(void)
+{
+	vs_arm(true);
+}
+
 void vs_glue_probes_unregister(void)
 {
 	int i;
 
+	/*
+	 * Disarm in the work item too (what is left armed after a failure, the unregistering
+	 * disarms). No ioctl runs now (an open /dev/vs holds the module): nothing queues it again.
+	 */
+	WRITE_ONCE(vs_arm_off, true);
+	vs_arm(false);
+	cancel_delayed_work_sync(&vs_arm_work);
 	unregister_kretprobes(vs_krp_ptrs, ARRAY_SIZE(vs_krps));
 	unregister_kprobes(vs_kp_ptrs, ARRAY_SIZE(vs_kps));
 	for (i = 0; i < ARRAY_SIZE(vs_io_kps); i++) {
 		if (vs_io_kp_on[i])
-			unregister_kprobe(&vs_io_kps[i]);
+			unregister_kprobe(&vs_io_kps[i].kp);
 		vs_io_kp_on[i] = false;
 	}
 	for (i = 0; i < ARRAY_SIZE(vs_tps); i++) {
@@ -565,15 +714,22 @@ int vs_glue_probes_register(void)
 		}
 		vs_tps[i].registered = true;
 	}
-	for (i = 0; i < ARRAY_SIZE(vs_kps); i++)
-		vs_kp_ptrs[i] = &vs_kps[i];
+	/* Registered disarmed; armed below, by the arm work item. */
+	vs_armed = 0;
+	vs_arm_off = false;
+	for (i = 0; i < ARRAY_SIZE(vs_kps); i++) {
+		vs_kps[i].kp.flags = KPROBE_FLAG_DISABLED;
+		vs_kp_ptrs[i] = &vs_kps[i].kp;
+	}
 	ret = register_kprobes(vs_kp_ptrs, ARRAY_SIZE(vs_kps));
 	if (ret) {
 		pr_err("kprobes: %d\n", ret);
 		goto fail_tp;
 	}
-	for (i = 0; i < ARRAY_SIZE(vs_krps); i++)
-		vs_krp_ptrs[i] = &vs_krps[i];
+	for (i = 0; i < ARRAY_SIZE(vs_krps); i++) {
+		vs_krps[i].rp.kp.flags = KPROBE_FLAG_DISABLED;
+		vs_krp_ptrs[i] = &vs_krps[i].rp;
+	}
 	ret = register_kretprobes(vs_krp_ptrs, ARRAY_SIZE(vs_krps));
 	if (ret) {
 		pr_err("kretprobes: %d\n", ret);
@@ -581,8 +737,11 @@ int vs_glue_probes_register(void)
 		goto fail_tp;
 	}
 	/* Optional probes: a kernel without the function has no such workers to miss. */
-	for (i = 0; i < ARRAY_SIZE(vs_io_kps); i++)
-		vs_io_kp_on[i] = register_kprobe(&vs_io_kps[i]) == 0;
+	for (i = 0; i < ARRAY_SIZE(vs_io_kps); i++) {
+		vs_io_kps[i].kp.flags = KPROBE_FLAG_DISABLED;
+		vs_io_kp_on[i] = register_kprobe(&vs_io_kps[i].kp) == 0;
+	}
+	vs_arm(false);
 	return 0;
 
 fail_tp:

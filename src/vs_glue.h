@@ -13,6 +13,16 @@ struct sock;
 /* Registry slots: abi::VS_MAX (vs-core/src/abi.rs). */
 #define VS_GLUE_SLOTS 4096
 
+/*
+ * Optional probe groups, armed only while the configuration needs them: the values of
+ * vs-core/src/arming.rs (a host test compares the two).
+ */
+#define VS_ARM_FORK_LIMIT	(1U << 0)
+#define VS_ARM_PIPE		(1U << 1)
+#define VS_ARM_MSG		(1U << 2)
+#define VS_ARM_UNIX_RECV	(1U << 3)
+#define VS_ARM_ALL		(VS_ARM_FORK_LIMIT | VS_ARM_PIPE | VS_ARM_MSG | VS_ARM_UNIX_RECV)
+
 /* Provided by Rust (src/device.rs, src/gates.rs). */
 long vs_rust_ioctl(unsigned int cmd, unsigned long arg);
 void vs_rust_on_fork(pid_t parent, pid_t child);
@@ -26,6 +36,7 @@ void vs_rust_cpu_tick(void);
 /* True to let the fork go on, false to fail it with EAGAIN. */
 bool vs_rust_fork_check(pid_t pid);
 void vs_rust_fork_failed(pid_t pid);
+u32 vs_rust_armed_gates(void);
 /*
  * Socket and IPC gates: apply the rules of that event; `req` is the requester's tag (a VSID,
  * 0 if unknown), `obj` the address of the pipe or message that carries it. Those that return
@@ -88,6 +99,7 @@ int vs_glue_misc_register(void);
 void vs_glue_misc_deregister(void);
 int vs_glue_probes_register(void);
 void vs_glue_probes_unregister(void);
+void vs_glue_arm(void);
 int vs_glue_for_each_task(pid_t vpid, bool tree, void *ctx);
 bool vs_glue_task_exiting(const void *task);
 int vs_glue_global_pid(pid_t vpid);

@@ -20,6 +20,9 @@ mod abi;
 #[path = "../vs-core/src/accept.rs"]
 mod accept;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/arming.rs"]
+mod arming;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/charge_cache.rs"]
 mod charge_cache;
 #[allow(dead_code, unreachable_pub)]

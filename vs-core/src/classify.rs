@@ -277,6 +277,11 @@ impl<S: Store> Vs<S> {
         self.move_task(pid, slot)
     }
 
+    /// The optional probe groups this configuration needs armed (see `arming`).
+    pub fn armed_gates(&self) -> u32 {
+        crate::arming::wanted(self.rules.event_mask(), self.reg.any_limit())
+    }
+
     /// Give back a reservation `pid` holds, if any.
     fn drop_pending(&mut self, pid: u64) {
         let Some(e) = self.members.get_mut(pid) else {

@@ -17,6 +17,7 @@ extern crate alloc;
 
 pub mod abi;
 pub mod accept;
+pub mod arming;
 pub mod charge_cache;
 pub mod classify;
 pub mod cpu_control;

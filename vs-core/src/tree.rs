@@ -539,6 +539,15 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         Ok(())
     }
 
+    /// Whether some VS has a process-count limit of its own (the fork probes are armed).
+    pub fn any_limit(&self) -> bool {
+        let bit = 1 << VS_ATTR_PROCS;
+        self.slots[..self.high]
+            .iter()
+            .flatten()
+            .any(|n| n.detached & bit != 0 && n.own[VS_ATTR_PROCS as usize] != VS_PROCS_UNLIMITED)
+    }
+
     /// Whether one more task fits every process-count limit that applies to `slot`: its own
     /// or its source's, and those of every detached ancestor above.
     pub fn has_room(&self, slot: usize) -> bool {

@@ -370,3 +370,41 @@ fn pool_own_ppm_all_agrees_with_pool_own_ppm() {
         assert_eq!(seen, ids.len());
     }
 }
+
+/// The fork probes are armed while some VS has a limit of its own: a limit set at creation or
+/// later, gone when it is set back to unlimited, its VS destroyed, or the attribute attached.
+#[test]
+fn any_limit_follows_the_limits_in_force() {
+    let mut r = reg(8);
+    assert!(!r.any_limit(), "a fresh registry limits nothing");
+    let web = r
+        .create(&name("web"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    assert!(!r.any_limit(), "a VS without a limit of its own");
+    r.set(web, 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 5))
+        .unwrap();
+    assert!(r.any_limit());
+    r.set(web, 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 0))
+        .unwrap();
+    assert!(!r.any_limit(), "0 is unlimited");
+    let db = r
+        .create(
+            &name("db"),
+            0,
+            VS_ID_AUTO,
+            &VsAttrs::default().with(VS_ATTR_PROCS, 2),
+        )
+        .unwrap();
+    assert!(r.any_limit(), "a limit given at creation");
+    r.set(db, 1 << VS_ATTR_PROCS, 0, &VsAttrs::default())
+        .unwrap();
+    assert!(
+        !r.any_limit(),
+        "attached again: the parent's (none) applies"
+    );
+    r.set(db, 0, 0, &VsAttrs::default().with(VS_ATTR_PROCS, 2))
+        .unwrap();
+    assert!(r.any_limit());
+    r.destroy(db).unwrap();
+    assert!(!r.any_limit(), "destroyed with its VS");
+}

@@ -48,7 +48,7 @@ fn opts() -> Opts {
         ops: 40_000,
         seconds: 40,
         threads: 3,
-        seed: 0x5eed_0f_75,
+        seed: 0x5eed_0f75,
         cycles: 4,
         failslab: false,
     };
@@ -654,7 +654,7 @@ fn spawn_load(kind: u32, secs: u64) -> i32 {
                 } else {
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                if n % 8 == 0 {
+                if n.is_multiple_of(8) {
                     let _ = std::thread::spawn(|| {}).join();
                 }
             }

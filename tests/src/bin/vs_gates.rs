@@ -530,6 +530,111 @@ fn pipe_read_reclassifies() -> Outcome {
     Ok(())
 }
 
+/// Whether each of the kprobes on `sym` (an entry `k` and a return `r` probe each have a line
+/// in debugfs's kprobe list) is armed. Only vs registers kprobes in these guests.
+fn probes_armed(sym: &str) -> Result<Vec<bool>, vs_selftests::Fail> {
+    let list = std::fs::read_to_string("/sys/kernel/debug/kprobes/list").ctx("kprobes/list")?;
+    let at = format!("{sym}+");
+    Ok(list
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(2)
+                .is_some_and(|s| s.starts_with(&at))
+        })
+        .map(|l| !l.contains("[DISABLED]"))
+        .collect())
+}
+
+/// `probes_armed(sym)` once every probe on `sym` is disarmed, or after 5 s: vs disarms a
+/// second after the last rule or limit that needed a probe is gone.
+fn disarmed_soon(sym: &str) -> Result<Vec<bool>, vs_selftests::Fail> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let armed = probes_armed(sym)?;
+        if !armed.contains(&true) || std::time::Instant::now() > deadline {
+            return Ok(armed);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The gates only a rule or a limit uses are armed while one exists (vs-core/src/arming.rs):
+/// the pipe gate by a pipe rule, the message gate by a message rule, the fork limit's entry
+/// and return probes by a VS with a process limit. Armed before the ioctl returns; disarmed
+/// within seconds of the last user going. The always-on gates stay armed.
+fn optional_probes_armed_only_while_needed() -> Outcome {
+    let f = Fixture::new()?;
+    check_eq!(
+        probes_armed("sock_alloc_file")?,
+        vec![true],
+        "socket tagging is always armed"
+    );
+    for sym in [
+        "pipe_write",
+        "pipe_read",
+        "store_msg",
+        "load_msg",
+        "kernel_clone",
+    ] {
+        check_eq!(
+            disarmed_soon(sym)?.contains(&true),
+            false,
+            "{sym} without rules"
+        );
+    }
+    let (rd, wr) = (mk(&f, "rd")?, mk(&f, "wr")?);
+    let id = f
+        .add_rules(&[rule(VS_EV_PIPE_READ, rd, wr, VS_TARGET_REQ)])
+        .ctx("pipe rule")?;
+    check_eq!(
+        probes_armed("pipe_write")?,
+        vec![true],
+        "a pipe rule arms the pipe gate"
+    );
+    check_eq!(probes_armed("pipe_read")?, vec![true]);
+    check_eq!(
+        probes_armed("store_msg")?,
+        vec![false],
+        "but not the message gate"
+    );
+    f.del_rule(id).ctx("delrule")?;
+    check_eq!(
+        disarmed_soon("pipe_read")?,
+        vec![false],
+        "disarmed after the last pipe rule"
+    );
+    let msg = f
+        .add_rules(&[rule(VS_EV_MSG_RECV, VS_ANY, VS_ANY, VS_TARGET_KEEP)])
+        .ctx("message rule")?;
+    check_eq!(
+        probes_armed("store_msg")?,
+        vec![true],
+        "a message rule arms its gate"
+    );
+    check_eq!(
+        probes_armed("load_msg")?,
+        vec![true],
+        "and the tagging return probe"
+    );
+    f.del_rule(msg).ctx("delrule")?;
+    check_eq!(disarmed_soon("load_msg")?, vec![false]);
+    f.set(rd, 0, 0, VsAttrs::default().with(VS_ATTR_PROCS, 5))
+        .ctx("limit")?;
+    check_eq!(
+        probes_armed("kernel_clone")?,
+        vec![true, true],
+        "a limit arms the fork entry and return probes"
+    );
+    f.destroy(rd).ctx("destroy")?;
+    check_eq!(
+        disarmed_soon("kernel_clone")?,
+        vec![false, false],
+        "gone with the limit"
+    );
+    Ok(())
+}
+
 fn sysv_and_posix_message_queues() -> Outcome {
     let f = Fixture::new()?;
     let (rcv, snd) = (mk(&f, "rcv")?, mk(&f, "snd")?);
@@ -767,6 +872,7 @@ fn main() {
             accept_reclassifies_by_requester,
             unix_accept_and_recv,
             pipe_read_reclassifies,
+            optional_probes_armed_only_while_needed,
             sysv_and_posix_message_queues,
             rules_removed_while_in_use: 300,
             rule_errors,

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Which of the module's optional probes the configuration needs armed.
+//!
+//! An armed probe costs every call of its function (an ftrace-based kprobe: a few hundred
+//! instructions; a return probe more), whether or not a rule looks at the event. The gates
+//! that only a rule or a limit uses are therefore armed only while one exists, so a host that
+//! classifies by fork, exec and socket pays nothing on each pipe write. The probes that keep
+//! vs's own state right (exit, the frees of tagged objects, tid exchange, socket tags, accept
+//! ordering) are always armed.
+//!
+//! What arming later means: a pipe or message keeps the tag of its last write while its group
+//! was armed (or none), so its reader is classified by that until the next armed write; a fork
+//! that passed `kernel_clone`'s entry before a limit armed the fork group joins without a limit
+//! check (as a task moved by a gate does).
+
+use crate::abi::{VS_EV_MSG_RECV, VS_EV_PIPE_READ, VS_EV_UNIX_RECV};
+
+/// `kernel_clone`'s entry and return probes: the process-count limit.
+pub const ARM_FORK_LIMIT: u32 = 1 << 0;
+/// `pipe_write` (tags a pipe with its writer's VS) and `pipe_read` (the pipe gate).
+pub const ARM_PIPE: u32 = 1 << 1;
+/// `load_msg`'s return (tags a message) and `store_msg` (the message-receive gate).
+pub const ARM_MSG: u32 = 1 << 2;
+/// `unix_stream_recvmsg` and `unix_dgram_recvmsg` (the unix receive gate).
+pub const ARM_UNIX_RECV: u32 = 1 << 3;
+
+/// The groups to arm, given the events that have rules (bit `1 << event`) and whether some VS
+/// has a process-count limit.
+pub fn wanted(rule_events: u32, any_limit: bool) -> u32 {
+    let by_event = [
+        (VS_EV_PIPE_READ, ARM_PIPE),
+        (VS_EV_MSG_RECV, ARM_MSG),
+        (VS_EV_UNIX_RECV, ARM_UNIX_RECV),
+    ];
+    let mut arm = if any_limit { ARM_FORK_LIMIT } else { 0 };
+    for (event, group) in by_event {
+        if rule_events & (1 << event) != 0 {
+            arm |= group;
+        }
+    }
+    arm
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{VS_EV_ACCEPT, VS_EV_EXEC, VS_EV_FORK, VS_EV_SOCKET};
+
+    #[test]
+    fn nothing_armed_without_rules_or_limits() {
+        assert_eq!(wanted(0, false), 0);
+    }
+
+    #[test]
+    fn always_armed_gates_arm_nothing_optional() {
+        let always = [VS_EV_FORK, VS_EV_EXEC, VS_EV_SOCKET, VS_EV_ACCEPT]
+            .iter()
+            .fold(0, |m, e| m | 1 << e);
+        assert_eq!(wanted(always, false), 0);
+    }
+
+    #[test]
+    fn each_optional_gate_arms_its_group_only() {
+        assert_eq!(wanted(1 << VS_EV_PIPE_READ, false), ARM_PIPE);
+        assert_eq!(wanted(1 << VS_EV_MSG_RECV, false), ARM_MSG);
+        assert_eq!(wanted(1 << VS_EV_UNIX_RECV, false), ARM_UNIX_RECV);
+        assert_eq!(wanted(0, true), ARM_FORK_LIMIT);
+        assert_eq!(
+            wanted(1 << VS_EV_PIPE_READ | 1 << VS_EV_UNIX_RECV, true),
+            ARM_PIPE | ARM_UNIX_RECV | ARM_FORK_LIMIT
+        );
+    }
+}
