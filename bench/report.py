@@ -37,6 +37,16 @@ def ratio(samples, config, base, micro):
     return statistics.median(rs), min(rs), max(rs), len(rs)
 
 
+def added(samples, config, base, micro):
+    """Median and range of per-round differences config - base, in ns of guest time: under
+    -icount shift=0 one instruction takes one ns, so this is instructions per operation."""
+    a, b = per_round(samples, config, micro), per_round(samples, base, micro)
+    ds = [a[r] - b[r] for r in a if r in b]
+    if not ds:
+        return "-"
+    return f"{statistics.median(ds):+.0f} ({min(ds):+.0f} to {max(ds):+.0f})"
+
+
 def cell(samples, config, base, micro):
     r = ratio(samples, config, base, micro)
     if r is None:
@@ -67,6 +77,15 @@ for m in micros:
     base = statistics.median(per_round(ic, "absent", m).values()) / 1000
     print(f"| {m} | {base:.1f} | {cell(ic, 'loaded', 'absent', m)} | {cell(ic, 'rules', 'absent', m)} "
           f"| {cell(tcg, 'rules', 'absent', m)} |")
+print("\n## What the module adds per operation\n")
+print("Guest instructions added to one operation (icount boot: one instruction per ns of guest")
+print("time), median (min to max) over rounds of the same-round difference to the module absent.")
+print("This is the cost of the gates each operation passes (probe entry plus handler), so a")
+print("regression points at its gate; a range that spans zero resolves nothing.\n")
+print("| operation | loaded, no rules | realistic rules |")
+print("|---|---|---|")
+for m in micros:
+    print(f"| {m} | {added(ic, 'loaded', 'absent', m)} | {added(ic, 'rules', 'absent', m)} |")
 print("\n## Classification cost against rule-table size\n")
 print("fork+exit of a task in `web` (every fork is classified against the table), ratio to 1 rule:\n")
 print("| rules | fork+exit (us/op, icount) | ratio to 1 rule (icount) | ratio to 1 rule (TCG wall clock) |")

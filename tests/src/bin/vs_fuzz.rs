@@ -1036,31 +1036,34 @@ fn kernel_log_lines() -> usize {
         .unwrap_or(0)
 }
 
-/// New kernel log lines since `from` that match scripts/kernel-errors.re.
-fn kernel_errors_since(from: usize) -> Vec<String> {
+/// New kernel log lines since `from` that scripts/kernel-errors.sh reports as problems; with
+/// `failslab`, a report of an allocation failure (which the fuzzer injected) is none.
+fn kernel_errors_since(from: usize, failslab: bool) -> Vec<String> {
     let root = std::env::var("VS_ROOT").unwrap_or_else(|_| ".".into());
-    let re =
-        std::fs::read_to_string(format!("{root}/scripts/kernel-errors.re")).unwrap_or_default();
     let out = std::process::Command::new("dmesg").output();
     let Ok(out) = out else {
         return vec!["dmesg failed".into()];
     };
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().skip(from.saturating_sub(1)).collect();
-    let mut grep = std::process::Command::new("grep")
-        .args(["-E", re.trim()])
+    let mut filter = std::process::Command::new("bash");
+    filter.arg(format!("{root}/scripts/kernel-errors.sh"));
+    if failslab {
+        filter.arg("--failslab");
+    }
+    let child = filter
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn();
-    let Ok(g) = grep.as_mut() else {
-        return vec!["grep failed".into()];
+    let Ok(mut child) = child else {
+        return vec!["scripts/kernel-errors.sh failed to start".into()];
     };
     use std::io::Write;
-    if let Some(mut i) = g.stdin.take() {
+    if let Some(mut i) = child.stdin.take() {
         let _ = i.write_all(lines.join("\n").as_bytes());
     }
-    let Ok(o) = grep.unwrap().wait_with_output() else {
-        return vec![];
+    let Ok(o) = child.wait_with_output() else {
+        return vec!["scripts/kernel-errors.sh failed".into()];
     };
     String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -1146,7 +1149,7 @@ fn fuzz_under_load(failslab: bool) -> Outcome {
         "{left} VSs left after cleaning up (only the root should be)"
     );
     nice_restored(&baseline).map_err(Fail::Fail)?;
-    let errs = kernel_errors_since(log_from);
+    let errs = kernel_errors_since(log_from, failslab);
     check!(errs.is_empty(), "kernel log: {}", errs.join(" | "));
     Ok(())
 }
@@ -1247,7 +1250,7 @@ fn unload_and_load_under_load() -> Outcome {
     nice_restored(&baseline).map_err(Fail::Fail)?;
     let dev = Dev::open().ctx("open")?;
     check_membership(&dev).map_err(Fail::Fail)?;
-    let errs = kernel_errors_since(log_from);
+    let errs = kernel_errors_since(log_from, with_failslab);
     check!(errs.is_empty(), "kernel log: {}", errs.join(" | "));
     Ok(())
 }
