@@ -10,6 +10,7 @@
 #   make bench-web two nginx sites against CPU hogs, with and without vs (docs/bench-web.md)
 #   make bench-net network share accuracy in QEMU: vsq vs HTB, fq_codel, pfifo (docs/bench-net.md, docs/net-shares.png)
 #   make bench-fig12 two sites sharing one FastCGI backend, five configurations (docs/bench-fig12.md)
+#   make bench-scale fork cost with 4,000 VSs and 50,000 classified tasks (docs/bench-scale.md)
 #   make fuzz      the long fuzz run on the sanitize kernel (docs/fuzz.md; about 40 min)
 #   make install   on a real host, as root: vs.ko (built against KDIR, default the running kernel's),
 #                  vsctl, man page, completions, vs.service; DESTDIR=, PREFIX=/usr/local, KVER=
@@ -22,7 +23,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Kernel builds want Debian's rustc (with rust-src) ahead of rustup's.
 KPATH := /usr/bin:/usr/sbin:/bin:/sbin:$(HOME)/.cargo/bin
 
-.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net bench-fig12 fuzz clean \
+.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net bench-fig12 bench-scale fuzz clean \
 	install uninstall dkms-source dkms-install dkms-uninstall generate
 
 all: module userspace
@@ -54,10 +55,10 @@ vm: module userspace
 	@bash scripts/vm-run.sh bash -c '$(CMD)'
 
 # Benchmarks run on the production-like "bench" kernel flavour, never on the test kernel.
-bench bench-cpu bench-web bench-net bench-fig12: export VS_KFLAVOUR := bench
+bench bench-cpu bench-web bench-net bench-fig12 bench-scale: export VS_KFLAVOUR := bench
 # Both host cores (multi-threaded TCG), as the published figures were measured; see
 # scripts/vm-run.sh for why the tests do not.
-bench bench-cpu bench-web bench-net bench-fig12: export VS_TCG_THREAD := multi
+bench bench-cpu bench-web bench-net bench-fig12 bench-scale: export VS_TCG_THREAD := multi
 
 # Two boots: QEMU's instruction-counting clock (repeatable ratios) and plain TCG wall clock.
 bench: setup module userspace
@@ -65,6 +66,16 @@ bench: setup module userspace
 	@VS_ICOUNT=0 bash scripts/vm-run.sh bash bench/run.sh
 	@python3 bench/report.py .cache/bench-gates-icount.txt .cache/bench-gates-tcg.txt >docs/bench-gates.md
 	@cat docs/bench-gates.md
+
+# fork+exit with 4,000 more VSs and 50,000 more classified tasks (docs/bench-scale.md): a 4 GB
+# guest under the instruction-counting clock.
+SCALE_VSS ?= 4000
+SCALE_TASKS ?= 50000
+bench-scale: setup module userspace
+	@VS_ICOUNT=1 VS_VM_MEMORY=4G VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-3600} bash scripts/vm-run.sh \
+		env VSS=$(SCALE_VSS) TASKS=$(SCALE_TASKS) bash bench/scale.sh
+	@python3 bench/scale_report.py .cache/bench-scale.txt $(SCALE_VSS) $(SCALE_TASKS) >docs/bench-scale.md
+	@cat docs/bench-scale.md
 
 # Plain TCG by default (docs/bench-web.md); VS_ICOUNT=1 runs it under the instruction-counting
 # clock instead (docs/bench-web-icount.md), where the module's throughput cost is repeatable.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Boot the vs kernel of flavour $VS_KFLAVOUR (default: test) under QEMU (TCG: KVM hangs on these machines), 2 vCPUs
-# ($VS_VM_CPUS to change), load vs.ko,
+# ($VS_VM_CPUS to change) and 2 GB ($VS_VM_MEMORY), load vs.ko,
 # run "$@" as root in the guest with vsctl on PATH, and exit with its status.
 # Fails (non-zero, with the console tail) on a guest panic, a hang (VS_VM_TIMEOUT seconds,
 # default 1200) or a BUG/WARNING/Oops/KASAN/lockdep line in the guest's kernel log.
@@ -50,7 +50,7 @@ set +e
 # --verbose puts the guest console in the log too, for the tail shown on failure. Shown live:
 # what the command prints between guest-run.sh's markers, less interleaved kernel messages.
 timeout --kill-after=10 "${VS_VM_TIMEOUT:-1200}" \
-	vng --disable-kvm --cpus "$CPUS" --memory 2G --verbose "${QEMU_OPTS[@]}" \
+	vng --disable-kvm --cpus "$CPUS" --memory "${VS_VM_MEMORY:-2G}" --verbose "${QEMU_OPTS[@]}" \
 	--run "$IMG" --user root --rwdir "$VS_ROOT" \
 	--append "root=/dev/root printk.time=1 panic=-1" \
 	--exec "bash $CMDFILE" </dev/null 2>&1 | tee "$LOG" |

@@ -2,10 +2,11 @@
 //! Microbenchmarks of the operations the gates intercept, and the rule sets they run under.
 //!
 //! `vs-bench [--vs NAME] MICRO...` prints `MICRO ns_per_op` lines; `vs-bench setup
-//! realistic|rules N|clear` prepares the module. bench/run.sh interleaves configurations in
-//! one boot and turns the lines into ratios.
+//! realistic|rules N|vss N|crowd N|clear` prepares the module. bench/run.sh and bench/scale.sh
+//! interleave configurations in one boot and turn the lines into ratios.
 
 mod cpu;
+mod scale;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -199,6 +200,7 @@ fn setup_rules(d: &Dev, n: u32) {
 }
 
 fn clear(d: &Dev) {
+    scale::end_crowd();
     for r in d.rules().unwrap_or_default() {
         let _ = d.del_rule(r.id);
     }
@@ -222,6 +224,8 @@ fn main() {
         match (it.next(), it.next()) {
             (Some("realistic"), _) => setup_realistic(&d),
             (Some("rules"), Some(n)) => setup_rules(&d, n.parse().expect("rule count")),
+            (Some("vss"), Some(n)) => scale::setup_vss(&d, n.parse().expect("VS count")),
+            (Some("crowd"), Some(n)) => scale::setup_crowd(&d, n.parse().expect("task count")),
             (Some("clear"), _) => clear(&d),
             other => panic!("unknown setup {other:?}"),
         }
