@@ -30,9 +30,18 @@ fn tick() -> Result {
         });
     }
     let n = state::with(|s| Ok(s.vs.members.len()))?;
-    // Members may join between the two locked sections; they are sampled next tick.
+    // Members may join between the locked sections; they are sampled next tick. One section
+    // per chunk of the member table, so that none grows with the member count.
     let mut samples = KVVec::from_elem(TaskSample::default(), n, GFP_KERNEL)?;
-    let n = state::with(|s| Ok(s.vs.members_snapshot(&mut samples)))?.min(samples.len());
+    let (mut n, mut from) = (0, Some(0));
+    while let (Some(at), Some(out)) = (from, samples.get_mut(n..)) {
+        if out.is_empty() {
+            break;
+        }
+        let (k, next) = state::with(|s| Ok(s.vs.members_snapshot(at, out)))?;
+        n += k;
+        from = next;
+    }
     for s in samples.iter_mut().take(n) {
         if let Some((runnable, nice)) = glue::task_sample(s.pid as i32) {
             *s = TaskSample {

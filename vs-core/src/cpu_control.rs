@@ -3,7 +3,7 @@
 //! each pool, sets its target and weight (`share`) and decides each member task's nice.
 //!
 //! The kernel half (`src/cpu.rs`) runs a tick in a work item: snapshot the members under the
-//! state lock ([`Vs::members_snapshot`]), sample each task without it ([`TaskSample`]), decide
+//! state lock, a chunk at a time ([`Vs::members_snapshot`]), sample each task without it ([`TaskSample`]), decide
 //! under it ([`Vs::cpu_tick`]), apply the [`NiceAction`]s without it. The nice policy: the
 //! first time vs renices a task it records the task's own nice; the task gets it back when it
 //! leaves managed pools and at unload ([`Vs::restore_all`]); a task someone else reniced is
@@ -14,6 +14,9 @@ use crate::charge_cache;
 use crate::classify::{Store, Vs};
 use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
 use crate::share;
+
+/// Member-table positions one locked section of [`Vs::members_snapshot`] looks at.
+pub const SNAPSHOT_CHUNK: usize = 4096;
 
 /// What the CPU tick learnt about one member task outside the lock.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,20 +59,30 @@ impl<S: Store> Vs<S> {
         charge_cache::drain(&self.charges, |p, ns| charge_to(members, stats, p, ns));
     }
 
-    /// The member tasks, for the CPU tick to sample outside the lock. Fills `out` as far as it
-    /// goes and returns how many there are.
-    pub fn members_snapshot(&self, out: &mut [TaskSample]) -> usize {
+    /// The member tasks the CPU tick must sample, for it to sample outside the lock: those at
+    /// member-table positions `from .. from + SNAPSHOT_CHUNK`, written to `out` as far as it
+    /// goes. Returns how many were written and the position to go on from (`None`: done).
+    ///
+    /// The tick takes the lock (interrupts off) once per chunk, so no section grows with the
+    /// member count. Left out: tasks of the root's pool with no nice value of vs's to give
+    /// back. The controller neither renices them nor needs them (their CPU time is charged by
+    /// VS; like unclassified tasks, they do not count as the root pool's runnable tasks), and
+    /// a host may classify many of them (VSs for accounting and limits only).
+    pub fn members_snapshot(&self, from: usize, out: &mut [TaskSample]) -> (usize, Option<usize>) {
+        let end = from.saturating_add(SNAPSHOT_CHUNK);
         let mut n = 0;
-        for e in self.members.iter() {
-            if let Some(o) = out.get_mut(n) {
-                *o = TaskSample {
-                    pid: e.pid,
-                    ..TaskSample::default()
-                };
+        for e in self.members.at_positions(from..end) {
+            if e.nice_flags == 0 && share::pool_of(&self.reg, usize::from(e.slot)) == 0 {
+                continue;
             }
+            let Some(o) = out.get_mut(n) else { break };
+            *o = TaskSample {
+                pid: e.pid,
+                ..TaskSample::default()
+            };
             n += 1;
         }
-        n
+        (n, (end < self.members.capacity()).then_some(end))
     }
 
     /// One tick of the CPU controller. `samples` are the member tasks as seen just now; CPU
@@ -192,7 +205,7 @@ impl<S: Store> Vs<S> {
         for c in self.ctl.iter_mut().take(n) {
             c.below_ns = 0;
         }
-        for d in (1..=crate::abi::VS_MAX_DEPTH).rev() {
+        for d in (1..=self.reg.max_depth()).rev() {
             for slot in 1..n {
                 let Some(node) = self.reg.node(slot) else {
                     continue;

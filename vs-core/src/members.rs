@@ -170,6 +170,21 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
         }
     }
 
+    /// How many entries the table can hold at most (its positions, used or free).
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The entries at table positions `range` (clipped to the table), in position order.
+    pub fn at_positions(
+        &self,
+        range: core::ops::Range<usize>,
+    ) -> impl Iterator<Item = &Entry> + '_ {
+        let end = range.end.min(self.entries.len());
+        let start = range.start.min(end);
+        self.entries[start..end].iter().filter(|e| e.pid != 0)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
         self.entries.iter().filter(|e| e.pid != 0)
     }

@@ -248,8 +248,9 @@ pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(
     }
     let is_child_pool =
         |sc: &[Scratch], s: usize| s != 0 && reg.node(s).is_some() && usize::from(sc[s].pool) == s;
+    let deepest = reg.max_depth();
     // Children first: propagate busy and sum shares up to the parent pool.
-    for d in (1..=VS_MAX_DEPTH).rev() {
+    for d in (1..=deepest).rev() {
         for s in (1..n).filter(|&s| reg.node(s).is_some_and(|x| x.depth == d)) {
             if is_child_pool(scratch, s) {
                 let pp = usize::from(scratch[s].parent_pool);
@@ -262,7 +263,7 @@ pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(
         }
     }
     // Parents first: split budgets.
-    for d in 0..=VS_MAX_DEPTH {
+    for d in 0..=deepest {
         for s in (0..n).filter(|&s| reg.node(s).is_some_and(|x| x.depth == d)) {
             if s != 0 && !is_child_pool(scratch, s) {
                 continue;

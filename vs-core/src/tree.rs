@@ -514,9 +514,20 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         Ok(info)
     }
 
+    /// The depth of the deepest VS: loops by depth stop there, not at [`VS_MAX_DEPTH`]
+    /// (one pass over the slots instead of 33 on the usual flat hierarchy).
+    pub fn max_depth(&self) -> u32 {
+        self.slots[..self.high]
+            .iter()
+            .flatten()
+            .map(|n| n.depth)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Slots in use, parents before children (by depth, then slot).
     pub fn slots_by_depth(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..=VS_MAX_DEPTH).flat_map(move |d| {
+        (0..=self.max_depth()).flat_map(move |d| {
             self.slots[..self.high]
                 .iter()
                 .enumerate()

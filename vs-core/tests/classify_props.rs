@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicU64;
 use vs_core::abi::*;
 use vs_core::charge_cache::{self, SLOTS_PER_CPU};
 use vs_core::classify::{ForkCheck, Store, Tables, Vs};
-use vs_core::members::Entry;
+use vs_core::members::{Entry, NICE_MANAGED};
 use vs_core::rules::{Exe, FileId, IndexEntry, Rule};
 
 /// An exec of /bin/true (no rule here names a path).
@@ -23,10 +23,15 @@ impl Store for VecStore {
 }
 
 fn new_vs() -> Vs<VecStore> {
+    new_vs_with(256)
+}
+
+/// A fresh `Vs` whose member table has `members` positions (a power of two).
+fn new_vs_with(members: usize) -> Vs<VecStore> {
     let blank = Rule::BLANK;
     Vs::new(Tables {
         slots: vec![None; 16],
-        members: vec![Entry::default(); 256],
+        members: vec![Entry::default(); members],
         objects: vec![Entry::default(); 64],
         rules: vec![blank; 32],
         index: vec![IndexEntry::default(); 32],
@@ -489,4 +494,52 @@ fn cached_runtime_is_charged_where_it_was_run() {
     // A fold leaves the cache empty.
     vs.fold_charges();
     assert_eq!(vs.stats(sb).cpu_time_ns, 5_000);
+}
+
+/// The CPU tick's snapshot, a chunk of the member table per locked section: the chunks
+/// together give every member of a managed pool and every task with a nice value of vs's to
+/// give back, once each; members of the root's pool with nothing to give back are left out.
+#[test]
+fn snapshot_in_chunks_leaves_out_root_pool_members() {
+    use vs_core::cpu_control::{TaskSample, SNAPSHOT_CHUNK};
+    let mut vs = new_vs_with(4 * SNAPSHOT_CHUNK);
+    let managed = vs
+        .create(
+            &name("m"),
+            0,
+            VS_ID_AUTO,
+            &VsAttrs::default().with(VS_ATTR_CPU, 50),
+        )
+        .unwrap();
+    let plain = vs
+        .create(&name("p"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let (sm, sp) = (
+        vs.slot_of_id(managed).unwrap(),
+        vs.slot_of_id(plain).unwrap(),
+    );
+    for pid in 1..=3000u64 {
+        vs.add_process(pid, if pid % 3 == 0 { sm } else { sp })
+            .unwrap();
+    }
+    // A task vs reniced, back in a plain VS: its nice is still to be given back.
+    vs.members.get_mut(2).unwrap().nice_flags = NICE_MANAGED;
+    let mut seen = Vec::new();
+    let mut out = vec![TaskSample::default(); 10_000];
+    let (mut from, mut sections) = (Some(0), 0);
+    while let Some(at) = from {
+        let (k, next) = vs.members_snapshot(at, &mut out);
+        seen.extend(out[..k].iter().map(|s| s.pid));
+        from = next;
+        sections += 1;
+    }
+    assert_eq!(sections, 4, "one section per chunk of the table");
+    seen.sort_unstable();
+    let mut want: Vec<u64> = (1..=3000).filter(|p| p % 3 == 0).collect();
+    want.push(2);
+    want.sort_unstable();
+    assert_eq!(seen, want);
+    // A full `out` stops the chunk there; the rest is sampled next tick.
+    let mut small = vec![TaskSample::default(); 5];
+    assert_eq!(vs.members_snapshot(0, &mut small).0, 5);
 }
