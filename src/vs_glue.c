@@ -546,10 +546,9 @@ module_param_cb(probe_misses, &vs_probe_misses_ops, NULL, 0444);
 MODULE_PARM_DESC(probe_misses, "Gate probe hits missed (kretprobe instances exhausted, or recursion)");
 
 /*
- * The optional groups whose probes are all armed now. Changed only by the arm work item,
- * which reads what the configuration wants (vs_rust_armed_gates, under the state lock) and
- * arms accordingly; work items do not run concurrently with themselves, so the last change
- * wins. Kprobes' own mutexes are taken with no vs lock held.
+ * The groups whose probes are all armed now. Changed only by the arm work item, which reads
+ * what the configuration wants (vs_rust_armed_gates, under the state lock) and arms
+ * accordingly, holding vs_arm_lock: the last change wins. No probe handler takes vs_arm_lock.
  */
 static u32 vs_armed;
 /* Set at unload: the work item disarms everything, so the unregistering has nothing to undo. */
