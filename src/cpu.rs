@@ -20,12 +20,12 @@ fn apply(actions: &[NiceAction]) {
 }
 
 fn tick() -> Result {
-    // Nothing classified: no pool to manage, and nothing vs reniced that could need restoring
-    // (entries of reniced tasks stay until their nice is given back).
+    // Nothing classified: no task to sample or renice, and nothing vs reniced that could need
+    // restoring (entries of reniced tasks stay until their nice is given back); the counters
+    // still move on.
     if state::HINTS.no_members() {
         return state::with(|s| {
-            s.vs.fold_charges();
-            s.vs.update_subtree_cpu();
+            s.vs.cpu_tick(&[], &mut []);
             Ok(())
         });
     }

@@ -59,6 +59,8 @@ pub struct Vs<S: Store> {
     /// CPU controller state per slot, and its scratch space (see `cpu_control`).
     pub(crate) ctl: S::Table<PoolCtl>,
     pub(crate) scratch: S::Table<Scratch>,
+    /// The tree generation `ctl[..].pool` was cached for (see `cpu_control`).
+    pub(crate) pools_gen: u64,
     /// Read and filled without the lock by the scheduler path (see `charge_cache`); folded
     /// into `stats` under it.
     pub charges: S::Table<AtomicU64>,
@@ -111,6 +113,8 @@ impl<S: Store> Vs<S> {
             global: [0; VS_GLOBAL_MAX as usize + 1],
             ctl,
             scratch,
+            // Not a generation the registry has had: the first tick caches the pools.
+            pools_gen: u64::MAX,
             charges,
         })
     }

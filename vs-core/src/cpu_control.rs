@@ -94,6 +94,14 @@ impl<S: Store> Vs<S> {
     pub fn cpu_tick(&mut self, samples: &[TaskSample], actions: &mut [NiceAction]) -> usize {
         self.fold_charges();
         let n = self.reg.high();
+        // After a change to the tree: each VS's pool again, and the subtrees' CPU time from
+        // scratch (a destroyed VS's time leaves its ancestors'). Otherwise the tick costs
+        // little per VS: one pass over the counters, then work only for VSs that used CPU.
+        let fresh = self.reg.generation() != self.pools_gen;
+        if fresh {
+            share::cache_pools(&self.reg, &mut self.ctl);
+            self.pools_gen = self.reg.generation();
+        }
         // CPU time per pool since the last tick, and runnable tasks per pool.
         let mut total: u64 = 0;
         for (slot, c) in self.ctl.iter_mut().enumerate().take(n) {
@@ -104,13 +112,20 @@ impl<S: Store> Vs<S> {
             c.runnable = 0;
             total = total.wrapping_add(c.delta_ns);
         }
-        for slot in (0..n).filter(|&s| self.reg.node(s).is_some()) {
-            let pool = share::pool_of(&self.reg, slot);
-            self.ctl[pool].pool_ns += self.ctl[slot].delta_ns;
+        for slot in 0..n {
+            let (pool, delta) = (usize::from(self.ctl[slot].pool), self.ctl[slot].delta_ns);
+            if delta != 0 {
+                self.ctl[pool].pool_ns += delta;
+                if !fresh {
+                    self.add_below(slot, delta);
+                }
+            }
         }
-        self.update_subtree_cpu();
+        if fresh {
+            self.update_subtree_cpu();
+        }
         for s in samples.iter().filter(|s| s.alive && s.runnable) {
-            let pool = share::pool_of(&self.reg, self.slot_of(s.pid));
+            let pool = usize::from(self.ctl[self.slot_of(s.pid)].pool);
             self.ctl[pool].runnable += 1;
         }
         for c in self.ctl.iter_mut().take(n) {
@@ -118,7 +133,7 @@ impl<S: Store> Vs<S> {
         }
         share::targets(&self.reg, &mut self.scratch, &mut self.ctl);
         for pool in 0..n {
-            if self.reg.node(pool).is_none() || share::pool_of(&self.reg, pool) != pool {
+            if self.reg.node(pool).is_none() || usize::from(self.ctl[pool].pool) != pool {
                 continue;
             }
             let c = &mut self.ctl[pool];
@@ -139,8 +154,7 @@ impl<S: Store> Vs<S> {
         }
         let mut k = 0;
         for s in samples.iter().filter(|s| s.alive) {
-            let slot = self.slot_of(s.pid);
-            let pool = share::pool_of(&self.reg, slot);
+            let pool = usize::from(self.ctl[self.slot_of(s.pid)].pool);
             let want = self.ctl.get_mut(pool).map_or(0, |c| {
                 if !s.runnable {
                     return c.nice;
@@ -197,6 +211,22 @@ impl<S: Store> Vs<S> {
             }
         }
         k
+    }
+
+    /// Add `ns` that VS `slot` used to the CPU time below each of its ancestors.
+    fn add_below(&mut self, slot: usize, ns: u64) {
+        let mut s = slot;
+        // Depth is bounded; the root is its own parent.
+        for _ in 0..=crate::abi::VS_MAX_DEPTH {
+            let Some(node) = self.reg.node(s) else { return };
+            if s == 0 {
+                return;
+            }
+            s = node.parent as usize;
+            if let Some(c) = self.ctl.get_mut(s) {
+                c.below_ns = c.below_ns.wrapping_add(ns);
+            }
+        }
     }
 
     /// Recompute every VS's CPU time of the VSs below it (`cpu_subtree_ns`): O(VSs x depth).

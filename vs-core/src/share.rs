@@ -99,6 +99,8 @@ pub struct PoolCtl {
     pub busy: bool,
     /// CPU time of all VSs below this one, as of the last tick.
     pub below_ns: u64,
+    /// The pool (slot) this VS draws CPU from, as [`cache_pools`] last found it.
+    pub pool: u16,
 }
 
 /// A pool counts as busy when it has runnable tasks or used this share of the CPU time.
@@ -116,6 +118,23 @@ const LW_MAX: i32 = 22 * 1024 + 500; // ~64 * 88761
 /// The pool (slot) that VS `slot` draws CPU from.
 pub fn pool_of<S: core::ops::DerefMut<Target = [Slot]>>(reg: &Registry<S>, slot: usize) -> usize {
     reg.effective(slot, VS_ATTR_CPU as usize).1
+}
+
+/// Record in `ctl[slot].pool` the pool every VS draws CPU from: what [`targets`] and the CPU
+/// tick read instead of walking up the tree for each VS, several times a tick. O(slots x
+/// depth): run after every change to the tree (see `Registry::generation`).
+pub fn cache_pools<S: core::ops::DerefMut<Target = [Slot]>>(
+    reg: &Registry<S>,
+    ctl: &mut [PoolCtl],
+) {
+    let n = reg.high().min(ctl.len());
+    for (s, c) in ctl.iter_mut().enumerate().take(n) {
+        c.pool = if reg.node(s).is_some() {
+            pool_of(reg, s) as u16
+        } else {
+            0
+        };
+    }
 }
 
 /// Per-slot scratch space for [`pool_own_ppm_all`].
@@ -207,10 +226,11 @@ pub fn pool_own_ppm_all<S: core::ops::DerefMut<Target = [Slot]>>(
 /// Per-slot scratch space for [`targets`] (so that it needs no allocation).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Scratch {
-    /// The slot's pool.
-    pool: u16,
     /// For pools: the pool its parent draws from.
     parent_pool: u16,
+    /// The slot is a pool (a VS with its own CPU share, or the root), at this depth.
+    is_pool: bool,
+    depth: u32,
     /// For pools: Σ shares of child pools.
     children: u32,
     /// For pools: the weight total its budget is split by.
@@ -223,7 +243,8 @@ pub struct Scratch {
 
 /// Target shares (parts per million of the used CPU) of every pool, into
 /// `ctl[pool].target_ppm` (0 for idle pools and non-pools); `ctl[pool].busy` says which pools
-/// compete. O(slots × depth); `scratch` and `ctl` as long as the registry's capacity.
+/// compete. O(slots × depth); `scratch` and `ctl` as long as the registry's capacity, and
+/// `ctl[..].pool` filled by [`cache_pools`] since the tree last changed.
 pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(
     reg: &Registry<S>,
     scratch: &mut [Scratch],
@@ -231,41 +252,47 @@ pub fn targets<S: core::ops::DerefMut<Target = [Slot]>>(
 ) {
     let n = reg.high().min(scratch.len()).min(ctl.len());
     let share = |s: usize| reg.node(s).map_or(0, |n| n.own[VS_ATTR_CPU as usize]);
+    // One pass over every VS; the passes by depth after it look only at pools (a host may
+    // have thousands of VSs that keep their parent's CPU share and are never a pool).
+    let mut deepest = 0;
     for s in 0..n {
         ctl[s].target_ppm = 0;
-        let pool = pool_of(reg, s);
-        let parent = reg.node(s).map_or(0, |x| x.parent as usize);
+        let pool = ctl[s].pool;
+        let node = reg.node(s);
+        let is_pool = node.is_some() && usize::from(pool) == s;
+        let depth = node.map_or(0, |x| x.depth);
+        if is_pool {
+            deepest = deepest.max(depth);
+        }
         scratch[s] = Scratch {
-            pool: pool as u16,
-            parent_pool: if s == 0 {
-                0
-            } else {
-                pool_of(reg, parent) as u16
+            parent_pool: match node {
+                Some(x) if s != 0 => ctl.get(x.parent as usize).map_or(0, |c| c.pool),
+                _ => 0,
             },
-            busy_sub: reg.node(s).is_some() && pool == s && ctl[s].busy,
+            is_pool,
+            depth,
+            busy_sub: is_pool && ctl[s].busy,
             ..Scratch::default()
         };
     }
-    let is_child_pool =
-        |sc: &[Scratch], s: usize| s != 0 && reg.node(s).is_some() && usize::from(sc[s].pool) == s;
-    let deepest = reg.max_depth();
     // Children first: propagate busy and sum shares up to the parent pool.
     for d in (1..=deepest).rev() {
-        for s in (1..n).filter(|&s| reg.node(s).is_some_and(|x| x.depth == d)) {
-            if is_child_pool(scratch, s) {
-                let pp = usize::from(scratch[s].parent_pool);
-                scratch[pp].children += share(s);
-                if scratch[s].busy_sub {
-                    scratch[pp].busy_sub = true;
-                    scratch[pp].total += share(s);
-                }
+        for s in 1..n {
+            if !scratch[s].is_pool || scratch[s].depth != d {
+                continue;
+            }
+            let pp = usize::from(scratch[s].parent_pool);
+            scratch[pp].children += share(s);
+            if scratch[s].busy_sub {
+                scratch[pp].busy_sub = true;
+                scratch[pp].total += share(s);
             }
         }
     }
     // Parents first: split budgets.
     for d in 0..=deepest {
-        for s in (0..n).filter(|&s| reg.node(s).is_some_and(|x| x.depth == d)) {
-            if s != 0 && !is_child_pool(scratch, s) {
+        for s in 0..n {
+            if !scratch[s].is_pool || scratch[s].depth != d {
                 continue;
             }
             let budget = if s == 0 {

@@ -209,6 +209,9 @@ pub struct Registry<S> {
     high: usize,
     /// Where the search for the next auto-assigned local id starts.
     next_id: u32,
+    /// Bumped by every change to the tree's shape or attributes (create, destroy, set), so
+    /// that what is derived from them can be cached until the next change.
+    gen: u64,
 }
 
 impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
@@ -239,6 +242,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
             count: 1,
             high: 1,
             next_id: VS_LOCAL_MIN,
+            gen: 0,
         })
     }
 
@@ -254,6 +258,11 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
 
     pub fn capacity(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Changes whenever a VS is created or destroyed or its attributes are set.
+    pub fn generation(&self) -> u64 {
+        self.gen
     }
 
     /// One past the highest slot in use: every VS is in `0..high()`.
@@ -384,6 +393,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         self.node_mut(parent)?.nr_children += 1;
         self.count += 1;
         self.high = self.high.max(free + 1);
+        self.gen = self.gen.wrapping_add(1);
         Ok(id)
     }
 
@@ -401,6 +411,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         while self.high > 1 && self.slots[self.high - 1].is_none() {
             self.high -= 1;
         }
+        self.gen = self.gen.wrapping_add(1);
         Ok(())
     }
 
@@ -448,6 +459,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         let node = self.node_mut(slot)?;
         node.own = own;
         node.detached = detached;
+        self.gen = self.gen.wrapping_add(1);
         Ok(())
     }
 

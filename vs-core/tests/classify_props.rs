@@ -543,3 +543,121 @@ fn snapshot_in_chunks_leaves_out_root_pool_members() {
     let mut small = vec![TaskSample::default(); 5];
     assert_eq!(vs.members_snapshot(0, &mut small).0, 5);
 }
+
+/// One step of [`tick_caches_follow_the_tree`].
+#[derive(Clone, Debug)]
+enum TreeOp {
+    /// A VS under the `parent`-th live one, with its own CPU share (`share` > 0) or not.
+    Create {
+        parent: usize,
+        share: u32,
+    },
+    Destroy(usize),
+    /// Detach (`share` > 0) or attach the CPU share of the `vs`-th live VS.
+    SetCpu {
+        vs: usize,
+        share: u32,
+    },
+    /// A task of the `vs`-th live VS ran for `ms`.
+    Run {
+        vs: usize,
+        ms: u64,
+    },
+    Tick,
+}
+
+fn tree_op() -> impl Strategy<Value = TreeOp> {
+    prop_oneof![
+        (any::<usize>(), prop_oneof![Just(0u32), 1u32..30])
+            .prop_map(|(parent, share)| TreeOp::Create { parent, share }),
+        any::<usize>().prop_map(TreeOp::Destroy),
+        (any::<usize>(), prop_oneof![Just(0u32), 1u32..30])
+            .prop_map(|(vs, share)| TreeOp::SetCpu { vs, share }),
+        (any::<usize>(), 1u64..50).prop_map(|(vs, ms)| TreeOp::Run { vs, ms }),
+        Just(TreeOp::Tick),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// The tick caches each VS's pool and adds CPU time up the tree incrementally until the
+    /// tree changes: after any mix of creates, destroys, share changes and runs, every VS's
+    /// `cpu_subtree_ns` is its own time plus its live descendants', and a VS that ran in a
+    /// managed pool has that pool's target (a stale pool would put it elsewhere).
+    #[test]
+    fn tick_caches_follow_the_tree(ops in prop::collection::vec(tree_op(), 1..120)) {
+        let mut vs = new_vs();
+        let mut live: Vec<u32> = vec![VS_ROOT];
+        let mut ran: Vec<usize> = Vec::new();
+        let mut acts = vec![vs_core::cpu_control::NiceAction::default(); 4];
+        for (k, op) in ops.into_iter().enumerate() {
+            match op {
+                TreeOp::Create { parent, share } => {
+                    let p = live[parent % live.len()];
+                    let attrs = if share > 0 {
+                        VsAttrs::default().with(VS_ATTR_CPU, share)
+                    } else {
+                        VsAttrs::default()
+                    };
+                    if let Ok(id) = vs.create(&name(&format!("v{k}")), p, VS_ID_AUTO, &attrs) {
+                        live.push(id);
+                    }
+                }
+                TreeOp::Destroy(i) => {
+                    let id = live[i % live.len()];
+                    if id != VS_ROOT && vs.destroy(id).is_ok() {
+                        live.retain(|&x| x != id);
+                        ran.clear();
+                    }
+                }
+                TreeOp::SetCpu { vs: i, share } => {
+                    let id = live[i % live.len()];
+                    let r = if share > 0 {
+                        vs.reg.set(id, 0, 0, &VsAttrs::default().with(VS_ATTR_CPU, share))
+                    } else {
+                        vs.reg.set(id, 1 << VS_ATTR_CPU, 0, &VsAttrs::default())
+                    };
+                    if r.is_ok() {
+                        ran.clear();
+                    }
+                }
+                TreeOp::Run { vs: i, ms } => {
+                    let slot = vs.slot_of_id(live[i % live.len()]).unwrap();
+                    if slot != 0 {
+                        vs.add_process(9_000, slot).unwrap();
+                    }
+                    vs.charge(9_000, ms * 1_000_000);
+                    vs.on_exit(9_000);
+                    ran.push(slot);
+                }
+                TreeOp::Tick => {
+                    vs.cpu_tick(&[], &mut acts);
+                    for &s in &ran {
+                        let pool = vs_core::share::pool_of(&vs.reg, s);
+                        if pool != 0 {
+                            prop_assert!(vs.stats(s).cpu_target_ppm > 0, "VS in slot {} ran in pool {} but has no target", s, pool);
+                        }
+                    }
+                    ran.clear();
+                    for &id in &live {
+                        let s = vs.slot_of_id(id).unwrap();
+                        let mut want = 0u64;
+                        for &other in &live {
+                            let o = vs.slot_of_id(other).unwrap();
+                            let mut a = o;
+                            let mut below = o == s;
+                            while a != 0 && !below {
+                                a = vs.reg.node(a).unwrap().parent as usize;
+                                below = a == s;
+                            }
+                            if below {
+                                want += vs.stats(o).cpu_time_ns;
+                            }
+                        }
+                        prop_assert_eq!(vs.stats(s).cpu_subtree_ns, want, "VS {} (slot {})", id, s);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -3,7 +3,9 @@
 //! every busy pool must be within 5 points of its target.
 
 use vs_core::abi::*;
-use vs_core::share::{is_busy, nice_for_weight, step, targets, PoolCtl, Scratch, NICE_WEIGHT};
+use vs_core::share::{
+    cache_pools, is_busy, nice_for_weight, step, targets, PoolCtl, Scratch, NICE_WEIGHT,
+};
 use vs_core::tree::{Registry, Slot};
 
 fn name(s: &str) -> [u8; VS_NAME_LEN] {
@@ -111,6 +113,7 @@ impl Sim {
                 self.ctl[p].busy = is_busy(used_ns[p], total_ns, runnable[p]);
             }
             let mut scratch = vec![Scratch::default(); 16];
+            cache_pools(&self.reg, &mut self.ctl);
             targets(&self.reg, &mut scratch, &mut self.ctl);
             for p in 0..16 {
                 let target = self.ctl[p].target_ppm;
