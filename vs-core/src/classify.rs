@@ -335,27 +335,42 @@ impl<S: Store> Vs<S> {
 
     /// Fork gate, the child exists: bind it to the reserved VS, or decide now when the fork
     /// did not come through a checked syscall (kernel threads).
+    ///
+    /// The child may already be bound: the kernel links it into the task and thread lists
+    /// (copy_process) before this tracepoint, so an explicit move (`addprocess` of its
+    /// process, or `--tree` of an ancestor) can reach it first. That move stands, and is
+    /// already counted: binding the child again would count it a second time in one VS while
+    /// its entry names another (a VS counting a task it does not list), so the reservation,
+    /// if any, is given back instead.
     pub fn on_fork(&mut self, parent: u64, child: u64) {
         let pending = self
             .members
             .get(parent)
             .map_or(0, |e| usize::from(e.pending));
+        let placed = self.slot_of(child);
         let target = if pending != 0 {
             if let Some(e) = self.members.get_mut(parent) {
                 e.pending = 0;
             }
             self.members.tidy(parent);
             let slot = pending - 1;
-            match self.members.entry(child) {
-                Ok(e) => {
-                    e.slot = slot as u16;
-                    let _ = self.reg.commit(slot);
+            if placed != 0 {
+                let _ = self.reg.unreserve(slot);
+                placed
+            } else {
+                match self.members.entry(child) {
+                    Ok(e) => {
+                        e.slot = slot as u16;
+                        let _ = self.reg.commit(slot);
+                    }
+                    Err(_) => {
+                        let _ = self.reg.unreserve(slot);
+                    }
                 }
-                Err(_) => {
-                    let _ = self.reg.unreserve(slot);
-                }
+                slot
             }
-            slot
+        } else if placed != 0 {
+            placed
         } else {
             let cur = self.slot_of(parent);
             let target = self.decide(VS_EV_FORK, cur, None, Exe::NONE).unwrap_or(cur);

@@ -64,15 +64,31 @@ fn name(s: &str) -> [u8; VS_NAME_LEN] {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Fork { parent: usize, outcome: u8 },
+    Fork {
+        parent: usize,
+        outcome: u8,
+    },
+    /// A fork whose child an explicit move reaches before the fork tracepoint (the kernel
+    /// lists the child first).
+    ForkChildMoved {
+        parent: usize,
+        vs: usize,
+    },
     Exit(usize),
-    Move { task: usize, vs: usize },
-    Exec { task: usize, thread_takeover: bool },
+    Move {
+        task: usize,
+        vs: usize,
+    },
+    Exec {
+        task: usize,
+        thread_takeover: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0usize..64, 0u8..4).prop_map(|(parent, outcome)| Op::Fork { parent, outcome }),
+        1 => (0usize..64, 0usize..4).prop_map(|(parent, vs)| Op::ForkChildMoved { parent, vs }),
         2 => (0usize..64).prop_map(Op::Exit),
         2 => (0usize..64, 0usize..4).prop_map(|(task, vs)| Op::Move { task, vs }),
         1 => (0usize..64, any::<bool>()).prop_map(|(task, thread_takeover)| Op::Exec { task, thread_takeover }),
@@ -134,6 +150,22 @@ proptest! {
                             live.push(c);
                             *forks_into.entry(vs.id_of(c)).or_default() += 1;
                         }
+                    }
+                }
+                Op::ForkChildMoved { parent, vs: v } => {
+                    let p = live[parent % live.len()];
+                    // Checked: with limits in place the fork probes are armed.
+                    if vs.fork_check(p) == ForkCheck::Allow {
+                        let c = next_pid;
+                        next_pid += 1;
+                        let slot = vs.slot_of_id(ids[v]).unwrap();
+                        let moved = vs.add_process(c, slot).is_ok();
+                        vs.on_fork(p, c);
+                        live.push(c);
+                        if moved && slot != 0 {
+                            prop_assert_eq!(vs.slot_of(c), slot, "the explicit move stands");
+                        }
+                        *forks_into.entry(vs.id_of(c)).or_default() += 1;
                     }
                 }
                 Op::Exit(i) => {
@@ -659,5 +691,60 @@ proptest! {
                 }
             }
         }
+
+/// `addprocess --tree` (or of the pid) can reach a child that the kernel has already made
+/// visible (copy_process linked it into the task and thread lists) before its fork tracepoint
+/// ran: the child is then moved before `on_fork` binds it. Whether or not the fork was checked
+/// (probes armed or not), the child must be counted once, in the VS its entry names.
+#[test]
+fn child_moved_before_its_fork_tracepoint_is_counted_once() {
+    for checked in [true, false] {
+        let (mut vs, _a, _b, sa, sb) = two_vs();
+        if checked {
+            // A limit, so that the fork is reserved at its syscall (probes armed).
+            vs.reg
+                .set(
+                    vs.reg.node(sa).unwrap().id,
+                    0,
+                    0,
+                    &VsAttrs::default().with(VS_ATTR_PROCS, 10),
+                )
+                .unwrap();
+        }
+        vs.add_process(1, sa).unwrap();
+        if checked {
+            assert_eq!(vs.fork_check(1), ForkCheck::Allow);
+        }
+        // The child (pid 2) is visible: an explicit move reaches it first.
+        vs.add_process(2, sb).unwrap();
+        vs.on_fork(1, 2);
+        let listed = |vs: &Vs<VecStore>, slot: usize| {
+            vs.members
+                .iter()
+                .filter(|e| usize::from(e.slot) == slot)
+                .count() as u64
+        };
+        for slot in [sa, sb] {
+            let n = vs.reg.node(slot).unwrap();
+            assert_eq!(
+                vs.stats(slot).nr_procs,
+                listed(&vs, slot),
+                "checked {checked} slot {slot}"
+            );
+            assert_eq!(n.nr_reserved, 0, "checked {checked} slot {slot}");
+        }
+        // The explicit move stands.
+        assert_eq!(vs.slot_of(2), sb, "checked {checked}");
+        vs.on_exit(2);
+        vs.on_exit(1);
+        for slot in [sa, sb] {
+            let n = vs.reg.node(slot).unwrap();
+            assert_eq!(
+                (n.nr_members, n.nr_reserved, n.subtree),
+                (0, 0, 0),
+                "checked {checked} slot {slot}"
+            );
+        }
+        assert!(vs.members.is_empty());
     }
 }
