@@ -446,12 +446,7 @@ struct vs_kprobe {
 #define VS_KPROBE(sym, pre, post, group) \
 	{ .kp = { .symbol_name = sym, .pre_handler = pre, .post_handler = post }, .arm = group }
 static struct vs_kprobe vs_kps[] = {
-	/*
-	 * Always armed, not only while a limit exists (VS_ARM_FORK_LIMIT): with the fork probes
-	 * switched with the limits, the fuzzer twice found a VS counting one task more than it
-	 * lists, not yet explained (issue 13).
-	 */
-	VS_KPROBE("kernel_clone", vs_kp_fork, vs_kp_post_nop, VS_ARM_ALWAYS),
+	VS_KPROBE("kernel_clone", vs_kp_fork, vs_kp_post_nop, VS_ARM_FORK_LIMIT),
 	VS_KPROBE("exchange_tids", vs_kp_exchange_tids, NULL, VS_ARM_ALWAYS),
 	VS_KPROBE("__inet_accept", vs_kp_inet_accept, NULL, VS_ARM_ALWAYS),
 	VS_KPROBE("unix_update_edges", vs_kp_unix_accept, NULL, VS_ARM_ALWAYS),
@@ -517,7 +512,7 @@ struct vs_kretprobe {
 static struct vs_kretprobe vs_krps[] = {
 	{ .rp = { .kp.symbol_name = "kernel_clone", .handler = vs_krp_clone_ret,
 		  .maxactive = VS_KRP_ACTIVE },
-	  .arm = VS_ARM_ALWAYS },
+	  .arm = VS_ARM_FORK_LIMIT },
 	{ .rp = { .kp.symbol_name = "load_msg", .handler = vs_krp_load_msg_ret,
 		  .maxactive = VS_KRP_ACTIVE },
 	  .arm = VS_ARM_MSG },

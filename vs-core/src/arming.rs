@@ -15,9 +15,7 @@
 
 use crate::abi::{VS_EV_MSG_RECV, VS_EV_PIPE_READ, VS_EV_UNIX_RECV};
 
-/// `kernel_clone`'s entry and return probes: the process-count limit. The glue keeps them
-/// always armed for now: switched with the limits, the fuzzer twice found a VS counting one
-/// task more than it lists, not yet explained.
+/// `kernel_clone`'s entry and return probes: the process-count limit.
 pub const ARM_FORK_LIMIT: u32 = 1 << 0;
 /// `pipe_write` (tags a pipe with its writer's VS) and `pipe_read` (the pipe gate).
 pub const ARM_PIPE: u32 = 1 << 1;

@@ -570,7 +570,13 @@ fn optional_probes_armed_only_while_needed() -> Outcome {
         vec![true],
         "socket tagging is always armed"
     );
-    for sym in ["pipe_write", "pipe_read", "store_msg", "load_msg"] {
+    for sym in [
+        "pipe_write",
+        "pipe_read",
+        "store_msg",
+        "load_msg",
+        "kernel_clone",
+    ] {
         check_eq!(
             disarmed_soon(sym)?.contains(&true),
             false,
@@ -613,8 +619,19 @@ fn optional_probes_armed_only_while_needed() -> Outcome {
     );
     f.del_rule(msg).ctx("delrule")?;
     check_eq!(disarmed_soon("load_msg")?, vec![false]);
-    // The fork probes stay armed (see src/vs_glue.c), limit or not.
-    check_eq!(probes_armed("kernel_clone")?, vec![true, true]);
+    f.set(rd, 0, 0, VsAttrs::default().with(VS_ATTR_PROCS, 5))
+        .ctx("limit")?;
+    check_eq!(
+        probes_armed("kernel_clone")?,
+        vec![true, true],
+        "a limit arms the fork entry and return probes"
+    );
+    f.destroy(rd).ctx("destroy")?;
+    check_eq!(
+        disarmed_soon("kernel_clone")?,
+        vec![false, false],
+        "gone with the limit"
+    );
     Ok(())
 }
 
