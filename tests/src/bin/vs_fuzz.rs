@@ -1172,6 +1172,74 @@ fn fuzz_under_load(failslab: bool) -> Outcome {
     Ok(())
 }
 
+/// Explicit moves of the load's process trees race its forks (a child is listed before its
+/// fork tracepoint runs) while a process limit on the load's VS comes and goes (the fork
+/// probes armed and disarmed): every count must still match the member lists (issue 13).
+fn addprocess_races_forks() -> Outcome {
+    let o = opts();
+    let dev = Dev::open().ctx("open")?;
+    clean(&dev);
+    let a = dev
+        .create(
+            "racea",
+            VS_ROOT,
+            VS_ID_AUTO,
+            VsAttrs::default().with(VS_ATTR_PROCS, 1000),
+        )
+        .ctx("create a")?;
+    let b = dev
+        .create("raceb", VS_ROOT, VS_ID_AUTO, VsAttrs::default())
+        .ctx("create b")?;
+    let w = World::new();
+    let deadline = now() + Duration::from_secs(o.seconds);
+    let mut toggles = 0u64;
+    let moves = {
+        let load = Load::start(&w, o.seconds);
+        let pids = load.pids.clone();
+        for &p in &pids {
+            let _ = dev.add_process(a, p, true);
+        }
+        let mover = {
+            let pids = pids.clone();
+            std::thread::spawn(move || {
+                let Ok(dev) = Dev::open() else { return 0 };
+                let mut k = 0u64;
+                while now() < deadline {
+                    for &p in &pids {
+                        let _ = dev.add_process(if k % 2 == 0 { b } else { a }, p, true);
+                        k += 1;
+                    }
+                }
+                k
+            })
+        };
+        let mut rng = Rng::new(o.seed);
+        while now() < deadline {
+            let v = if toggles % 2 == 0 { 0 } else { 1000 };
+            dev.set(a, 0, 0, VsAttrs::default().with(VS_ATTR_PROCS, v))
+                .ctx("set the limit")?;
+            toggles += 1;
+            std::thread::sleep(Duration::from_millis(rng.below(1500)));
+        }
+        mover
+            .join()
+            .map_err(|_| Fail::Fail("mover panicked".into()))?
+    };
+    println!("# {toggles} limit toggles, {moves} moves");
+    let r = check_membership(&dev);
+    if r.is_err() {
+        for i in dev.list().unwrap_or_default() {
+            let m = dev.members(i.id).unwrap_or_default();
+            println!(
+                "# VS {} nr_procs {} members {:?}",
+                i.id, i.stats.nr_procs, m
+            );
+        }
+    }
+    clean(&dev);
+    r.map_err(Fail::Fail)
+}
+
 fn random_ioctls_under_load() -> Outcome {
     fuzz_under_load(false)
 }
@@ -1311,6 +1379,7 @@ fn main() {
     let cycles = 60 * o.cycles + 180;
     let all = tests!(
         random_ioctls_under_load: phase,
+        addprocess_races_forks: phase,
         random_ioctls_with_failslab: phase,
         unload_and_load_under_load: cycles,
     );
