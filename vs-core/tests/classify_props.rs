@@ -691,6 +691,8 @@ proptest! {
                 }
             }
         }
+    }
+}
 
 /// `addprocess --tree` (or of the pid) can reach a child that the kernel has already made
 /// visible (copy_process linked it into the task and thread lists) before its fork tracepoint
