@@ -15,6 +15,7 @@ VSS=${VSS:-4000}
 TASKS=${TASKS:-50000}
 B=target/release/vs-bench
 OUT=.cache/bench-scale.txt
+P=/sys/module/vs/parameters
 : >"$OUT"
 # Room for TASKS threads: pids, threads, and memory maps (a Rust thread maps its stack and a
 # signal stack, each with a guard page: four maps).
@@ -30,7 +31,12 @@ run() { # CONFIG ROUND [SETUP ARGS]
 	$B setup realistic
 	$B setup rules 1
 	[ $# -eq 0 ] || $B setup "$@"
+	# The CPU controller's tick over the same stretch: guest ns per tick (its O(VSs) part).
+	local t0 n0 t1 n1
+	t0=$(cat "$P/cpu_ticks") n0=$(cat "$P/cpu_tick_ns")
 	$B --vs web fork_exit fork_exit | record "$config" "$round"
+	t1=$(cat "$P/cpu_ticks") n1=$(cat "$P/cpu_tick_ns")
+	[ "$t1" -le "$t0" ] || echo "tick $(((n1 - n0) / (t1 - t0)))" | record "$config" "$round"
 	$B setup clear
 }
 for r in $(seq "$ROUNDS"); do

@@ -29,6 +29,15 @@ def main():
     for config, what in (("vss", f"{int(vss):,} VSs"), ("tasks", f"{int(tasks):,} classified tasks")):
         print(f"| {what} | {cell(samples, config, 'base', 'fork_exit')} "
               f"| {added(samples, config, 'base', 'fork_exit')} | <= 1.05x |")
+    ticks = {c: list(per_round(samples, c, "tick").values()) for c in ("base", "vss", "tasks")}
+    if all(ticks.values()):
+        print("\nThe CPU controller's tick (every `cpu_period_ms`, 100 ms) over the same stretch, from the")
+        print("module's `cpu_ticks` and `cpu_tick_ns`: guest time per tick, median (min-max over rounds).\n")
+        print("| configuration | us per tick |")
+        print("|---|---|")
+        for config, what in (("base", "base"), ("vss", f"{int(vss):,} VSs"), ("tasks", f"{int(tasks):,} classified tasks")):
+            t = [x / 1000 for x in ticks[config]]
+            print(f"| {what} | {statistics.median(t):.0f} ({min(t):.0f}-{max(t):.0f}) |")
 
 
 if __name__ == "__main__":
