@@ -5,7 +5,7 @@
 //! outside the state lock (`set_user_nice` takes the runqueue lock, and the runtime probe takes
 //! the state lock under the runqueue lock: the opposite order would deadlock), so a tick is:
 //! snapshot the members (locked), sample each task (unlocked), decide (locked), apply
-//! (unlocked). Buffers are allocated per tick, in process context.
+//! (unlocked). The buffers are kept in the state between ticks (grown in process context).
 
 use kernel::prelude::*;
 
@@ -29,12 +29,19 @@ fn tick() -> Result {
             Ok(())
         });
     }
-    let n = state::with(|s| Ok(s.vs.members.len()))?;
+    let (mut samples, mut actions, members) = state::with(|s| {
+        Ok((
+            core::mem::replace(&mut s.tick_samples, KVVec::new()),
+            core::mem::replace(&mut s.tick_actions, KVVec::new()),
+            s.vs.members.len(),
+        ))
+    })?;
+    // Grown outside the lock, never cleared: the snapshot writes what it keeps.
+    grow(&mut samples, members)?;
     // Members may join between the locked sections; they are sampled next tick. One section
     // per chunk of the member table, so that none grows with the member count.
-    let mut samples = KVVec::from_elem(TaskSample::default(), n, GFP_KERNEL)?;
     let (mut n, mut from) = (0, Some(0));
-    while let (Some(at), Some(out)) = (from, samples.get_mut(n..)) {
+    while let (Some(at), Some(out)) = (from, samples.get_mut(n..members)) {
         if out.is_empty() {
             break;
         }
@@ -43,18 +50,34 @@ fn tick() -> Result {
         from = next;
     }
     for s in samples.iter_mut().take(n) {
-        if let Some((runnable, nice)) = glue::task_sample(s.pid as i32) {
-            *s = TaskSample {
+        *s = match glue::task_sample(s.pid as i32) {
+            Some((runnable, nice)) => TaskSample {
                 pid: s.pid,
                 alive: true,
                 runnable,
                 nice,
-            };
-        }
+            },
+            None => TaskSample {
+                pid: s.pid,
+                ..TaskSample::default()
+            },
+        };
     }
-    let mut actions = KVVec::from_elem(NiceAction::default(), n, GFP_KERNEL)?;
-    let k = state::with(|s| Ok(s.vs.cpu_tick(&samples[..n], &mut actions)))?;
+    grow(&mut actions, n)?;
+    let k = state::with(|s| Ok(s.vs.cpu_tick(&samples[..n], &mut actions[..n])))?;
     apply(&actions[..k]);
+    state::with(|s| {
+        s.tick_samples = samples;
+        s.tick_actions = actions;
+        Ok(())
+    })
+}
+
+/// Make `v` at least `len` long (in process context, outside the lock).
+fn grow<T: Clone + Default>(v: &mut KVVec<T>, len: usize) -> Result {
+    if let Some(more) = len.checked_sub(v.len()).filter(|&m| m > 0) {
+        v.extend_with(more, T::default(), GFP_KERNEL)?;
+    }
     Ok(())
 }
 

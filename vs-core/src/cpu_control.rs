@@ -70,9 +70,18 @@ impl<S: Store> Vs<S> {
     /// a host may classify many of them (VSs for accounting and limits only).
     pub fn members_snapshot(&self, from: usize, out: &mut [TaskSample]) -> (usize, Option<usize>) {
         let end = from.saturating_add(SNAPSHOT_CHUNK);
+        // The pools the last tick cached, unless the tree changed since (then walk up).
+        let cached = self.pools_gen == self.reg.generation();
+        let in_root_pool = |slot: usize| {
+            if cached {
+                self.ctl.get(slot).is_none_or(|c| c.pool == 0)
+            } else {
+                share::pool_of(&self.reg, slot) == 0
+            }
+        };
         let mut n = 0;
         for e in self.members.at_positions(from..end) {
-            if e.nice_flags == 0 && share::pool_of(&self.reg, usize::from(e.slot)) == 0 {
+            if e.nice_flags == 0 && in_root_pool(usize::from(e.slot)) {
                 continue;
             }
             let Some(o) = out.get_mut(n) else { break };
