@@ -10,7 +10,7 @@
 # Writes "config round micro ns" lines to .cache/bench-scale.txt for bench/scale_report.py.
 set -euo pipefail
 cd "$VS_ROOT"
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-6}
 VSS=${VSS:-4000}
 TASKS=${TASKS:-50000}
 B=target/release/vs-bench
