@@ -197,10 +197,14 @@ sink_start() {
 	return 1
 }
 
-# sink_count: wait for the counting sink and print what it received.
-sink_count() {
-	wait "$SINK_PID"
-	sed -n 's/^got //p' "$SINK_OUT"
+# sink_wait: wait for the counting sink to end; what it received is in $SINK_GOT. Not run in a
+# command substitution: that subshell cannot wait for its parent's child, and would read the
+# sink's output before it is written.
+sink_wait() {
+	local rc=0
+	wait "$SINK_PID" || rc=$?
+	SINK_GOT=$(sed -n 's/^got //p' "$SINK_OUT")
+	[ -n "$SINK_GOT" ] || ktap_print_msg "the sink ended ($rc) without a count: $(cat "$SINK_OUT")"
 }
 
 # tx VS: "tx_packets tx_bytes tx_drops" of VS (from the text output: no Python, which is
@@ -343,7 +347,8 @@ counters() {
 	tc qdisc add dev "$DEV" root vsq && sink_start 200 30 || return 1
 	root0=$(tx root)
 	sender vq_a 120 700 >/dev/null && sender vq_g 80 1200 >/dev/null || return 1
-	got=$(sink_count)
+	sink_wait
+	got=$SINK_GOT
 	drained || return 1
 	root1=$(tx root)
 	ktap_print_msg "vq_a (id $a): $(tx vq_a), vq_g (id 7): $(tx vq_g), root before/after: $root0 / $root1; sink got $got"
@@ -363,7 +368,8 @@ untagged() {
 	# From an unclassified task: TOS with DSCP 7, and a socket marked with vq_a's VSID.
 	timeout 60 "$PY" -c "$SEND" "$DST" "$PORT" 30 500 $((7 << 2)) 0 >/dev/null &&
 		timeout 60 "$PY" -c "$SEND" "$DST" "$PORT" 20 400 -1 0 "$a" >/dev/null || return 1
-	got=$(sink_count)
+	sink_wait
+	got=$SINK_GOT
 	drained || return 1
 	want "sink received" "$got" 50 &&
 		want "vq_g (DSCP 7): packets bytes drops" "$(tx vq_g)" "30 $((30 * 542)) 0" &&
@@ -437,7 +443,8 @@ destroy_queued() {
 	ktap_print_msg "vq_x had sent $x when destroyed; $q packets still queued after vq_y (same id) was created"
 	[ "${q:-0}" -gt 0 ] || { ktap_print_msg "the queue had drained already: nothing tested"; return 1; }
 	tc qdisc change dev "$DEV" root handle 1: tbf rate 100mbit burst 32k latency 100ms || return 1
-	got=$(sink_count)
+	sink_wait
+	got=$SINK_GOT
 	drained || return 1
 	want "sink received" "$got" 300 &&
 		want "vq_y: packets bytes drops" "$(tx vq_y)" "0 0 0" || return 1
