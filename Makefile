@@ -83,7 +83,7 @@ WEB_MODE = $(if $(filter 1,$(VS_ICOUNT)),icount,tcg)
 WEB_DOC = docs/bench-web$(if $(filter 1,$(VS_ICOUNT)),-icount,).md
 bench-web: setup module userspace
 	@command -v nginx >/dev/null && command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null
-	@VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-3600} bash scripts/vm-run.sh bash bench/web.sh
+	@VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-7200} bash scripts/vm-run.sh bash bench/web.sh
 	@python3 bench/web_report.py .cache/bench-web-$(WEB_MODE).txt $(WEB_DOC)
 	@cat $(WEB_DOC)
 

@@ -7,7 +7,9 @@
 # nothing to hold shares; with
 # vs giving each site (server tree and its load generator) a 50 % CPU share; and with cgroup v2
 # doing the same (a cgroup per site with cpu.weight 10000, the hogs in one with weight 1: what
-# a user would set up instead). Samples go to .cache/bench-web-{tcg,icount}.txt; bench/web_report.py (on the
+# a user would set up instead); with vs given what that cgroup set-up is given (the hogs in a VS
+# of their own with a 2 % share, each site 49 %); and with nice values set by hand (the sites at
+# -20, the hogs at 0 and at 19: the most any nice-based actuator can do). Samples go to .cache/bench-web-{tcg,icount}.txt; bench/web_report.py (on the
 # host, by `make bench-web`) writes docs/bench-web.md.
 set -uo pipefail
 cd "$VS_ROOT"
@@ -46,6 +48,7 @@ load() { # MODE
 	for i in 1 2; do
 		(
 			[ "$1" = vs ] && vsctl addprocess "site$i" $BASHPID >/dev/null
+			[ "$1" = nice ] && renice -n -20 -p $BASHPID >/dev/null
 			[ "$1" = cgroup ] && echo $BASHPID >"$CG/web-site$i/cgroup.procs"
 			exec wrk -t1 -c4 -d"${DUR}s" "http://127.0.0.1:808$i/" >"$W/wrk$i.txt" 2>&1
 		) &
@@ -74,8 +77,8 @@ cg_move() { # GROUP PIDS...
 # vs_sites / vs_unsites: each site's server tree in a VS with a 50 % CPU share, and the rules a
 # host like this would have (forks stay in their site; a site's accepts are charged by
 # requester). The load generators join in load().
-vs_sites() {
-	vsctl create site1 --cpu-share 50 >/dev/null && vsctl create site2 --cpu-share 50 >/dev/null
+vs_sites() { # [SHARE]
+	vsctl create site1 --cpu-share "${1:-50}" >/dev/null && vsctl create site2 --cpu-share "${1:-50}" >/dev/null
 	RULES=$(for r in '(fork, site1) -> (site1)' '(fork, site2) -> (site2)' \
 		'(accept, site1, req=*) -> (req)' '(accept, site2, req=*) -> (req)'; do vsctl addrule "$r"; done)
 	vsctl addprocess site1 "$NGINX1" --tree >/dev/null && vsctl addprocess site2 "$NGINX2" --tree >/dev/null
@@ -85,9 +88,11 @@ vs_unsites() {
 	vsctl addprocess root "$NGINX1" --tree >/dev/null; vsctl addprocess root "$NGINX2" --tree >/dev/null
 	for id in $RULES; do vsctl delrule "$id" >/dev/null; done
 	vsctl destroy site1 >/dev/null; vsctl destroy site2 >/dev/null
+	# The controller's next tick (cpu_period_ms, 100) gives the tasks their own nice back.
+	sleep 0.5
 }
 
-echo "# $ROUNDS rounds of ${DUR} s each, kernel $(uname -r), the ${VS_KFLAVOUR:-?} flavour, $([ "${VS_ICOUNT:-0}" = 1 ] && echo "QEMU -icount clock" || echo "TCG wall clock")" >"$RAW"
+echo "# one boot, $ROUNDS rounds of ${DUR} s each, kernel $(uname -r), the ${VS_KFLAVOUR:-?} flavour, $([ "${VS_ICOUNT:-0}" = 1 ] && echo "QEMU -icount clock" || echo "TCG wall clock")" >"$RAW"
 start_sites
 for r in $(seq "$ROUNDS"); do
 	echo "bench-web: round $r/$ROUNDS: module absent" >&2
@@ -107,6 +112,25 @@ for r in $(seq "$ROUNDS"); do
 	vs_sites
 	load vs; record vs "$r"
 	vs_unsites
+	echo "bench-web: round $r/$ROUNDS: 10 hogs, vs 49/49 and the hogs in a 2 % VS" >&2
+	vs_sites 49
+	vsctl create bg --cpu-share 2 >/dev/null
+	for p in $HOGS; do vsctl addprocess bg "$p" >/dev/null; done
+	sleep 1
+	load vs; record vsbg "$r"
+	for p in $HOGS; do vsctl addprocess root "$p" >/dev/null; done
+	vsctl destroy bg >/dev/null
+	echo "# nice values back: sites $(ps -o ni= -p "$(echo $(sites_procs 1) $(sites_procs 2) | tr ' ' ,)" | tr -d ' ' | sort -u | tr '\n' ' ')hogs $(ps -o ni= -p "$(echo $HOGS | tr ' ' ,)" | tr -d ' ' | sort -u | tr '\n' ' ')" >&2
+	vs_unsites
+	# What any nice-based actuator can do at most: the sites at the strongest nice by hand,
+	# with the hogs left at 0 (what vs 50/50 ends at) and at the weakest (19).
+	echo "bench-web: round $r/$ROUNDS: 10 hogs, the sites at nice -20 by hand" >&2
+	renice -n -20 -p $(sites_procs 1) $(sites_procs 2) >/dev/null
+	load nice; record nice "$r"
+	echo "bench-web: round $r/$ROUNDS: 10 hogs at nice 19, the sites at nice -20 by hand" >&2
+	renice -n 19 -p $HOGS >/dev/null
+	load nice; record nicebg "$r"
+	renice -n 0 -p $(sites_procs 1) $(sites_procs 2) $HOGS >/dev/null
 	echo "bench-web: round $r/$ROUNDS: 10 hogs, cgroup v2 weights" >&2
 	for g in site1 site2 bg; do mkdir -p "$CG/web-$g"; done
 	echo 10000 >"$CG/web-site1/cpu.weight"; echo 10000 >"$CG/web-site2/cpu.weight"; echo 1 >"$CG/web-bg/cpu.weight"
