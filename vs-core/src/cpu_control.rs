@@ -124,7 +124,7 @@ impl<S: Store> Vs<S> {
         for slot in 0..n {
             let (pool, delta) = (usize::from(self.ctl[slot].pool), self.ctl[slot].delta_ns);
             if delta != 0 {
-                self.ctl[pool].pool_ns += delta;
+                self.ctl[pool].pool_ns = self.ctl[pool].pool_ns.saturating_add(delta);
                 if !fresh {
                     self.add_below(slot, delta);
                 }
@@ -250,8 +250,12 @@ impl<S: Store> Vs<S> {
                     continue;
                 };
                 if node.depth == d {
-                    let up = self.ctl[slot].below_ns + self.stats[slot].cpu_time_ns;
-                    self.ctl[node.parent as usize].below_ns += up;
+                    // Wrapping, as the counters themselves and `add_below` are.
+                    let up = self.ctl[slot]
+                        .below_ns
+                        .wrapping_add(self.stats[slot].cpu_time_ns);
+                    let p = &mut self.ctl[node.parent as usize].below_ns;
+                    *p = p.wrapping_add(up);
                 }
             }
         }

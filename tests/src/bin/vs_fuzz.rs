@@ -1208,7 +1208,7 @@ fn addprocess_races_forks() -> Outcome {
                 let mut k = 0u64;
                 while now() < deadline {
                     for &p in &pids {
-                        let _ = dev.add_process(if k % 2 == 0 { b } else { a }, p, true);
+                        let _ = dev.add_process(if k.is_multiple_of(2) { b } else { a }, p, true);
                         k += 1;
                     }
                 }
@@ -1217,7 +1217,7 @@ fn addprocess_races_forks() -> Outcome {
         };
         let mut rng = Rng::new(o.seed);
         while now() < deadline {
-            let v = if toggles % 2 == 0 { 0 } else { 1000 };
+            let v = if toggles.is_multiple_of(2) { 0 } else { 1000 };
             dev.set(a, 0, 0, VsAttrs::default().with(VS_ATTR_PROCS, v))
                 .ctx("set the limit")?;
             toggles += 1;
