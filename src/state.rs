@@ -140,22 +140,33 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
     let ret = match unsafe { &mut *GLOBAL.0.get() } {
         Some(state) => {
             let ret = f(state);
-            HINTS
-                .members
-                .store(state.vs.members.len(), Ordering::Release);
-            HINTS
-                .objects
-                .store(state.vs.objects.len(), Ordering::Release);
-            HINTS
-                .rule_events
-                .store(state.vs.rules.event_mask(), Ordering::Release);
-            crate::net::LISTENERS.store(state.accept.len(), Ordering::Release);
+            // Written only when changed: every gate on every CPU reads these, and a store
+            // would take their cache line from all of them.
+            publish_hint(&HINTS.members, state.vs.members.len());
+            publish_hint(&HINTS.objects, state.vs.objects.len());
+            publish_mask(&HINTS.rule_events, state.vs.rules.event_mask());
+            publish_hint(&crate::net::LISTENERS, state.accept.len());
             ret
         }
         None => Err(ENODEV),
     };
     glue::state_unlock(flags);
     ret
+}
+
+/// Store `v` in a hint the gates read, unless it holds it already. While the state is
+/// published only the state lock's holder writes hints, so the load cannot miss a store.
+fn publish_hint(hint: &AtomicUsize, v: usize) {
+    if hint.load(Ordering::Relaxed) != v {
+        hint.store(v, Ordering::Release);
+    }
+}
+
+/// [`publish_hint`] for the rule-event mask.
+fn publish_mask(hint: &AtomicU32, v: u32) {
+    if hint.load(Ordering::Relaxed) != v {
+        hint.store(v, Ordering::Release);
+    }
 }
 
 /// Replace the published state, returning the old one so that it is dropped (and its memory

@@ -27,6 +27,7 @@
 #include <net/sock.h>
 #include <net/tcp_states.h>
 
+#include "vs_cost.h"
 #include "vs_glue.h"
 
 /*
@@ -192,16 +193,20 @@ int vs_glue_path_identity(const char *path, u32 *dev, u64 *ino)
 static void vs_tp_fork(void *data, struct task_struct *parent, struct task_struct *child)
 {
 	/* Kernel threads stay in the root whatever the rules say (no `*` rule catches them). */
+	u64 t0;
+
 	if (child->flags & PF_KTHREAD)
 		return;
+	t0 = vs_cost_begin();
 	vs_rust_on_fork(parent->pid, child->pid);
+	vs_cost_end(VS_G_FORK, t0);
 }
 
 static void vs_tp_exec(void *data, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
+	u64 t0 = vs_cost_begin();
 	char buf[256];
 	const char *path = NULL;
-
 	u32 dev = 0;
 	u64 ino = 0;
 
@@ -218,11 +223,15 @@ static void vs_tp_exec(void *data, struct task_struct *p, pid_t old_pid, struct 
 	if (IS_ERR_OR_NULL(path))
 		path = bprm->filename;
 	vs_rust_on_exec(p->pid, old_pid, path, strnlen(path, sizeof(buf)), dev, ino);
+	vs_cost_end(VS_G_EXEC, t0);
 }
 
 static void vs_tp_exit(void *data, struct task_struct *p)
 {
+	u64 t0 = vs_cost_begin();
+
 	vs_rust_on_exit(p->pid);
+	vs_cost_end(VS_G_EXIT, t0);
 }
 
 /*
@@ -231,14 +240,21 @@ static void vs_tp_exit(void *data, struct task_struct *p)
  */
 static void vs_tp_runtime(void *data, struct task_struct *p, u64 runtime)
 {
+	u64 t0 = vs_cost_begin();
+
 	vs_rust_on_runtime(p->pid, runtime, smp_processor_id());
+	vs_cost_end(VS_G_RUNTIME, t0);
 }
 
 static void vs_tp_sock_state(void *data, const struct sock *sk, const int oldstate, const int newstate)
 {
 	/* CLOSE -> SYN_SENT happens in the connecting task, under the socket lock. */
-	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT && in_task())
+	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT && in_task()) {
+		u64 t0 = vs_cost_begin();
+
 		vs_tag_sock((struct sock *)sk, vs_rust_on_connect(current->pid));
+		vs_cost_end(VS_G_SOCK_STATE, t0);
+	}
 }
 
 static struct vs_tracepoint {
@@ -429,6 +445,18 @@ static int vs_kp_store_msg(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
+VS_TIMED_KPROBE(vs_kp_fork, VS_G_FORK_LIMIT)
+VS_TIMED_KPROBE(vs_kp_exchange_tids, VS_G_TID_EXCHANGE)
+VS_TIMED_KPROBE(vs_kp_inet_accept, VS_G_INET_ACCEPT)
+VS_TIMED_KPROBE(vs_kp_unix_accept, VS_G_UNIX_ACCEPT)
+VS_TIMED_KPROBE(vs_kp_sock_alloc_file, VS_G_SOCKET)
+VS_TIMED_KPROBE(vs_kp_unix_connect, VS_G_UNIX_CONNECT)
+VS_TIMED_KPROBE(vs_kp_unix_recv, VS_G_UNIX_RECV)
+VS_TIMED_KPROBE(vs_kp_pipe_write, VS_G_PIPE_WRITE)
+VS_TIMED_KPROBE(vs_kp_pipe_read, VS_G_PIPE_READ)
+VS_TIMED_KPROBE(vs_kp_free_obj, VS_G_OBJ_FREE)
+VS_TIMED_KPROBE(vs_kp_store_msg, VS_G_MSG_RECV)
+
 /*
  * A gate probe and the group it is armed with: VS_ARM_ALWAYS, or one of the optional groups
  * of vs-core's arming.rs, armed while the configuration needs it. Every probe is registered
@@ -446,19 +474,19 @@ struct vs_kprobe {
 #define VS_KPROBE(sym, pre, post, group) \
 	{ .kp = { .symbol_name = sym, .pre_handler = pre, .post_handler = post }, .arm = group }
 static struct vs_kprobe vs_kps[] = {
-	VS_KPROBE("kernel_clone", vs_kp_fork, vs_kp_post_nop, VS_ARM_FORK_LIMIT),
-	VS_KPROBE("exchange_tids", vs_kp_exchange_tids, NULL, VS_ARM_ALWAYS),
-	VS_KPROBE("__inet_accept", vs_kp_inet_accept, NULL, VS_ARM_ALWAYS),
-	VS_KPROBE("unix_update_edges", vs_kp_unix_accept, NULL, VS_ARM_ALWAYS),
-	VS_KPROBE("sock_alloc_file", vs_kp_sock_alloc_file, NULL, VS_ARM_ALWAYS),
-	VS_KPROBE("unix_stream_connect", vs_kp_unix_connect, NULL, VS_ARM_ALWAYS),
-	VS_KPROBE("unix_stream_recvmsg", vs_kp_unix_recv, NULL, VS_ARM_UNIX_RECV),
-	VS_KPROBE("unix_dgram_recvmsg", vs_kp_unix_recv, NULL, VS_ARM_UNIX_RECV),
-	VS_KPROBE("pipe_write", vs_kp_pipe_write, NULL, VS_ARM_PIPE),
-	VS_KPROBE("pipe_read", vs_kp_pipe_read, NULL, VS_ARM_PIPE),
-	VS_KPROBE("free_pipe_info", vs_kp_free_obj, NULL, VS_ARM_ALWAYS),
-	VS_KPROBE("store_msg", vs_kp_store_msg, NULL, VS_ARM_MSG),
-	VS_KPROBE("free_msg", vs_kp_free_obj, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("kernel_clone", vs_kp_fork_timed, vs_kp_post_nop, VS_ARM_FORK_LIMIT),
+	VS_KPROBE("exchange_tids", vs_kp_exchange_tids_timed, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("__inet_accept", vs_kp_inet_accept_timed, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("unix_update_edges", vs_kp_unix_accept_timed, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("sock_alloc_file", vs_kp_sock_alloc_file_timed, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("unix_stream_connect", vs_kp_unix_connect_timed, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("unix_stream_recvmsg", vs_kp_unix_recv_timed, NULL, VS_ARM_UNIX_RECV),
+	VS_KPROBE("unix_dgram_recvmsg", vs_kp_unix_recv_timed, NULL, VS_ARM_UNIX_RECV),
+	VS_KPROBE("pipe_write", vs_kp_pipe_write_timed, NULL, VS_ARM_PIPE),
+	VS_KPROBE("pipe_read", vs_kp_pipe_read_timed, NULL, VS_ARM_PIPE),
+	VS_KPROBE("free_pipe_info", vs_kp_free_obj_timed, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("store_msg", vs_kp_store_msg_timed, NULL, VS_ARM_MSG),
+	VS_KPROBE("free_msg", vs_kp_free_obj_timed, NULL, VS_ARM_ALWAYS),
 };
 static struct kprobe *vs_kp_ptrs[ARRAY_SIZE(vs_kps)];
 
@@ -473,9 +501,11 @@ static int vs_kp_io_worker(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
+VS_TIMED_KPROBE(vs_kp_io_worker, VS_G_IO_WORKER)
+
 static struct vs_kprobe vs_io_kps[] = {
-	VS_KPROBE("io_wq_worker", vs_kp_io_worker, NULL, VS_ARM_ALWAYS),
-	VS_KPROBE("io_sq_thread", vs_kp_io_worker, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("io_wq_worker", vs_kp_io_worker_timed, NULL, VS_ARM_ALWAYS),
+	VS_KPROBE("io_sq_thread", vs_kp_io_worker_timed, NULL, VS_ARM_ALWAYS),
 };
 static bool vs_io_kp_on[ARRAY_SIZE(vs_io_kps)];
 
@@ -483,18 +513,23 @@ static bool vs_io_kp_on[ARRAY_SIZE(vs_io_kps)];
 
 static int vs_krp_clone_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
+	u64 t0 = vs_cost_begin();
+
 	/* kernel_clone returns a pid_t: the upper half of the register is not its sign. */
 	if ((pid_t)regs_return_value(regs) < 0)
 		vs_rust_fork_failed(current->pid);
+	vs_cost_end(VS_G_FORK_RET, t0);
 	return 0;
 }
 
 static int vs_krp_load_msg_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
+	u64 t0 = vs_cost_begin();
 	void *msg = (void *)regs_return_value(regs);
 
 	if (!IS_ERR_OR_NULL(msg))
 		vs_rust_tag_object((unsigned long)msg, current->pid);
+	vs_cost_end(VS_G_MSG_LOAD, t0);
 	return 0;
 }
 

@@ -27,6 +27,7 @@
 #include <net/sch_generic.h>
 #include <net/tcp.h>
 
+#include "vs_cost.h"
 #include "vs_glue.h"
 
 static bool accept_by_share = true;
@@ -248,13 +249,18 @@ static int vs_kp_listen_stop(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
+VS_TIMED_KPROBE(vs_kp_accept, VS_G_ACCEPT_QUEUE)
+VS_TIMED_KPROBE(vs_kp_conn_request, VS_G_CONN_REQUEST)
+VS_TIMED_KPROBE(vs_kp_syn_recv, VS_G_SYN_RECV)
+VS_TIMED_KPROBE(vs_kp_listen_stop, VS_G_LISTEN_STOP)
+
 static struct kprobe vs_net_kps[] = {
-	{ .symbol_name = "inet_csk_accept", .pre_handler = vs_kp_accept },
-	{ .symbol_name = "tcp_v4_conn_request", .pre_handler = vs_kp_conn_request,
+	{ .symbol_name = "inet_csk_accept", .pre_handler = vs_kp_accept_timed },
+	{ .symbol_name = "tcp_v4_conn_request", .pre_handler = vs_kp_conn_request_timed,
 	  .post_handler = vs_kp_post_nop },
-	{ .symbol_name = "tcp_v4_syn_recv_sock", .pre_handler = vs_kp_syn_recv,
+	{ .symbol_name = "tcp_v4_syn_recv_sock", .pre_handler = vs_kp_syn_recv_timed,
 	  .post_handler = vs_kp_post_nop },
-	{ .symbol_name = "inet_csk_listen_stop", .pre_handler = vs_kp_listen_stop },
+	{ .symbol_name = "inet_csk_listen_stop", .pre_handler = vs_kp_listen_stop_timed },
 };
 static struct kprobe *vs_net_kp_ptrs[ARRAY_SIZE(vs_net_kps)];
 

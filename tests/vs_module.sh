@@ -5,7 +5,7 @@
 . "$VS_KTAP_HELPERS"
 
 ktap_print_header
-ktap_set_plan 6
+ktap_set_plan 7
 
 nr_vs() { vsctl version --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["nr_vs"])'; }
 
@@ -97,5 +97,35 @@ nice_restored_on_unload() {
 	[ "$after" = 2 ] || { ktap_print_msg "nice after rmmod: $after, want 2"; return 1; }
 }
 ktap_test_result "rmmod_gives_reniced_tasks_their_nice_back" nice_restored_on_unload
+
+# gate_timing=1 makes each gate handler count its events and time (gate_cost); 0 stops it.
+gate_events() { # GATE: its event count in gate_cost (0 when absent)
+	awk -v g="$1" '$1 == g { n = $2 } END { print n + 0 }' /sys/module/vs/parameters/gate_cost
+}
+gate_timing_counts_each_gate() {
+	local p=/sys/module/vs/parameters sockets='import socket
+for _ in range(50): socket.socket().close()'
+	vsctl create timed >/dev/null || return 1
+	echo 1 >$p/gate_timing || return 1
+	(vsctl addprocess timed $BASHPID >/dev/null && python3 -c "$sockets") || return 1
+	local n ns
+	n=$(gate_events socket)
+	ns=$(awk '$1 == "socket" { print $3 }' $p/gate_cost)
+	[ "$n" -ge 50 ] && [ "${ns:-0}" -gt 0 ] ||
+		{ ktap_print_msg "timing on: socket events $n, ns ${ns:-none}"; cat $p/gate_cost; return 1; }
+	grep -q '^clock_pair_ns [0-9]' $p/gate_cost || { ktap_print_msg "no clock_pair_ns line"; return 1; }
+	# Turning it off clears the counters, and nothing counts while it is off.
+	echo 0 >$p/gate_timing || return 1
+	(vsctl addprocess timed $BASHPID >/dev/null && python3 -c "$sockets") || return 1
+	n=$(gate_events socket)
+	[ "$n" = 0 ] || { ktap_print_msg "timing off: socket events $n"; return 1; }
+	[ "$(cat $p/gate_timing)" = 0 ] || return 1
+	if echo maybe >$p/gate_timing 2>/dev/null; then
+		ktap_print_msg "gate_timing took 'maybe'"
+		return 1
+	fi
+	vsctl destroy timed >/dev/null
+}
+ktap_test_result "gate_timing_counts_each_gate_and_stops" gate_timing_counts_each_gate
 
 ktap_finished

@@ -489,10 +489,14 @@ impl<S: Store> Vs<S> {
     /// Returns the task's VSID afterwards.
     pub fn on_gate(&mut self, pid: u64, event: u32, req: Option<usize>) -> u32 {
         let cur = self.slot_of(pid);
-        if let Some(to) = self.decide(event, cur, req, Exe::NONE) {
-            let _ = self.move_task(pid, to);
+        match self.decide(event, cur, req, Exe::NONE) {
+            Some(to) if to != cur => {
+                let _ = self.move_task(pid, to);
+                self.id_of(pid)
+            }
+            // Where it was: no second lookup of the task.
+            _ => self.reg.node(cur).map_or(VS_ROOT, |n| n.id),
         }
-        self.id_of(pid)
     }
 
     /// Remember that the object at `addr` (a pipe, a message) carries the VS of `pid`.

@@ -123,6 +123,8 @@ pub struct RuleTable<R, I> {
     next_id: u32,
     /// Rules per event, so that a gate can tell in O(1) that no rule can concern it.
     per_event: [u32; VS_EV_MAX as usize + 1],
+    /// Bit `1 << event` for each event whose `per_event` is not 0.
+    mask: u32,
     /// An exec showed a rule's path with a file other than the one resolved: resolve again.
     stale: bool,
 }
@@ -140,17 +142,26 @@ where
             len: 0,
             next_id: 1,
             per_event: [0; VS_EV_MAX as usize + 1],
+            mask: 0,
             stale: false,
         }
     }
 
-    /// Bit `1 << event` set for every event that has at least one rule.
+    /// Bit `1 << event` set for every event that has at least one rule (kept up to date by
+    /// `add` and `delete`: the module reads it after every locked section).
     pub fn event_mask(&self) -> u32 {
-        self.per_event
-            .iter()
-            .enumerate()
-            .filter(|(_, &n)| n != 0)
-            .fold(0, |m, (e, _)| m | 1 << e)
+        self.mask
+    }
+
+    fn count_event(&mut self, event: u32, added: bool) {
+        if let Some(n) = self.per_event.get_mut(event as usize) {
+            *n = if added { *n + 1 } else { n.saturating_sub(1) };
+            if *n == 0 {
+                self.mask &= !(1 << event);
+            } else {
+                self.mask |= 1 << event;
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -249,7 +260,7 @@ where
                 self.index[self.len] = key;
             }
             self.len += 1;
-            self.per_event[spec.event as usize] += 1;
+            self.count_event(spec.event, true);
         }
         // A large batch is appended, then the index sorted once: O(n log n) instead of the
         // O(n²) of one insertion each (this runs under the state lock, interrupts off).
@@ -283,7 +294,7 @@ where
             .map_err(|_| Error::Invalid)?;
         self.index.copy_within(ipos + 1..self.len, ipos);
         self.len -= 1;
-        self.per_event[r.spec.event as usize] -= 1;
+        self.count_event(r.spec.event, false);
         Ok(())
     }
 
@@ -297,17 +308,22 @@ where
         })
     }
 
-    /// The first rule (smallest id) for exactly this key whose path and file match. A rule
-    /// whose path matches but whose file does not marks the table stale.
-    fn first_for(&mut self, key: IndexEntry, path: &[u8], file: FileId) -> Option<usize> {
-        let idx = &self.index[..self.len];
+    /// The first rule (smallest id) for exactly this key whose path and file match, among the
+    /// index entries at `range` (those of the key's event and current VS). A rule whose path
+    /// matches but whose file does not marks the table stale.
+    fn first_for(
+        &mut self,
+        range: core::ops::Range<usize>,
+        key: IndexEntry,
+        path: &[u8],
+        file: FileId,
+    ) -> Option<usize> {
+        let idx = &self.index[range];
         let start = idx.partition_point(|e| *e < key);
         let mut stale = false;
         let found = idx[start..]
             .iter()
-            .take_while(|e| {
-                (e.event, e.cur, e.req, e.path_hash) == (key.event, key.cur, key.req, key.path_hash)
-            })
+            .take_while(|e| (e.req, e.path_hash) == (key.req, key.path_hash))
             .filter_map(|e| self.position(e.id))
             .find(|&pos| {
                 let r = &self.rules[pos];
@@ -323,6 +339,14 @@ where
             });
         self.stale |= stale;
         found
+    }
+
+    /// Where the index entries of `event` with current VS `cur` are (maybe empty).
+    fn entries_of(&self, event: u32, cur: u32) -> core::ops::Range<usize> {
+        let idx = &self.index[..self.len];
+        let start = idx.partition_point(|e| (e.event, e.cur) < (event, cur));
+        let len = idx[start..].partition_point(|e| (e.event, e.cur) == (event, cur));
+        start..start + len
     }
 
     /// Whether an exec found a path rule whose file was not the one resolved (since the last
@@ -360,7 +384,9 @@ where
         path: &[u8],
         file: FileId,
     ) -> Option<(u32, Verdict)> {
-        if self.len == 0 {
+        // Most gates have no rule at all (one load), and most tasks no rule of their event for
+        // their own VS (one search): the common answer, "no rule", costs little.
+        if self.per_event.get(event as usize).is_none_or(|&n| n == 0) {
             return None;
         }
         let hash = if event == VS_EV_EXEC {
@@ -370,6 +396,10 @@ where
         };
         let mut best: Option<usize> = None;
         for c in [cur, VS_ANY] {
+            let range = self.entries_of(event, c);
+            if range.is_empty() {
+                continue;
+            }
             for r in [req.unwrap_or(VS_ANY), VS_ANY] {
                 for h in [hash, 0] {
                     let key = IndexEntry {
@@ -379,7 +409,7 @@ where
                         path_hash: h,
                         id: 0,
                     };
-                    if let Some(pos) = self.first_for(key, path, file) {
+                    if let Some(pos) = self.first_for(range.clone(), key, path, file) {
                         // Positions follow id order, so the smallest position wins.
                         best = Some(best.map_or(pos, |b| b.min(pos)));
                     }
