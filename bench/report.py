@@ -96,6 +96,42 @@ def main():
         pr = per_round(ic, c, "fork_exit")
         us = statistics.median(pr.values()) / 1000 if pr else float("nan")
         print(f"| {n} | {us:.1f} | {cell(ic, c, 'rules1', 'fork_exit')} | {cell(tcg, c, 'rules1', 'fork_exit')} |")
+    handlers(sys.argv[1].removesuffix(".txt") + "-handlers.txt", ic, micros)
+
+
+def handlers(path, ic, micros):
+    """The per-gate table from bench/run.sh's `--gates` pass ("round micro ops gate events ns
+    clock_pair_ns" lines): what each gate's handler costs, apart from its probe."""
+    try:
+        lines = [line.split() for line in open(path)]
+    except FileNotFoundError:
+        return
+    cost = collections.defaultdict(list)  # (micro, gate) -> [(events per op, instructions per event)]
+    for rnd, micro, ops, gate, events, ns, pair in lines:
+        ops, events, ns, pair = int(ops), int(events), int(ns), int(pair)
+        if ops and events:
+            cost[(micro, gate)].append((events / ops, ns / events - pair))
+    print("\n## What each gate's handler costs\n")
+    print("A pass of its own in each round of the icount boot, realistic rules: the module's")
+    print("`gate_timing` parameter times every gate handler (`local_clock`, which under `-icount")
+    print("shift=0` counts instructions; the cost of the two clock reads, `clock_pair_ns`, is taken")
+    print("off). Gates that ran at least once per 20 operations; median over rounds. The handler")
+    print("is the part vs's code decides; the rest of what the module adds (the table above) is the")
+    print("probe's own entry and exit, kprobe or tracepoint.\n")
+    print("| operation | gate | events per op | instructions per event (min-max) | handler instructions per op | module adds per op (above) |")
+    print("|---|---|---|---|---|---|")
+    for m in micros:
+        rows = [(g, v) for (mm, g), v in cost.items() if mm == m]
+        rows = [(g, v) for g, v in rows if statistics.median(e for e, _ in v) >= 0.05]
+        total = 0.0
+        for g, v in sorted(rows, key=lambda r: -statistics.median(e * c for e, c in r[1])):
+            per_op = statistics.median(e for e, _ in v)
+            ins = [c for _, c in v]
+            total += per_op * statistics.median(ins)
+            print(f"| {m} | {g} | {per_op:.2f} | {statistics.median(ins):.0f} ({min(ins):.0f}-{max(ins):.0f}) "
+                  f"| {per_op * statistics.median(ins):.0f} | |")
+        if rows:
+            print(f"| {m} | **all handlers** | | | **{total:.0f}** | {added(ic, 'rules', 'absent', m)} |")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ B=target/release/vs-bench
 MICROS="fork_exit fork_exec socket_close tcp_connect_accept pipe_roundtrip unix_roundtrip"
 if [ "${VS_ICOUNT:-0}" = 1 ]; then mode=icount; else mode=tcg; fi
 OUT=${BENCH_OUT:-.cache/bench-gates-$mode.txt}
+GATES_OUT=${OUT%.txt}-handlers.txt
 : >"$OUT"
+: >"$GATES_OUT"
 record() { # CONFIG ROUND: read "micro ns" lines
 	while read -r m ns; do echo "$1 $2 $m $ns" >>"$OUT"; done
 }
@@ -25,6 +27,9 @@ for r in $(seq "$ROUNDS"); do
 	$B $MICROS | record loaded "$r"
 	$B setup realistic
 	$B --vs www1 $MICROS | record rules "$r"
+	# Then each gate handler's own cost over the same micros (a pass of its own: timing
+	# the handlers adds two clock reads to each).
+	$B --vs www1 --gates $MICROS | sed "s/^/$r /" >>"$GATES_OUT"
 	$B setup clear
 	for n in 1 100 10000; do
 		$B setup realistic
@@ -33,4 +38,4 @@ for r in $(seq "$ROUNDS"); do
 		$B setup clear
 	done
 done
-echo "bench: samples in $OUT" >&2
+echo "bench: samples in $OUT, handler costs in $GATES_OUT" >&2

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Microbenchmarks of the operations the gates intercept, and the rule sets they run under.
 //!
-//! `vs-bench [--vs NAME] MICRO...` prints `MICRO ns_per_op` lines; `vs-bench setup
+//! `vs-bench [--vs NAME] [--gates] MICRO...` prints `MICRO ns_per_op` lines (with `--gates`,
+//! each gate handler's cost over each micro instead); `vs-bench setup
 //! realistic|rules N|vss N|crowd N|clear` prepares the module. bench/run.sh and bench/scale.sh
 //! interleave configurations in one boot and turn the lines into ratios.
 
@@ -11,6 +12,7 @@ mod scale;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 use vs_client::Device as Dev;
 use vs_core::abi::*;
@@ -39,7 +41,11 @@ fn rw(fd: i32, write: bool) {
 }
 
 /// Run `op` `n` times; nanoseconds per operation.
+/// How many operations the last `time` ran (for `--gates`: events per operation).
+static LAST_OPS: AtomicU32 = AtomicU32::new(0);
+
 fn time(n: u32, mut op: impl FnMut()) -> f64 {
+    LAST_OPS.store(n, Ordering::Relaxed);
     let t = Instant::now();
     for _ in 0..n {
         op();
@@ -238,10 +244,42 @@ fn main() {
         d.add_process(id_of(&d, name), getpid(), false)
             .expect("addprocess");
     }
+    // `--gates`: time each gate handler in the module (its gate_timing parameter) over each
+    // micro, and print `MICRO OPS GATE EVENTS NS CLOCK_PAIR_NS` lines instead of timings.
+    let gates = it.peek() == Some(&"--gates");
+    if gates {
+        it.next();
+    }
     for name in it {
-        match micro(name) {
+        if gates {
+            std::fs::write(GATE_TIMING, "1").expect("gate_timing");
+        }
+        let ns = micro(name);
+        if gates {
+            let cost = std::fs::read_to_string(GATE_COST).expect("gate_cost");
+            std::fs::write(GATE_TIMING, "0").expect("gate_timing");
+            print_gate_cost(name, &cost);
+            continue;
+        }
+        match ns {
             Some(ns) => println!("{name} {ns:.0}"),
             None => eprintln!("unknown micro {name}"),
+        }
+    }
+}
+
+const GATE_TIMING: &str = "/sys/module/vs/parameters/gate_timing";
+const GATE_COST: &str = "/sys/module/vs/parameters/gate_cost";
+
+/// `gate_cost` (a `clock_pair_ns N` line, then `gate events ns` lines) as `--gates` prints it.
+fn print_gate_cost(micro: &str, cost: &str) {
+    let ops = LAST_OPS.load(Ordering::Relaxed);
+    let mut pair = "0";
+    for line in cost.lines() {
+        match line.split_whitespace().collect::<Vec<_>>()[..] {
+            ["clock_pair_ns", n] => pair = n,
+            [gate, events, ns] => println!("{micro} {ops} {gate} {events} {ns} {pair}"),
+            _ => eprintln!("gate_cost: unexpected line {line:?}"),
         }
     }
 }

@@ -84,6 +84,46 @@ pub struct IndexEntry {
     pub id: u32,
 }
 
+/// Entries of the decision cache: a power of two (the key's hash picks one).
+const DECISIONS: usize = 32;
+
+/// One cached classification: for this event, current VS and requester (`has_req` false:
+/// the event has none), the position of the first matching rule, or `NO_RULE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Decision {
+    event: u32,
+    cur: u32,
+    req: u32,
+    has_req: bool,
+    valid: bool,
+    pos: u32,
+}
+
+const NO_RULE: u32 = u32::MAX;
+
+impl Decision {
+    const EMPTY: Decision = Decision {
+        event: 0,
+        cur: 0,
+        req: 0,
+        has_req: false,
+        valid: false,
+        pos: NO_RULE,
+    };
+
+    fn matches(&self, event: u32, cur: u32, req: Option<u32>) -> bool {
+        self.valid
+            && (self.event, self.cur, self.has_req, self.req)
+                == (event, cur, req.is_some(), req.unwrap_or(0))
+    }
+
+    fn at(event: u32, cur: u32, req: Option<u32>) -> usize {
+        let h = (cur.wrapping_mul(0x9E37_79B9) ^ req.unwrap_or(0).wrapping_mul(0x85EB_CA6B))
+            .wrapping_add(event);
+        (h >> 27) as usize & (DECISIONS - 1)
+    }
+}
+
 /// What a classification decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -125,6 +165,11 @@ pub struct RuleTable<R, I> {
     per_event: [u32; VS_EV_MAX as usize + 1],
     /// Bit `1 << event` for each event whose `per_event` is not 0.
     mask: u32,
+    /// Recent decisions of the gates that have no path (all but exec), so that a task that
+    /// keeps reading a tagged pipe or accepting connections does not search the index each
+    /// time. Cleared whenever a rule is added or deleted (positions and matches change);
+    /// nothing else changes what a rule matches, since rules name VSs by id.
+    decisions: [Decision; DECISIONS],
     /// An exec showed a rule's path with a file other than the one resolved: resolve again.
     stale: bool,
 }
@@ -143,6 +188,7 @@ where
             next_id: 1,
             per_event: [0; VS_EV_MAX as usize + 1],
             mask: 0,
+            decisions: [Decision::EMPTY; DECISIONS],
             stale: false,
         }
     }
@@ -154,6 +200,7 @@ where
     }
 
     fn count_event(&mut self, event: u32, added: bool) {
+        self.decisions = [Decision::EMPTY; DECISIONS];
         if let Some(n) = self.per_event.get_mut(event as usize) {
             *n = if added { *n + 1 } else { n.saturating_sub(1) };
             if *n == 0 {
@@ -389,6 +436,51 @@ where
         if self.per_event.get(event as usize).is_none_or(|&n| n == 0) {
             return None;
         }
+        let pos = if event == VS_EV_EXEC {
+            self.search(event, cur, req, path, file)?
+        } else {
+            let at = Decision::at(event, cur, req);
+            let d = self.decisions[at];
+            let pos = if d.matches(event, cur, req) {
+                d.pos
+            } else {
+                let pos = self
+                    .search(event, cur, req, &[], FileId::NONE)
+                    .map_or(NO_RULE, |p| p as u32);
+                self.decisions[at] = Decision {
+                    event,
+                    cur,
+                    req: req.unwrap_or(0),
+                    has_req: req.is_some(),
+                    valid: true,
+                    pos,
+                };
+                pos
+            };
+            if pos == NO_RULE {
+                return None;
+            }
+            pos as usize
+        };
+        let rule = self.rules.get_mut(pos)?;
+        rule.spec.hits = rule.spec.hits.wrapping_add(1);
+        let verdict = match rule.spec.target {
+            VS_TARGET_REQ => Verdict::Req,
+            VS_TARGET_KEEP => Verdict::Keep,
+            _ => Verdict::Slot(usize::from(rule.target_slot)),
+        };
+        Some((rule.spec.id, verdict))
+    }
+
+    /// The position of the first rule (smallest id) that matches, searching the index.
+    fn search(
+        &mut self,
+        event: u32,
+        cur: u32,
+        req: Option<u32>,
+        path: &[u8],
+        file: FileId,
+    ) -> Option<usize> {
         let hash = if event == VS_EV_EXEC {
             path_hash(path)
         } else {
@@ -422,14 +514,6 @@ where
                 }
             }
         }
-        let pos = best?;
-        let rule = &mut self.rules[pos];
-        rule.spec.hits = rule.spec.hits.wrapping_add(1);
-        let verdict = match rule.spec.target {
-            VS_TARGET_REQ => Verdict::Req,
-            VS_TARGET_KEEP => Verdict::Keep,
-            _ => Verdict::Slot(usize::from(rule.target_slot)),
-        };
-        Some((rule.spec.id, verdict))
+        best
     }
 }

@@ -2,6 +2,7 @@
 //! matches decides.
 
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 use vs_core::abi::*;
 use vs_core::rules::{FileId, IndexEntry, Rule, RuleTable, Verdict};
 use vs_core::tree::Error;
@@ -151,6 +152,62 @@ proptest! {
                 let expect = match r.target { VS_TARGET_REQ => Verdict::Req, VS_TARGET_KEEP => Verdict::Keep, t => Verdict::Slot(t as usize + 10) };
                 prop_assert_eq!(v, expect);
             }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Add(Vec<VsRule>),
+    Delete(usize),
+    Query(u32, u32, u32),
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// The gates' decision cache never answers from before a rule was added or deleted: the
+    /// same questions asked between changes get the definition's answer, and every answer
+    /// counts a hit on the rule that gave it.
+    #[test]
+    fn cached_decisions_follow_every_change(
+        steps in prop::collection::vec(prop_oneof![
+            1 => prop::collection::vec(rule(), 1..4).prop_map(Step::Add),
+            1 => (0usize..20).prop_map(Step::Delete),
+            4 => (prop::sample::select(vec![VS_EV_FORK, VS_EV_ACCEPT]), 1u32..=4, 1u32..=4)
+                .prop_map(|(e, c, r)| Step::Query(e, c, r)),
+        ], 1..80),
+    ) {
+        let mut t = table(64);
+        let mut model: Vec<VsRule> = Vec::new();
+        let mut hits: BTreeMap<u32, u64> = BTreeMap::new();
+        for step in steps {
+            match step {
+                Step::Add(b) => {
+                    if model.len() + b.len() > 64 { continue; }
+                    let first = t.add(&b, slot_of).unwrap();
+                    for (i, r) in b.iter().enumerate() {
+                        model.push(VsRule { id: first + i as u32, ..*r });
+                    }
+                }
+                Step::Delete(d) => {
+                    if model.is_empty() { continue; }
+                    let id = model.remove(d % model.len()).id;
+                    hits.remove(&id);
+                    prop_assert_eq!(t.delete(id), Ok(()));
+                }
+                Step::Query(ev, cur, req) => {
+                    let req = vs_event_has_req(ev).then_some(req);
+                    let want = naive(&model, ev, cur, req, "", false);
+                    let got = t.classify(ev, cur, req, b"", FileId::NONE).map(|g| g.0);
+                    prop_assert_eq!(got, want, "ev {} cur {} req {:?}", ev, cur, req);
+                    if let Some(id) = got {
+                        *hits.entry(id).or_default() += 1;
+                    }
+                }
+            }
+        }
+        for r in t.iter() {
+            prop_assert_eq!(r.spec.hits, hits.get(&r.spec.id).copied().unwrap_or(0), "rule {}", r.spec.id);
         }
     }
 }
