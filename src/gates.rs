@@ -4,6 +4,12 @@
 //! Each takes the state lock once and hands over to [`crate::classify::Vs`], where the rules
 //! for membership, counts and limits live. Probes run in atomic context; so does everything
 //! here (the state lock is a spinlock and nothing under it allocates).
+//!
+//! Before the lock, two cheaper ways out: the hints (nothing classified and no rule for the
+//! event: nothing to do), and the unlocked reader (`unlocked.rs`: the task's VS has no rule
+//! for the event, so the gate only needs its VSID). Both read atomics the lock's holder
+//! keeps up to date; the second is validated by the state's seqcount and falls back to the
+//! lock whenever a locked section overlapped it.
 //! When the module is not initialised (never, while probes are registered) they do nothing.
 
 use crate::abi::{
@@ -26,7 +32,7 @@ fn key(pid: i32) -> u64 {
 
 #[no_mangle]
 extern "C" fn vs_rust_on_fork(parent: i32, child: i32) {
-    if HINTS.idle(VS_EV_FORK) {
+    if HINTS.idle(VS_EV_FORK) || state::unlocked().fork_is_noop(key(parent), key(child)) {
         HINTS.root_forks.fetch_add(1, Relaxed);
         return;
     }
@@ -128,7 +134,8 @@ extern "C" fn vs_rust_on_runtime(pid: i32, ns: u64, cpu: u32) {
 
 #[no_mangle]
 extern "C" fn vs_rust_fork_check(pid: i32) -> bool {
-    if HINTS.idle(VS_EV_FORK) {
+    // A task with no entry and no fork rule in the root forks into the root: nothing to check.
+    if HINTS.idle(VS_EV_FORK) || state::unlocked().fork_is_noop(key(pid), 0) {
         return true;
     }
     state::with(|s| Ok(s.vs.fork_check(key(pid)) == ForkCheck::Allow)).unwrap_or(true)
@@ -146,6 +153,9 @@ extern "C" fn vs_rust_fork_failed(pid: i32) {
 fn gate(pid: i32, event: u32, req: Option<u32>) -> u32 {
     if HINTS.idle(event) {
         return VS_ROOT;
+    }
+    if let Some(id) = state::unlocked().gate(key(pid), event) {
+        return id;
     }
     state::with(|s| {
         let req_slot = req
@@ -188,7 +198,7 @@ extern "C" fn vs_rust_on_unix_recv(pid: i32, req: u32) {
 }
 
 fn object_gate(pid: i32, event: u32, obj: usize) {
-    if HINTS.idle(event) {
+    if HINTS.idle(event) || state::unlocked().gate(key(pid), event).is_some() {
         return;
     }
     let _ = state::with(|s| {

@@ -20,6 +20,8 @@ use kernel::prelude::*;
 use crate::abi::{VsStats, VS_MAX, VS_MAX_MEMBERS, VS_MAX_RULES};
 use crate::accept::{AcceptTable, Listener};
 use crate::classify::{Store, Tables, Vs};
+use crate::seq::SeqCount;
+use crate::unlocked::Unlocked;
 use crate::cpu_control::{NiceAction, TaskSample};
 use crate::glue;
 use crate::members::Entry;
@@ -112,34 +114,82 @@ impl Hints {
     }
 }
 
-/// The per-CPU charge slots (`charge_cache`), for the scheduler path to fill without the lock:
-/// the state's `vs.charges`, published at load and withdrawn at unload after the probes are
-/// gone (so no reader remains when the table is freed with the state).
-static CHARGES: AtomicPtr<AtomicU64> = AtomicPtr::new(core::ptr::null_mut());
-static CHARGES_LEN: AtomicUsize = AtomicUsize::new(0);
+/// A table of the state that paths without the lock use: the state's own heap buffer of
+/// atomics, published at load after it was filled and withdrawn at unload after the probes
+/// that read it are gone (so no reader remains when the table is freed with the state).
+struct SharedTable {
+    ptr: AtomicPtr<AtomicU64>,
+    len: AtomicUsize,
+}
+
+impl SharedTable {
+    const fn new() -> Self {
+        Self {
+            ptr: AtomicPtr::new(core::ptr::null_mut()),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Publish `t` (pointer first, then length: a reader that sees the length sees both).
+    fn set(&self, t: &[AtomicU64]) {
+        self.ptr.store(t.as_ptr().cast_mut(), Ordering::Release);
+        self.len.store(t.len(), Ordering::Release);
+    }
+
+    /// Withdraw it (length first).
+    fn clear(&self) {
+        self.len.store(0, Ordering::Release);
+        self.ptr.store(core::ptr::null_mut(), Ordering::Release);
+    }
+
+    /// The table; empty while the module is not initialised.
+    fn get(&self) -> &'static [AtomicU64] {
+        let len = self.len.load(Ordering::Acquire);
+        let ptr = self.ptr.load(Ordering::Acquire);
+        if ptr.is_null() || len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` and `len` describe a table of the published state (`set` in `init`
+        // after it was filled, `clear` before the state is dropped), which lives until
+        // `Published` drops; that happens after every probe that calls this is unregistered
+        // and finished. The elements are atomics: shared access from any CPU is sound, and
+        // the table is never reallocated (the state moves, its heap buffers do not).
+        unsafe { core::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+/// The per-CPU charge slots (`charge_cache`), for the scheduler path to fill without the lock.
+static CHARGES: SharedTable = SharedTable::new();
+/// The member shadow and the gate view, for the gates' unlocked reads (`unlocked.rs`).
+static MEMBER_SHADOW: SharedTable = SharedTable::new();
+static GATE_VIEW: SharedTable = SharedTable::new();
+/// Every locked section is a write section of this count (see `with`), so an unlocked read
+/// that overlapped one is thrown away.
+static SEQ: SeqCount = SeqCount::new();
 
 /// The per-CPU charge slots; empty while the module is not initialised.
 pub(crate) fn charge_slots() -> &'static [AtomicU64] {
-    let len = CHARGES_LEN.load(Ordering::Acquire);
-    let ptr = CHARGES.load(Ordering::Acquire);
-    if ptr.is_null() || len == 0 {
-        return &[];
+    CHARGES.get()
+}
+
+/// What the gates can read without the lock (see `unlocked.rs`).
+pub(crate) fn unlocked() -> Unlocked<'static> {
+    Unlocked {
+        seq: &SEQ,
+        members: MEMBER_SHADOW.get(),
+        view: GATE_VIEW.get(),
     }
-    // SAFETY: `ptr` and `len` describe the state's `vs.charges` (published in `init` after
-    // the table was filled, length before pointer withdrawn in reverse order), which lives
-    // until `Published` drops; that happens after every probe that calls this is unregistered
-    // and finished. The elements are atomics: shared access from any CPU is sound, and the
-    // table itself is never reallocated.
-    unsafe { core::slice::from_raw_parts(ptr, len) }
 }
 
 /// Run `f` on the state with the lock held. `ENODEV` when the module is not initialised.
 pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
     let flags = glue::state_lock();
+    SEQ.write_begin();
     // SAFETY: the state lock is held, so this is the only reference to the cell's contents.
     let ret = match unsafe { &mut *GLOBAL.0.get() } {
         Some(state) => {
             let ret = f(state);
+            state.vs.publish_gate_view();
             // Written only when changed: every gate on every CPU reads these, and a store
             // would take their cache line from all of them.
             publish_hint(&HINTS.members, state.vs.members.len());
@@ -150,6 +200,7 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
         }
         None => Err(ENODEV),
     };
+    SEQ.write_end();
     glue::state_unlock(flags);
     ret
 }
@@ -173,8 +224,10 @@ fn publish_mask(hint: &AtomicU32, v: u32) {
 /// freed) after the lock is released.
 fn publish(new: Option<State>) -> Option<State> {
     let flags = glue::state_lock();
+    SEQ.write_begin();
     // SAFETY: the state lock is held, so this is the only reference to the cell's contents.
     let old = core::mem::replace(unsafe { &mut *GLOBAL.0.get() }, new);
+    SEQ.write_end();
     glue::state_unlock(flags);
     old
 }
@@ -193,7 +246,11 @@ fn table<T: Clone>(fill: T, len: usize) -> Result<VVec<T>> {
 
 /// Zeroed charge slots for every possible CPU.
 fn charge_table() -> Result<VVec<AtomicU64>> {
-    let n = glue::nr_cpu_ids() * crate::charge_cache::SLOTS_PER_CPU;
+    atomic_table(glue::nr_cpu_ids() * crate::charge_cache::SLOTS_PER_CPU)
+}
+
+/// `n` atomics, all 0 (they are not `Clone`, so not a `table`).
+fn atomic_table(n: usize) -> Result<VVec<AtomicU64>> {
     let mut v = VVec::with_capacity(n, gfp_quiet())?;
     for _ in 0..n {
         // Capacity was reserved: this does not allocate.
@@ -218,6 +275,8 @@ fn allocate() -> Result<Published> {
     let vs = Vs::new(Tables::<KStore> {
         slots: table::<Slot>(None, VS_MAX as usize)?,
         members: table(Entry::default(), MEMBER_TABLE)?,
+        member_shadow: atomic_table(MEMBER_TABLE)?,
+        gate_view: atomic_table(VS_MAX as usize)?,
         objects: table(Entry::default(), OBJECT_TABLE)?,
         rules: table(Rule::BLANK, VS_MAX_RULES as usize)?,
         index: table(IndexEntry::default(), VS_MAX_RULES as usize)?,
@@ -235,11 +294,18 @@ fn allocate() -> Result<Published> {
         tick_actions: KVVec::new(),
     };
     state.publish();
-    let (ptr, len) = (state.vs.charges.as_ptr().cast_mut(), state.vs.charges.len());
+    // The tables' heap buffers do not move with the state: publish them once it is in place.
+    let charges: *const [AtomicU64] = &*state.vs.charges;
+    let shadow: *const [AtomicU64] = state.vs.members.shadow().unwrap_or(&[]);
+    let view: *const [AtomicU64] = &*state.vs.gate_view;
     drop(publish(Some(state)));
-    // The table's heap buffer does not move with the state.
-    CHARGES.store(ptr, Ordering::Release);
-    CHARGES_LEN.store(len, Ordering::Release);
+    // SAFETY: the three point into heap buffers of the state just published, which stay put
+    // until `Published` drops (and withdraws them first); nothing frees them in between.
+    unsafe {
+        CHARGES.set(&*charges);
+        MEMBER_SHADOW.set(&*shadow);
+        GATE_VIEW.set(&*view);
+    }
     Ok(Published(()))
 }
 
@@ -247,8 +313,9 @@ impl Drop for Published {
     /// Unpublish and free the state. No ioctl, gate or tick can run any more: the guards of
     /// the device, the probes and the controller dropped first (see `VsModule`).
     fn drop(&mut self) {
-        CHARGES_LEN.store(0, Ordering::Release);
-        CHARGES.store(core::ptr::null_mut(), Ordering::Release);
+        for t in [&CHARGES, &MEMBER_SHADOW, &GATE_VIEW] {
+            t.clear();
+        }
         drop(publish(None));
         for h in [&HINTS.members, &HINTS.objects] {
             h.store(0, Ordering::Release);

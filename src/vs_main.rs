@@ -41,8 +41,14 @@ mod members;
 #[path = "../vs-core/src/rules.rs"]
 mod rules;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/seq.rs"]
+mod seq;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/share.rs"]
 mod share;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/unlocked.rs"]
+mod unlocked;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/tree.rs"]
 mod tree;

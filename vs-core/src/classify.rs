@@ -19,6 +19,7 @@ use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
 use crate::rules::{Exe, IndexEntry, Rule, RuleTable, Verdict};
 use crate::share::{self, PoolCtl, Scratch};
 use crate::tree::{Error, Registry, Result, Slot};
+use crate::unlocked::view_word;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// The storage a [`Vs`] runs on: one kind of owned slice (kernel: `VVec`, host: `Vec`).
@@ -33,6 +34,11 @@ pub struct Tables<S: Store> {
     pub slots: S::Table<Slot>,
     /// Classified tasks.
     pub members: S::Table<Entry>,
+    /// The members' shadow for unlocked reads (`members.rs`): as long as `members`, or empty
+    /// (no shadow; the gates then always lock).
+    pub member_shadow: S::Table<AtomicU64>,
+    /// The gate view (`unlocked.rs`): one word per slot, or empty.
+    pub gate_view: S::Table<AtomicU64>,
     /// Tags on kernel objects (pipes, messages).
     pub objects: S::Table<Entry>,
     pub rules: S::Table<Rule>,
@@ -48,7 +54,7 @@ pub struct Tables<S: Store> {
 /// Everything the gates need, behind one lock in the kernel.
 pub struct Vs<S: Store> {
     pub reg: Registry<S::Table<Slot>>,
-    pub members: Members<S::Table<Entry>>,
+    pub members: Members<S::Table<Entry>, S::Table<AtomicU64>>,
     /// Tags on kernel objects (pipes, messages): address -> slot of the VS that wrote them.
     pub objects: Members<S::Table<Entry>>,
     pub rules: RuleTable<S::Table<Rule>, S::Table<IndexEntry>>,
@@ -64,6 +70,10 @@ pub struct Vs<S: Store> {
     /// Read and filled without the lock by the scheduler path (see `charge_cache`); folded
     /// into `stats` under it.
     pub charges: S::Table<AtomicU64>,
+    /// What the unlocked gates read besides the member shadow (see `unlocked.rs`), and the
+    /// tree and rule generations its words were filled under.
+    pub gate_view: S::Table<AtomicU64>,
+    view_gen: (u64, u64),
 }
 
 /// The outcome of [`Vs::fork_check`].
@@ -80,6 +90,8 @@ impl<S: Store> Vs<S> {
         let Tables {
             slots,
             members,
+            member_shadow,
+            gate_view,
             objects,
             rules,
             index,
@@ -92,6 +104,13 @@ impl<S: Store> Vs<S> {
         if stats.len() < n || ctl.len() < n || scratch.len() < n {
             return Err(Error::NoSpace);
         }
+        if !gate_view.is_empty() && gate_view.len() < n {
+            return Err(Error::NoSpace);
+        }
+        for w in gate_view.iter() {
+            w.store(0, Relaxed);
+        }
+        let shadow = (!member_shadow.is_empty()).then_some(member_shadow);
         if charges.len() % charge_cache::SLOTS_PER_CPU != 0 {
             return Err(Error::Invalid);
         }
@@ -106,7 +125,7 @@ impl<S: Store> Vs<S> {
         }
         Ok(Self {
             reg: Registry::new(slots)?,
-            members: Members::new(members).ok_or(Error::Invalid)?,
+            members: Members::with_shadow(members, shadow).ok_or(Error::Invalid)?,
             objects: Members::new(objects).ok_or(Error::Invalid)?,
             rules: RuleTable::new(rules, index),
             stats,
@@ -116,6 +135,8 @@ impl<S: Store> Vs<S> {
             // Not a generation the registry has had: the first tick caches the pools.
             pools_gen: u64::MAX,
             charges,
+            gate_view,
+            view_gen: (0, 0),
         })
     }
 
@@ -245,10 +266,11 @@ impl<S: Store> Vs<S> {
         // What it ran before the move is the old VS's.
         self.fold_task(pid);
         if to != 0 {
-            self.members.entry(pid).map_err(|_| Error::NoSpace)?.slot = to as u16;
+            self.members.entry(pid).map_err(|_| Error::NoSpace)?;
+            self.members.set_slot(pid, to as u16);
             self.reg.join(to)?;
-        } else if let Some(e) = self.members.get_mut(pid) {
-            e.slot = 0;
+        } else {
+            self.members.set_slot(pid, 0);
         }
         // A task whose user reniced it is left alone only until it moves (README, "Nice
         // policy"): from here on its nice is its own again, recorded at the next tick.
@@ -359,8 +381,8 @@ impl<S: Store> Vs<S> {
                 placed
             } else {
                 match self.members.entry(child) {
-                    Ok(e) => {
-                        e.slot = slot as u16;
+                    Ok(_) => {
+                        self.members.set_slot(child, slot as u16);
                         let _ = self.reg.commit(slot);
                     }
                     Err(_) => {
@@ -373,13 +395,11 @@ impl<S: Store> Vs<S> {
             placed
         } else {
             let cur = self.slot_of(parent);
+            self.fill_view(cur);
             let target = self.decide(VS_EV_FORK, cur, None, Exe::NONE).unwrap_or(cur);
             if target != 0
-                && self
-                    .members
-                    .entry(child)
-                    .map(|e| e.slot = target as u16)
-                    .is_ok()
+                && self.members.entry(child).is_ok()
+                && self.members.set_slot(child, target as u16)
             {
                 let _ = self.reg.join(target);
             }
@@ -415,11 +435,8 @@ impl<S: Store> Vs<S> {
         let slot = self.slot_of(owner);
         if slot != 0
             && self.members.get(worker).is_none()
-            && self
-                .members
-                .entry(worker)
-                .map(|e| e.slot = slot as u16)
-                .is_ok()
+            && self.members.entry(worker).is_ok()
+            && self.members.set_slot(worker, slot as u16)
         {
             let _ = self.reg.join(slot);
         }
@@ -470,11 +487,11 @@ impl<S: Store> Vs<S> {
         // The leader's own entry went at its exit; be safe if it did not.
         self.on_exit(leader_pid);
         if let Ok(n) = self.members.entry(leader_pid) {
-            n.slot = e.slot;
             n.pending = e.pending;
             n.nice_flags = e.nice_flags;
             n.orig_nice = e.orig_nice;
             n.set_nice = e.set_nice;
+            self.members.set_slot(leader_pid, e.slot);
         } else {
             if e.slot != 0 {
                 let _ = self.reg.leave(usize::from(e.slot));
@@ -489,6 +506,7 @@ impl<S: Store> Vs<S> {
     /// Returns the task's VSID afterwards.
     pub fn on_gate(&mut self, pid: u64, event: u32, req: Option<usize>) -> u32 {
         let cur = self.slot_of(pid);
+        self.fill_view(cur);
         match self.decide(event, cur, req, Exe::NONE) {
             Some(to) if to != cur => {
                 let _ = self.move_task(pid, to);
@@ -496,6 +514,53 @@ impl<S: Store> Vs<S> {
             }
             // Where it was: no second lookup of the task.
             _ => self.reg.node(cur).map_or(VS_ROOT, |n| n.id),
+        }
+    }
+
+    /// Clear the gate view if the tree or the rules changed since its words were filled (see
+    /// `unlocked.rs`). The kernel calls this at the end of every locked section, inside the
+    /// seqcount's write section.
+    pub fn publish_gate_view(&mut self) {
+        let gen = (self.reg.generation(), self.rules.generation());
+        if gen != self.view_gen {
+            self.view_gen = gen;
+            for w in self.gate_view.iter() {
+                w.store(0, Relaxed);
+            }
+        }
+    }
+
+    /// Fill slot `slot`'s gate view word if it is not: the events some rule may decide for a
+    /// task in that VS.
+    fn fill_view(&mut self, slot: usize) {
+        let Some(w) = self.gate_view.get(slot) else {
+            return;
+        };
+        if w.load(Relaxed) != 0 {
+            return;
+        }
+        let Some(id) = self.reg.node(slot).map(|n| n.id) else {
+            return;
+        };
+        let mut events = 0;
+        let mut mask = self.rules.event_mask();
+        while mask != 0 {
+            let e = mask.trailing_zeros();
+            mask &= mask - 1;
+            if self.rules.applies(e, id) {
+                events |= 1 << e;
+            }
+        }
+        w.store(view_word(id, events), Relaxed);
+    }
+
+    /// The unlocked reader of this state's tables, with `seq` as its seqcount (host tests; the
+    /// kernel publishes the tables itself).
+    pub fn unlocked<'a>(&'a self, seq: &'a crate::seq::SeqCount) -> crate::unlocked::Unlocked<'a> {
+        crate::unlocked::Unlocked {
+            seq,
+            members: self.members.shadow().unwrap_or(&[]),
+            view: &self.gate_view,
         }
     }
 

@@ -282,9 +282,10 @@ impl<S: Store> Vs<S> {
 }
 
 /// Add `ns` to the CPU time of the VS `pid` is in (the root for an unclassified task).
-fn charge_to<M, T>(members: &Members<M>, stats: &mut T, pid: u64, ns: u64)
+fn charge_to<M, V, T>(members: &Members<M, V>, stats: &mut T, pid: u64, ns: u64)
 where
     M: core::ops::DerefMut<Target = [Entry]>,
+    V: core::ops::Deref<Target = [core::sync::atomic::AtomicU64]>,
     T: core::ops::DerefMut<Target = [VsStats]>,
 {
     let slot = members.get(pid).map_or(0, |e| usize::from(e.slot));

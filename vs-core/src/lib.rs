@@ -26,5 +26,7 @@ pub mod members;
 #[cfg(feature = "parse")]
 pub mod rule_parse;
 pub mod rules;
+pub mod seq;
 pub mod share;
 pub mod tree;
+pub mod unlocked;

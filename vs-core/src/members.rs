@@ -10,6 +10,13 @@
 //! deletion (no tombstones, so lookups never degrade), over caller-provided storage whose length
 //! is a power of two. It refuses to fill beyond 7/8, which keeps probe sequences short. Nothing
 //! here allocates: safe under a spinlock and in probe handlers.
+//!
+//! The membership table also keeps a **shadow**: one `AtomicU64` per position, `pid << 16 |
+//! slot` (0: free), written with every change of an entry's pid or slot. The gates read it
+//! without the state lock ([`shadow_lookup`]), under the seqcount the lock holder bumps
+//! (`seq.rs`): a lookup that overlapped a change is thrown away.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// One classified task (or, in an object table, one tagged kernel object keyed by address).
 /// `pid == 0` marks a free entry (pid 0 is the idle task, never a member; no object is at 0).
@@ -37,9 +44,43 @@ pub const NICE_USER: u8 = 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full;
 
-pub struct Members<S> {
+/// `V`: the shadow's storage (none for the object-tag table, which no gate reads unlocked).
+pub struct Members<S, V = &'static [AtomicU64]> {
     entries: S,
     len: usize,
+    shadow: Option<V>,
+}
+
+/// A pid's shadow word; the slot in the low 16 bits.
+fn shadow_word(e: &Entry) -> u64 {
+    if e.pid == 0 {
+        0
+    } else {
+        e.pid << 16 | u64::from(e.slot)
+    }
+}
+
+/// The slot of `pid`'s entry read from a shadow (`None`: no entry), without the lock: the
+/// answer is only good if the caller's seqcount read shows no change overlapped it. Bounded
+/// even on a torn table (one pass at most).
+pub fn shadow_lookup(shadow: &[AtomicU64], pid: u64) -> Option<usize> {
+    let len = shadow.len();
+    if pid == 0 || !len.is_power_of_two() || pid >> 48 != 0 {
+        return None;
+    }
+    let mask = len - 1;
+    let mut i = hash(pid, mask);
+    for _ in 0..len {
+        let w = shadow[i].load(Relaxed);
+        if w == 0 {
+            return None;
+        }
+        if w >> 16 == pid {
+            return Some((w & 0xffff) as usize);
+        }
+        i = (i + 1) & mask;
+    }
+    None
 }
 
 fn hash(pid: u64, mask: usize) -> usize {
@@ -50,15 +91,79 @@ fn hash(pid: u64, mask: usize) -> usize {
 }
 
 impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
-    /// Take `entries` (a power-of-two length; every element is cleared).
-    pub fn new(mut entries: S) -> Option<Self> {
-        if !entries.len().is_power_of_two() {
+    /// Take `entries` (a power-of-two length; every element is cleared); no shadow.
+    pub fn new(entries: S) -> Option<Self> {
+        Self::with_shadow(entries, None)
+    }
+}
+
+impl<S, V> Members<S, V>
+where
+    S: core::ops::DerefMut<Target = [Entry]>,
+    V: core::ops::Deref<Target = [AtomicU64]>,
+{
+    /// Take `entries` (a power-of-two length) and a `shadow` of the same length; both are
+    /// cleared.
+    pub fn with_shadow(mut entries: S, shadow: Option<V>) -> Option<Self> {
+        if !entries.len().is_power_of_two()
+            || shadow.as_ref().is_some_and(|s| s.len() != entries.len())
+        {
             return None;
         }
         for e in entries.iter_mut() {
             *e = Entry::default();
         }
-        Some(Self { entries, len: 0 })
+        for w in shadow.iter().flat_map(|s| s.iter()) {
+            w.store(0, Relaxed);
+        }
+        Some(Self {
+            entries,
+            len: 0,
+            shadow,
+        })
+    }
+
+    /// Write the entry at position `i`, and its shadow.
+    fn put(&mut self, i: usize, e: Entry) {
+        self.entries[i] = e;
+        self.reflect(i);
+    }
+
+    /// Bring the shadow of position `i` up to date.
+    fn reflect(&self, i: usize) {
+        if let Some(s) = &self.shadow {
+            s[i].store(shadow_word(&self.entries[i]), Relaxed);
+        }
+    }
+
+    /// Set the slot of `pid`'s entry, if it has one: the one way to change a slot, so that the
+    /// shadow follows.
+    pub fn set_slot(&mut self, pid: u64, slot: u16) -> bool {
+        if pid == 0 {
+            return false;
+        }
+        let i = self.probe(pid);
+        if self.entries[i].pid != pid {
+            return false;
+        }
+        self.entries[i].slot = slot;
+        self.reflect(i);
+        true
+    }
+
+    /// The shadow (for the gates' unlocked reads), if this table keeps one.
+    pub fn shadow(&self) -> Option<&[AtomicU64]> {
+        self.shadow.as_deref()
+    }
+
+    /// Whether the shadow says what the entries say (for tests).
+    pub fn shadow_agrees(&self) -> bool {
+        self.shadow.as_ref().is_none_or(|s| {
+            self.entries
+                .iter()
+                .zip(s.iter())
+                .all(|(e, w)| w.load(Relaxed) == shadow_word(e))
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -119,10 +224,13 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
             if self.len >= self.limit() {
                 return Err(Full);
             }
-            self.entries[i] = Entry {
-                pid,
-                ..Entry::default()
-            };
+            self.put(
+                i,
+                Entry {
+                    pid,
+                    ..Entry::default()
+                },
+            );
             self.len += 1;
         }
         Ok(&mut self.entries[i])
@@ -152,11 +260,11 @@ impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
             let dist_home = j.wrapping_sub(home) & mask;
             let dist_hole = j.wrapping_sub(hole) & mask;
             if dist_home >= dist_hole {
-                self.entries[hole] = e;
+                self.put(hole, e);
                 hole = j;
             }
         }
-        self.entries[hole] = Entry::default();
+        self.put(hole, Entry::default());
         self.len -= 1;
         Some(old)
     }

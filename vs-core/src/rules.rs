@@ -170,6 +170,8 @@ pub struct RuleTable<R, I> {
     /// time. Cleared whenever a rule is added or deleted (positions and matches change);
     /// nothing else changes what a rule matches, since rules name VSs by id.
     decisions: [Decision; DECISIONS],
+    /// Bumped by every add and delete (for caches of what the rules decide: `unlocked.rs`).
+    gen: u64,
     /// An exec showed a rule's path with a file other than the one resolved: resolve again.
     stale: bool,
 }
@@ -189,6 +191,7 @@ where
             per_event: [0; VS_EV_MAX as usize + 1],
             mask: 0,
             decisions: [Decision::EMPTY; DECISIONS],
+            gen: 0,
             stale: false,
         }
     }
@@ -199,8 +202,14 @@ where
         self.mask
     }
 
+    /// Changes with every rule added or deleted.
+    pub fn generation(&self) -> u64 {
+        self.gen
+    }
+
     fn count_event(&mut self, event: u32, added: bool) {
         self.decisions = [Decision::EMPTY; DECISIONS];
+        self.gen = self.gen.wrapping_add(1);
         if let Some(n) = self.per_event.get_mut(event as usize) {
             *n = if added { *n + 1 } else { n.saturating_sub(1) };
             if *n == 0 {

@@ -10,6 +10,7 @@ use vs_core::charge_cache::{self, SLOTS_PER_CPU};
 use vs_core::classify::{ForkCheck, Store, Tables, Vs};
 use vs_core::members::{Entry, NICE_MANAGED};
 use vs_core::rules::{Exe, FileId, IndexEntry, Rule};
+use vs_core::seq::SeqCount;
 
 /// An exec of /bin/true (no rule here names a path).
 const TRUE: Exe = Exe {
@@ -32,6 +33,8 @@ fn new_vs_with(members: usize) -> Vs<VecStore> {
     Vs::new(Tables {
         slots: vec![None; 16],
         members: vec![Entry::default(); members],
+        member_shadow: (0..members).map(|_| AtomicU64::new(0)).collect(),
+        gate_view: (0..16).map(|_| AtomicU64::new(0)).collect(),
         objects: vec![Entry::default(); 64],
         rules: vec![blank; 32],
         index: vec![IndexEntry::default(); 32],
@@ -83,7 +86,22 @@ enum Op {
         task: usize,
         thread_takeover: bool,
     },
+    /// A socket-family gate (no requester): the unlocked answer, when there is one, is the
+    /// locked one.
+    Gate {
+        task: usize,
+        event: usize,
+    },
+    /// Add a rule of a gate event for a VS (or any), or delete the oldest.
+    Rule {
+        event: usize,
+        cur: usize,
+        target: usize,
+        delete: bool,
+    },
 }
+
+const GATE_EVENTS: [u32; 3] = [VS_EV_SOCKET, VS_EV_CONNECT, VS_EV_UNIX_CONNECT];
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -92,6 +110,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0usize..64).prop_map(Op::Exit),
         2 => (0usize..64, 0usize..4).prop_map(|(task, vs)| Op::Move { task, vs }),
         1 => (0usize..64, any::<bool>()).prop_map(|(task, thread_takeover)| Op::Exec { task, thread_takeover }),
+        2 => (0usize..64, 0usize..3).prop_map(|(task, event)| Op::Gate { task, event }),
+        1 => (0usize..3, 0usize..5, 0usize..3, any::<bool>())
+            .prop_map(|(event, cur, target, delete)| Op::Rule { event, cur, target, delete }),
     ]
 }
 
@@ -136,7 +157,12 @@ proptest! {
         let mut live: Vec<u64> = vec![1, 2];
         let mut next_pid = 100u64;
         let mut forks_into: BTreeMap<u32, u64> = BTreeMap::new();
+        let seq = SeqCount::new();
         for op in ops {
+            // What the kernel does around every locked section.
+            seq.write_begin();
+            vs.publish_gate_view();
+            seq.write_end();
             match op {
                 Op::Fork { parent, outcome } => {
                     let p = live[parent % live.len()];
@@ -146,7 +172,14 @@ proptest! {
                         } else {
                             let c = next_pid;
                             next_pid += 1;
+                            let noop = vs.unlocked(&seq).fork_is_noop(p, c);
+                            let before = vs.members.len();
                             vs.on_fork(p, c);
+                            if noop {
+                                // The kernel skips the lock: the locked gate must agree.
+                                prop_assert!(vs.members.get(c).is_none() && vs.members.get(p).is_none());
+                                prop_assert_eq!(vs.members.len(), before);
+                            }
                             live.push(c);
                             *forks_into.entry(vs.id_of(c)).or_default() += 1;
                         }
@@ -187,6 +220,41 @@ proptest! {
                         }
                     }
                 }
+                Op::Gate { task, event } => {
+                    let t = live[task % live.len()];
+                    let ev = GATE_EVENTS[event];
+                    let quick = vs.unlocked(&seq).gate(t, ev);
+                    let slot = vs.slot_of(t);
+                    let locked = vs.on_gate(t, ev, None);
+                    if let Some(id) = quick {
+                        prop_assert_eq!(id, locked, "unlocked answer");
+                        prop_assert_eq!(vs.slot_of(t), slot, "the unlocked answer skipped a move");
+                    }
+                    // The locked gate filled the word of the task's VS: with no rule of the
+                    // event for it, the next answer needs no lock.
+                    let id = vs.id_of(t);
+                    if vs.slot_of(t) == slot && !vs.rules.applies(ev, id) {
+                        prop_assert_eq!(vs.unlocked(&seq).gate(t, ev), Some(id));
+                    }
+                }
+                Op::Rule { event, cur, target, delete } => {
+                    if delete {
+                        let oldest = vs.rules.iter().map(|r| r.spec.id).find(|&id| id > 1);
+                        if let Some(id) = oldest {
+                            vs.rules.delete(id).unwrap();
+                        }
+                    } else {
+                        let cur = if cur == 4 { VS_ANY } else { ids[cur] };
+                        let _ = vs.add_rules(&[VsRule {
+                            event: GATE_EVENTS[event],
+                            cur,
+                            // Not into web or batch: gates cannot refuse, and their limits
+                            // are checked below.
+                            target: if target < 2 { VS_TARGET_KEEP } else { VS_ROOT },
+                            ..VsRule::default()
+                        }]);
+                    }
+                }
                 Op::Exec { task, thread_takeover } => {
                     let i = task % live.len();
                     let t = live[i];
@@ -200,6 +268,7 @@ proptest! {
                     }
                 }
             }
+            prop_assert!(vs.members.shadow_agrees(), "member shadow out of date");
             // Every count follows from the membership table, and nothing is left reserved
             // between operations.
             for slot in 0..16 {

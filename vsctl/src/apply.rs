@@ -399,6 +399,8 @@ pub(crate) mod tests {
             let vs = Vs::new(Tables {
                 slots: vec![None; n],
                 members: vec![Entry::default(); 256],
+                member_shadow: Vec::new(),
+                gate_view: Vec::new(),
                 objects: vec![Entry::default(); 64],
                 rules: vec![blank; 256],
                 index: vec![IndexEntry::default(); 256],
