@@ -103,12 +103,31 @@ extern "C" fn vs_rust_on_tid_exchange(tid: i32, leader: i32) {
     });
 }
 
-/// Always locked: a task being classified while it exits must not keep its entry (the
-/// classifier checks PF_EXITING under the lock, this takes the lock after setting it).
+/// The exit of a task with no membership entry takes no lock: its CPU time still in the
+/// per-CPU cache is the root's. No entry can appear for it after the unlocked read: every
+/// path that gives another task an entry checks PF_EXITING under the lock, inside a write
+/// section of the seqcount, with a full barrier paired with the one the C glue puts between
+/// PF_EXITING and this call (`vs_glue_task_exiting`). A task with an entry takes the lock.
 #[no_mangle]
 extern "C" fn vs_rust_on_exit(pid: i32) {
+    let pid = key(pid);
+    if state::unlocked().has_no_entry(pid) {
+        crate::charge_cache::take(state::charge_slots(), pid, |p, ns| {
+            if p == pid {
+                HINTS.root_cpu_ns.fetch_add(ns, Relaxed);
+            } else {
+                // A concurrent fold emptied the slot and its CPU refilled it for another
+                // task, whose VS only the lock can tell (see `charge_cache::take`).
+                let _ = state::with(|s| {
+                    s.vs.charge(p, ns);
+                    Ok(())
+                });
+            }
+        });
+        return;
+    }
     let _ = state::with(|s| {
-        s.vs.on_exit(key(pid));
+        s.vs.on_exit(pid);
         Ok(())
     });
 }
@@ -149,12 +168,21 @@ extern "C" fn vs_rust_fork_failed(pid: i32) {
     });
 }
 
+/// The task's VSID when no rule of `event` can apply to it, read without the lock (see
+/// `unlocked.rs`); not tried when a rule of the event is for any VS, which it would refuse.
+fn unlocked_gate(pid: i32, event: u32) -> Option<u32> {
+    if HINTS.any_cur(event) {
+        return None;
+    }
+    state::unlocked().gate(key(pid), event)
+}
+
 /// Apply the rules of `event`; `req` is a requester VSID read from a tag (0: unknown).
 fn gate(pid: i32, event: u32, req: Option<u32>) -> u32 {
     if HINTS.idle(event) {
         return VS_ROOT;
     }
-    if let Some(id) = state::unlocked().gate(key(pid), event) {
+    if let Some(id) = unlocked_gate(pid, event) {
         return id;
     }
     state::with(|s| {
@@ -198,7 +226,7 @@ extern "C" fn vs_rust_on_unix_recv(pid: i32, req: u32) {
 }
 
 fn object_gate(pid: i32, event: u32, obj: usize) {
-    if HINTS.idle(event) || state::unlocked().gate(key(pid), event).is_some() {
+    if HINTS.idle(event) || unlocked_gate(pid, event).is_some() {
         return;
     }
     let _ = state::with(|s| {

@@ -12,6 +12,11 @@
 //! while it is held (it is taken under the scheduler's runqueue lock by the runtime probe,
 //! only when that CPU's charge slots are full (`charge_cache`), and under a listener's queue
 //! lock by the accept paths).
+//!
+//! Every locked section is also a write section of [`SEQ`], the sequence count that
+//! validates the gates' unlocked reads of the member shadow and the gate view (`unlocked.rs`):
+//! those tables are written only under the lock, and a read that overlapped a locked section
+//! is thrown away. The seqcount is not a lock: nothing waits on it.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -82,6 +87,9 @@ pub(crate) struct Hints {
     pub(crate) objects: AtomicUsize,
     /// Bit `1 << event` for each event with a rule.
     pub(crate) rule_events: AtomicU32,
+    /// Bit `1 << event` for each event with a rule for any current VS (`*`): the unlocked
+    /// reader cannot answer those, so the gates do not try.
+    pub(crate) any_cur_events: AtomicU32,
     /// Counters of the root VS kept by fast paths (added to its stats on read).
     pub(crate) root_cpu_ns: AtomicU64,
     pub(crate) root_forks: AtomicU64,
@@ -92,6 +100,7 @@ pub(crate) static HINTS: Hints = Hints {
     members: AtomicUsize::new(0),
     objects: AtomicUsize::new(0),
     rule_events: AtomicU32::new(0),
+    any_cur_events: AtomicU32::new(0),
     root_cpu_ns: AtomicU64::new(0),
     root_forks: AtomicU64::new(0),
     root_execs: AtomicU64::new(0),
@@ -110,8 +119,18 @@ impl Hints {
 
     /// Whether a gate for `event` can skip: nothing classified, no rule for the event.
     pub(crate) fn idle(&self, event: u32) -> bool {
-        self.no_members() && self.rule_events.load(Ordering::Acquire) & (1 << event) == 0
+        self.no_members() && self.rule_events.load(Ordering::Acquire) & bit(event) == 0
     }
+
+    /// Whether some rule of `event` is for any current VS (`*`).
+    pub(crate) fn any_cur(&self, event: u32) -> bool {
+        self.any_cur_events.load(Ordering::Acquire) & bit(event) != 0
+    }
+}
+
+/// An event's bit in the masks (none for a number out of range).
+fn bit(event: u32) -> u32 {
+    1u32.checked_shl(event).unwrap_or(0)
 }
 
 /// A table of the state that paths without the lock use: the state's own heap buffer of
@@ -195,6 +214,7 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
             publish_hint(&HINTS.members, state.vs.members.len());
             publish_hint(&HINTS.objects, state.vs.objects.len());
             publish_mask(&HINTS.rule_events, state.vs.rules.event_mask());
+            publish_mask(&HINTS.any_cur_events, state.vs.rules.any_cur_mask());
             publish_hint(&crate::net::LISTENERS, state.accept.len());
             ret
         }
@@ -321,6 +341,7 @@ impl Drop for Published {
             h.store(0, Ordering::Release);
         }
         HINTS.rule_events.store(0, Ordering::Release);
+        HINTS.any_cur_events.store(0, Ordering::Release);
         for h in [&HINTS.root_cpu_ns, &HINTS.root_forks, &HINTS.root_execs] {
             h.store(0, Ordering::Relaxed);
         }

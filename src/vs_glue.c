@@ -230,6 +230,9 @@ static void vs_tp_exit(void *data, struct task_struct *p)
 {
 	u64 t0 = vs_cost_begin();
 
+	/* PF_EXITING (set by exit_signals) before the gate's unlocked read: see
+	 * vs_glue_task_exiting. */
+	smp_mb();
 	vs_rust_on_exit(p->pid);
 	vs_cost_end(VS_G_EXIT, t0);
 }
@@ -824,9 +827,15 @@ int vs_glue_for_each_task(pid_t vpid, bool tree, void *ctx)
 	return 0;
 }
 
-/* Whether the task has started exiting (its exit gate has run or is about to). */
+/*
+ * Whether the task has started exiting (its exit gate has run or is about to). Called under
+ * the state lock, inside the seqcount's write section, before giving the task an entry. The
+ * barrier pairs with the one in vs_tp_exit: either this sees PF_EXITING, or the exit gate's
+ * unlocked read sees this write section and falls back to the lock (store buffering).
+ */
 bool vs_glue_task_exiting(const void *task)
 {
+	smp_mb();
 	return READ_ONCE(((const struct task_struct *)task)->flags) & PF_EXITING;
 }
 

@@ -103,10 +103,11 @@ pub fn add(slots: &[AtomicU64], cpu: usize, pid: u64, ns: u64) -> bool {
 
 /// Take every CPU's pending time of `pid` out of the cache, calling `f(pid, ns)` for each.
 ///
-/// Folds ([`take`], [`drain`]) must not run concurrently with each other (the kernel runs them
-/// under the state lock): then a slot holding `pid` keeps it until this swap, because only a
-/// fold empties a slot and the owner refills only empty ones. `f` gets the pid the swap
-/// returned regardless, so no time could be charged to the wrong task.
+/// Folds ([`take`], [`drain`]) under one lock: a slot holding `pid` keeps it until this swap,
+/// because only a fold empties a slot and the owner refills only empty ones. A `take` that
+/// runs beside a locked fold (the kernel's exit of an unclassified task does) can find the
+/// slot emptied and refilled for another task between its load and its swap: `f` gets the
+/// pid the swap returned, so such time is charged to the task it belongs to, never lost.
 pub fn take(slots: &[AtomicU64], pid: u64, mut f: impl FnMut(u64, u64)) {
     if !cacheable(pid) {
         return;

@@ -165,6 +165,10 @@ pub struct RuleTable<R, I> {
     per_event: [u32; VS_EV_MAX as usize + 1],
     /// Bit `1 << event` for each event whose `per_event` is not 0.
     mask: u32,
+    /// Rules per event that name any VS (`*`) as the current one, and the mask of those
+    /// events: such a rule may apply to every task.
+    per_event_any: [u32; VS_EV_MAX as usize + 1],
+    any_mask: u32,
     /// Recent decisions of the gates that have no path (all but exec), so that a task that
     /// keeps reading a tagged pipe or accepting connections does not search the index each
     /// time. Cleared whenever a rule is added or deleted (positions and matches change);
@@ -190,6 +194,8 @@ where
             next_id: 1,
             per_event: [0; VS_EV_MAX as usize + 1],
             mask: 0,
+            per_event_any: [0; VS_EV_MAX as usize + 1],
+            any_mask: 0,
             decisions: [Decision::EMPTY; DECISIONS],
             gen: 0,
             stale: false,
@@ -207,16 +213,27 @@ where
         self.gen
     }
 
-    fn count_event(&mut self, event: u32, added: bool) {
+    /// Bit `1 << event` for every event with a rule for any current VS (`*`).
+    pub fn any_cur_mask(&self) -> u32 {
+        self.any_mask
+    }
+
+    fn count_event(&mut self, event: u32, any_cur: bool, added: bool) {
         self.decisions = [Decision::EMPTY; DECISIONS];
         self.gen = self.gen.wrapping_add(1);
-        if let Some(n) = self.per_event.get_mut(event as usize) {
-            *n = if added { *n + 1 } else { n.saturating_sub(1) };
-            if *n == 0 {
-                self.mask &= !(1 << event);
-            } else {
-                self.mask |= 1 << event;
+        let count = |counts: &mut [u32], mask: &mut u32| {
+            if let Some(n) = counts.get_mut(event as usize) {
+                *n = if added { *n + 1 } else { n.saturating_sub(1) };
+                if *n == 0 {
+                    *mask &= !(1 << event);
+                } else {
+                    *mask |= 1 << event;
+                }
             }
+        };
+        count(&mut self.per_event, &mut self.mask);
+        if any_cur {
+            count(&mut self.per_event_any, &mut self.any_mask);
         }
     }
 
@@ -316,7 +333,7 @@ where
                 self.index[self.len] = key;
             }
             self.len += 1;
-            self.count_event(spec.event, true);
+            self.count_event(spec.event, spec.cur == VS_ANY, true);
         }
         // A large batch is appended, then the index sorted once: O(n log n) instead of the
         // O(n²) of one insertion each (this runs under the state lock, interrupts off).
@@ -350,7 +367,7 @@ where
             .map_err(|_| Error::Invalid)?;
         self.index.copy_within(ipos + 1..self.len, ipos);
         self.len -= 1;
-        self.count_event(r.spec.event, false);
+        self.count_event(r.spec.event, r.spec.cur == VS_ANY, false);
         Ok(())
     }
 

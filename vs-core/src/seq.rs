@@ -51,6 +51,8 @@ impl SeqCount {
         }
         let got = read();
         fence(Ordering::Acquire);
-        (self.0.load(Ordering::Relaxed) == before).then_some(got).flatten()
+        (self.0.load(Ordering::Relaxed) == before)
+            .then_some(got)
+            .flatten()
     }
 }

@@ -55,6 +55,15 @@ impl Unlocked<'_> {
         })
     }
 
+    /// Whether task `pid` has no membership entry: in the root, nothing reserved, no nice
+    /// value of vs's to give back. Its exit gate then has only its cached CPU time to charge
+    /// (to the root).
+    pub fn has_no_entry(&self, pid: u64) -> bool {
+        self.seq
+            .read(|| shadow_lookup(self.members, pid).is_none().then_some(()))
+            .is_some()
+    }
+
     /// Whether the fork gate has nothing to do for this fork: neither parent nor child has a
     /// membership entry (no VS but the root, no reservation, no nice value of vs's to pass on)
     /// and no fork rule applies in the root. The caller counts the fork for the root.

@@ -204,7 +204,16 @@ proptest! {
                 Op::Exit(i) => {
                     if live.len() > 1 {
                         let t = live.remove(i % live.len());
+                        // The kernel's exit gate skips the lock for a task without an entry:
+                        // the locked gate must have nothing to undo for it.
+                        let noop = vs.unlocked(&seq).has_no_entry(t);
+                        prop_assert_eq!(noop, vs.members.get(t).is_none());
+                        let before: Vec<_> = (0..16).map(|s| vs.reg.node(s).map(|n| (n.nr_members, n.nr_reserved, n.subtree))).collect();
                         vs.on_exit(t);
+                        if noop {
+                            let after: Vec<_> = (0..16).map(|s| vs.reg.node(s).map(|n| (n.nr_members, n.nr_reserved, n.subtree))).collect();
+                            prop_assert_eq!(before, after, "an exit without an entry changed counts");
+                        }
                     }
                 }
                 Op::Move { task, vs: v } => {
