@@ -7,7 +7,6 @@
 //! an unprivileged caller learns nothing from the error). Unknown commands get `ENOTTY`.
 
 use core::mem::size_of;
-use core::sync::atomic::Ordering::Relaxed;
 use kernel::error::Error;
 use kernel::prelude::*;
 use kernel::types::{AsBytes, FromBytes};
@@ -142,12 +141,12 @@ fn info(s: &state::State, slot: usize) -> Result<VsInfo> {
     net::add_counters(slot, &mut info.stats);
     if slot == 0 {
         // What the gates' fast paths counted for the root without the lock.
-        let h = &state::HINTS;
-        let cpu = h.root_cpu_ns.load(Relaxed);
-        info.stats.cpu_time_ns += cpu;
-        info.stats.cpu_subtree_ns += cpu;
-        info.stats.forks += h.root_forks.load(Relaxed);
-        info.stats.execs += h.root_execs.load(Relaxed);
+        use state::RootCount;
+        let cpu = state::root_total(RootCount::CpuNs);
+        info.stats.cpu_time_ns = info.stats.cpu_time_ns.wrapping_add(cpu);
+        info.stats.cpu_subtree_ns = info.stats.cpu_subtree_ns.wrapping_add(cpu);
+        info.stats.forks = info.stats.forks.wrapping_add(state::root_total(RootCount::Forks));
+        info.stats.execs = info.stats.execs.wrapping_add(state::root_total(RootCount::Execs));
     }
     Ok(info)
 }

@@ -16,13 +16,12 @@ use crate::abi::{
     VS_EV_ACCEPT, VS_EV_CONNECT, VS_EV_MSG_RECV, VS_EV_PIPE_READ, VS_EV_SOCKET, VS_EV_UNIX_ACCEPT,
     VS_EV_UNIX_CONNECT, VS_EV_UNIX_RECV, VS_GLOBAL_MAX, VS_GLOBAL_MIN, VS_ROOT,
 };
-use core::sync::atomic::Ordering::Relaxed;
 
 use crate::abi::{VS_EV_EXEC, VS_EV_FORK};
 use crate::classify::ForkCheck;
 use crate::glue;
 use crate::rules::{Exe, FileId};
-use crate::state::{self, HINTS};
+use crate::state::{self, RootCount, HINTS};
 
 /// The global pid the glue passes, as the membership key.
 fn key(pid: i32) -> u64 {
@@ -33,7 +32,7 @@ fn key(pid: i32) -> u64 {
 #[no_mangle]
 extern "C" fn vs_rust_on_fork(parent: i32, child: i32) {
     if HINTS.idle(VS_EV_FORK) || state::unlocked().fork_is_noop(key(parent), key(child)) {
-        HINTS.root_forks.fetch_add(1, Relaxed);
+        state::root_add(RootCount::Forks, glue::this_cpu(), 1);
         return;
     }
     let _ = state::with(|s| {
@@ -75,7 +74,7 @@ unsafe extern "C" fn vs_rust_on_exec(
         unsafe { core::slice::from_raw_parts(path, len) }
     };
     if HINTS.idle(VS_EV_EXEC) {
-        HINTS.root_execs.fetch_add(1, Relaxed);
+        state::root_add(RootCount::Execs, glue::this_cpu(), 1);
         return;
     }
     let exe = Exe {
@@ -112,9 +111,10 @@ extern "C" fn vs_rust_on_tid_exchange(tid: i32, leader: i32) {
 extern "C" fn vs_rust_on_exit(pid: i32) {
     let pid = key(pid);
     if state::unlocked().has_no_entry(pid) {
+        let cpu = glue::this_cpu();
         crate::charge_cache::take(state::charge_slots(), pid, |p, ns| {
             if p == pid {
-                HINTS.root_cpu_ns.fetch_add(ns, Relaxed);
+                state::root_add(RootCount::CpuNs, cpu, ns);
             } else {
                 // A concurrent fold emptied the slot and its CPU refilled it for another
                 // task, whose VS only the lock can tell (see `charge_cache::take`).
@@ -139,7 +139,7 @@ extern "C" fn vs_rust_on_exit(pid: i32) {
 #[no_mangle]
 extern "C" fn vs_rust_on_runtime(pid: i32, ns: u64, cpu: u32) {
     if HINTS.no_members() {
-        HINTS.root_cpu_ns.fetch_add(ns, Relaxed);
+        state::root_add(RootCount::CpuNs, cpu as usize, ns);
         return;
     }
     if crate::charge_cache::add(state::charge_slots(), cpu as usize, key(pid), ns) {

@@ -8,6 +8,7 @@ extern "C" {
     fn vs_glue_state_unlock(flags: usize);
     fn vs_glue_capable_admin() -> bool;
     fn vs_glue_nr_cpu_ids() -> core::ffi::c_uint;
+    fn vs_glue_this_cpu() -> core::ffi::c_uint;
     fn vs_glue_misc_register() -> core::ffi::c_int;
     fn vs_glue_misc_deregister();
     fn vs_glue_probes_register() -> core::ffi::c_int;
@@ -68,6 +69,12 @@ pub(crate) fn path_identity(path: &[u8]) -> Option<(u32, u64)> {
 pub(crate) fn nr_cpu_ids() -> usize {
     // SAFETY: reads a variable fixed at boot.
     unsafe { vs_glue_nr_cpu_ids() as usize }
+}
+
+/// The CPU the caller runs on (exact in a probe, where preemption is off).
+pub(crate) fn this_cpu() -> usize {
+    // SAFETY: reads the current CPU's id; no precondition.
+    unsafe { vs_glue_this_cpu() as usize }
 }
 
 /// Start the CPU controller's periodic work (`vs_rust_cpu_tick`).

@@ -60,6 +60,8 @@ pub(crate) struct State {
     /// under the lock, uses them outside it and puts them back (`cpu.rs`); they only grow.
     pub(crate) tick_samples: KVVec<TaskSample>,
     pub(crate) tick_actions: KVVec<NiceAction>,
+    /// The per-CPU root counters (`ROOT_COUNTS`).
+    root_counts: VVec<AtomicU64>,
 }
 
 impl State {
@@ -90,10 +92,9 @@ pub(crate) struct Hints {
     /// Bit `1 << event` for each event with a rule for any current VS (`*`): the unlocked
     /// reader cannot answer those, so the gates do not try.
     pub(crate) any_cur_events: AtomicU32,
-    /// Counters of the root VS kept by fast paths (added to its stats on read).
-    pub(crate) root_cpu_ns: AtomicU64,
-    pub(crate) root_forks: AtomicU64,
-    pub(crate) root_execs: AtomicU64,
+    /// Counters of the root VS kept by fast paths when the per-CPU ones are not there
+    /// (indexed by [`RootCount`]; see [`root_add`]).
+    pub(crate) root: [AtomicU64; 3],
 }
 
 pub(crate) static HINTS: Hints = Hints {
@@ -101,9 +102,7 @@ pub(crate) static HINTS: Hints = Hints {
     objects: AtomicUsize::new(0),
     rule_events: AtomicU32::new(0),
     any_cur_events: AtomicU32::new(0),
-    root_cpu_ns: AtomicU64::new(0),
-    root_forks: AtomicU64::new(0),
-    root_execs: AtomicU64::new(0),
+    root: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
 };
 
 impl Hints {
@@ -179,6 +178,11 @@ impl SharedTable {
 
 /// The per-CPU charge slots (`charge_cache`), for the scheduler path to fill without the lock.
 static CHARGES: SharedTable = SharedTable::new();
+/// What the unlocked paths count for the root VS, per CPU: [`ROOT_WORDS`] words a CPU (one
+/// cache line), so that an unclassified task's fork, exec, exit and CPU time add to a line
+/// of their own CPU's, not to one every CPU writes.
+static ROOT_COUNTS: SharedTable = SharedTable::new();
+const ROOT_WORDS: usize = 8;
 /// The member shadow and the gate view, for the gates' unlocked reads (`unlocked.rs`).
 static MEMBER_SHADOW: SharedTable = SharedTable::new();
 static GATE_VIEW: SharedTable = SharedTable::new();
@@ -189,6 +193,36 @@ static SEQ: SeqCount = SeqCount::new();
 /// The per-CPU charge slots; empty while the module is not initialised.
 pub(crate) fn charge_slots() -> &'static [AtomicU64] {
     CHARGES.get()
+}
+
+/// A counter of the root VS that the unlocked paths keep.
+#[derive(Clone, Copy)]
+pub(crate) enum RootCount {
+    CpuNs = 0,
+    Forks = 1,
+    Execs = 2,
+}
+
+/// Add `n` to the root's counter `c` on CPU `cpu` (the caller's, from a probe).
+pub(crate) fn root_add(c: RootCount, cpu: usize, n: u64) {
+    let word = cpu
+        .checked_mul(ROOT_WORDS)
+        .and_then(|i| ROOT_COUNTS.get().get(i + c as usize));
+    match word {
+        Some(w) => w.fetch_add(n, Ordering::Relaxed),
+        // Not loaded, or a CPU id past the table: the shared fallback.
+        None => HINTS.root[c as usize].fetch_add(n, Ordering::Relaxed),
+    };
+}
+
+/// The root's counter `c`: every CPU's part and the fallback's.
+pub(crate) fn root_total(c: RootCount) -> u64 {
+    let per_cpu = ROOT_COUNTS.get().chunks(ROOT_WORDS);
+    per_cpu
+        .filter_map(|w| w.get(c as usize))
+        .fold(HINTS.root[c as usize].load(Ordering::Relaxed), |sum, w| {
+            sum.wrapping_add(w.load(Ordering::Relaxed))
+        })
 }
 
 /// What the gates can read without the lock (see `unlocked.rs`).
@@ -312,19 +346,22 @@ fn allocate() -> Result<Published> {
         net_scratch: table(PoolScratch::default(), VS_MAX as usize)?,
         tick_samples: KVVec::new(),
         tick_actions: KVVec::new(),
+        root_counts: atomic_table(glue::nr_cpu_ids() * ROOT_WORDS)?,
     };
     state.publish();
     // The tables' heap buffers do not move with the state: publish them once it is in place.
     let charges: *const [AtomicU64] = &*state.vs.charges;
     let shadow: *const [AtomicU64] = state.vs.members.shadow().unwrap_or(&[]);
     let view: *const [AtomicU64] = &*state.vs.gate_view;
+    let root: *const [AtomicU64] = &*state.root_counts;
     drop(publish(Some(state)));
-    // SAFETY: the three point into heap buffers of the state just published, which stay put
+    // SAFETY: the four point into heap buffers of the state just published, which stay put
     // until `Published` drops (and withdraws them first); nothing frees them in between.
     unsafe {
         CHARGES.set(&*charges);
         MEMBER_SHADOW.set(&*shadow);
         GATE_VIEW.set(&*view);
+        ROOT_COUNTS.set(&*root);
     }
     Ok(Published(()))
 }
@@ -333,7 +370,7 @@ impl Drop for Published {
     /// Unpublish and free the state. No ioctl, gate or tick can run any more: the guards of
     /// the device, the probes and the controller dropped first (see `VsModule`).
     fn drop(&mut self) {
-        for t in [&CHARGES, &MEMBER_SHADOW, &GATE_VIEW] {
+        for t in [&CHARGES, &MEMBER_SHADOW, &GATE_VIEW, &ROOT_COUNTS] {
             t.clear();
         }
         drop(publish(None));
@@ -342,7 +379,7 @@ impl Drop for Published {
         }
         HINTS.rule_events.store(0, Ordering::Release);
         HINTS.any_cur_events.store(0, Ordering::Release);
-        for h in [&HINTS.root_cpu_ns, &HINTS.root_forks, &HINTS.root_execs] {
+        for h in &HINTS.root {
             h.store(0, Ordering::Relaxed);
         }
         crate::net::teardown();

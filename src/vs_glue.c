@@ -56,6 +56,12 @@ unsigned int vs_glue_nr_cpu_ids(void)
 	return nr_cpu_ids;
 }
 
+/* The CPU this runs on (a probe, with preemption off; elsewhere only a hint). */
+unsigned int vs_glue_this_cpu(void)
+{
+	return raw_smp_processor_id();
+}
+
 bool vs_glue_capable_admin(void)
 {
 	return capable(CAP_SYS_ADMIN);

@@ -94,6 +94,7 @@ int vs_override_return(struct pt_regs *regs, unsigned long value);
 unsigned long vs_glue_state_lock(void);
 void vs_glue_state_unlock(unsigned long flags);
 unsigned int vs_glue_nr_cpu_ids(void);
+unsigned int vs_glue_this_cpu(void);
 bool vs_glue_capable_admin(void);
 int vs_glue_misc_register(void);
 void vs_glue_misc_deregister(void);

@@ -317,6 +317,78 @@ fn counts_exact_after_many_forks() -> Outcome {
     Ok(())
 }
 
+/// The root's counters: an unclassified task's forks, execs and CPU time are counted without
+/// the lock (per CPU), with nothing classified and with a classified task elsewhere alike.
+fn root_counts_unclassified_work() -> Outcome {
+    let f = Fixture::new()?;
+    let root = || f.get(VS_ROOT).map(|i| i.stats);
+    for classified in [false, true] {
+        let _member = if classified {
+            let other = mk(&f, "elsewhere")?;
+            let mut sleeper = std::process::Command::new("/bin/sleep")
+                .arg("30")
+                .spawn()
+                .ctx("sleep")?;
+            f.add_process(other, sleeper.id() as i32, false)
+                .ctx("addprocess")?;
+            Some(scopeguard(move || {
+                let _ = sleeper.kill();
+                let _ = sleeper.wait();
+            }))
+        } else {
+            None
+        };
+        let before = root().ctx("GET root")?;
+        for _ in 0..50 {
+            check_eq!(in_child(|| 0), 0);
+        }
+        for _ in 0..5 {
+            let ok = std::process::Command::new("/bin/true")
+                .status()
+                .ctx("true")?;
+            check!(ok.success());
+        }
+        // Some CPU time of our own (it is charged per slice, so spin past a few ticks).
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_millis(60) {
+            std::hint::black_box(0u64);
+        }
+        let after = root().ctx("GET root")?;
+        check!(
+            after.forks >= before.forks + 55,
+            "classified elsewhere: {classified}: forks {} -> {}",
+            before.forks,
+            after.forks
+        );
+        check!(
+            after.execs >= before.execs + 5,
+            "classified elsewhere: {classified}: execs {} -> {}",
+            before.execs,
+            after.execs
+        );
+        check!(
+            after.cpu_time_ns >= before.cpu_time_ns + 30_000_000,
+            "classified elsewhere: {classified}: cpu {} -> {}",
+            before.cpu_time_ns,
+            after.cpu_time_ns
+        );
+    }
+    Ok(())
+}
+
+/// Run `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct G<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for G<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    G(Some(f))
+}
+
 fn socket_tagging() -> Outcome {
     let f = Fixture::new()?;
     let g5 = f
@@ -868,6 +940,7 @@ fn main() {
             exec_rule_by_path,
             process_limit_concurrent_forks,
             counts_exact_after_many_forks: 300,
+            root_counts_unclassified_work,
             socket_tagging,
             accept_reclassifies_by_requester,
             unix_accept_and_recv,
