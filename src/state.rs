@@ -30,12 +30,16 @@ use crate::unlocked::Unlocked;
 use crate::cpu_control::{NiceAction, TaskSample};
 use crate::glue;
 use crate::members::Entry;
-use crate::rules::{IndexEntry, Rule};
+use crate::rules::{Decision, IndexEntry, Rule};
 use crate::share::{PoolCtl, PoolScratch, Scratch};
 use crate::tree::Slot;
 
 /// Classified tasks the module can track (7/8 of the table; a power of two as it requires).
 const MEMBER_TABLE: usize = VS_MAX_MEMBERS as usize;
+/// Blocks of the member table the CPU tick's scan can skip when empty (1,024 positions each).
+const MEMBER_BLOCKS: usize = 64;
+/// Entries of the rules' decision cache.
+const DECISIONS: usize = 64;
 /// Pipes and messages in flight that can carry a tag.
 const OBJECT_TABLE: usize = 1 << 13;
 /// Listening sockets whose accept queue can be served by share at once.
@@ -331,6 +335,8 @@ fn allocate() -> Result<Published> {
         members: table(Entry::default(), MEMBER_TABLE)?,
         member_shadow: atomic_table(MEMBER_TABLE)?,
         gate_view: atomic_table(VS_MAX as usize)?,
+        member_blocks: atomic_table(MEMBER_BLOCKS)?,
+        decisions: table(Decision::EMPTY, DECISIONS)?,
         objects: table(Entry::default(), OBJECT_TABLE)?,
         rules: table(Rule::BLANK, VS_MAX_RULES as usize)?,
         index: table(IndexEntry::default(), VS_MAX_RULES as usize)?,

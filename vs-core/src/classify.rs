@@ -16,7 +16,7 @@ use crate::abi::{
 };
 use crate::charge_cache;
 use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
-use crate::rules::{Exe, IndexEntry, Rule, RuleTable, Verdict};
+use crate::rules::{Decision, Exe, IndexEntry, Rule, RuleTable, Verdict};
 use crate::share::{self, PoolCtl, Scratch};
 use crate::tree::{Error, Registry, Result, Slot};
 use crate::unlocked::view_word;
@@ -39,6 +39,11 @@ pub struct Tables<S: Store> {
     pub member_shadow: S::Table<AtomicU64>,
     /// The gate view (`unlocked.rs`): one word per slot, or empty.
     pub gate_view: S::Table<AtomicU64>,
+    /// Entry counts per block of member-table positions, for the CPU tick's scan (a power of
+    /// two, at most `members`' length; or empty).
+    pub member_blocks: S::Table<AtomicU64>,
+    /// The rules' decision cache (a power of two; or empty: no cache).
+    pub decisions: S::Table<Decision>,
     /// Tags on kernel objects (pipes, messages).
     pub objects: S::Table<Entry>,
     pub rules: S::Table<Rule>,
@@ -57,7 +62,7 @@ pub struct Vs<S: Store> {
     pub members: Members<S::Table<Entry>, S::Table<AtomicU64>>,
     /// Tags on kernel objects (pipes, messages): address -> slot of the VS that wrote them.
     pub objects: Members<S::Table<Entry>>,
-    pub rules: RuleTable<S::Table<Rule>, S::Table<IndexEntry>>,
+    pub rules: RuleTable<S::Table<Rule>, S::Table<IndexEntry>, S::Table<Decision>>,
     /// Counters per registry slot; reset when a slot is (re)used.
     pub(crate) stats: S::Table<VsStats>,
     /// Slot + 1 of each global VSID (0: none), so a DSCP value maps to a VS in O(1).
@@ -92,6 +97,8 @@ impl<S: Store> Vs<S> {
             members,
             member_shadow,
             gate_view,
+            member_blocks,
+            decisions,
             objects,
             rules,
             index,
@@ -111,6 +118,7 @@ impl<S: Store> Vs<S> {
             w.store(0, Relaxed);
         }
         let shadow = (!member_shadow.is_empty()).then_some(member_shadow);
+        let blocks = (!member_blocks.is_empty()).then_some(member_blocks);
         if charges.len() % charge_cache::SLOTS_PER_CPU != 0 {
             return Err(Error::Invalid);
         }
@@ -125,9 +133,9 @@ impl<S: Store> Vs<S> {
         }
         Ok(Self {
             reg: Registry::new(slots)?,
-            members: Members::with_shadow(members, shadow).ok_or(Error::Invalid)?,
+            members: Members::with_shadow(members, shadow, blocks).ok_or(Error::Invalid)?,
             objects: Members::new(objects).ok_or(Error::Invalid)?,
-            rules: RuleTable::new(rules, index),
+            rules: RuleTable::with_cache(rules, index, decisions),
             stats,
             global: [0; VS_GLOBAL_MAX as usize + 1],
             ctl,

@@ -44,11 +44,18 @@ pub const NICE_USER: u8 = 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full;
 
-/// `V`: the shadow's storage (none for the object-tag table, which no gate reads unlocked).
+/// `V`: the storage of the shadow and of the block counts (neither for the object-tag table,
+/// which no gate reads unlocked and no tick scans).
 pub struct Members<S, V = &'static [AtomicU64]> {
     entries: S,
     len: usize,
     shadow: Option<V>,
+    /// Entries per block of positions (a block is `1 << block_shift` positions), so that a
+    /// scan of positions ([`Members::at_positions`], the CPU tick's) skips the empty ones:
+    /// with few classified tasks in a 65,536-position table it reads a few blocks, not every
+    /// position. Written under the caller's lock; atomics only because `V` is shared storage.
+    blocks: Option<V>,
+    block_shift: u32,
 }
 
 /// A pid's shadow word; the slot in the low 16 bits.
@@ -91,9 +98,10 @@ fn hash(pid: u64, mask: usize) -> usize {
 }
 
 impl<S: core::ops::DerefMut<Target = [Entry]>> Members<S> {
-    /// Take `entries` (a power-of-two length; every element is cleared); no shadow.
+    /// Take `entries` (a power-of-two length; every element is cleared); no shadow, no block
+    /// counts.
     pub fn new(entries: S) -> Option<Self> {
-        Self::with_shadow(entries, None)
+        Self::with_shadow(entries, None, None)
     }
 }
 
@@ -102,31 +110,53 @@ where
     S: core::ops::DerefMut<Target = [Entry]>,
     V: core::ops::Deref<Target = [AtomicU64]>,
 {
-    /// Take `entries` (a power-of-two length) and a `shadow` of the same length; both are
-    /// cleared.
-    pub fn with_shadow(mut entries: S, shadow: Option<V>) -> Option<Self> {
-        if !entries.len().is_power_of_two()
-            || shadow.as_ref().is_some_and(|s| s.len() != entries.len())
+    /// Take `entries` (a power-of-two length), a `shadow` of the same length and `blocks`
+    /// counts (a power of two, at most one per position); all are cleared.
+    pub fn with_shadow(mut entries: S, shadow: Option<V>, blocks: Option<V>) -> Option<Self> {
+        let n = entries.len();
+        if !n.is_power_of_two()
+            || shadow.as_ref().is_some_and(|s| s.len() != n)
+            || blocks
+                .as_ref()
+                .is_some_and(|b| !b.len().is_power_of_two() || b.len() > n)
         {
             return None;
         }
         for e in entries.iter_mut() {
             *e = Entry::default();
         }
-        for w in shadow.iter().flat_map(|s| s.iter()) {
+        for w in shadow.iter().chain(blocks.iter()).flat_map(|s| s.iter()) {
             w.store(0, Relaxed);
         }
+        // Without counts, one block of every position.
+        let block_shift = blocks.as_ref().map_or(n.trailing_zeros(), |b| {
+            n.trailing_zeros() - b.len().trailing_zeros()
+        });
         Some(Self {
             entries,
             len: 0,
             shadow,
+            blocks,
+            block_shift,
         })
     }
 
-    /// Write the entry at position `i`, and its shadow.
+    /// Write the entry at position `i`, and its shadow and block count.
     fn put(&mut self, i: usize, e: Entry) {
+        let (was, is) = (self.entries[i].pid != 0, e.pid != 0);
         self.entries[i] = e;
         self.reflect(i);
+        if let Some(n) = self
+            .blocks
+            .as_ref()
+            .and_then(|b| b.get(i >> self.block_shift))
+        {
+            match (was, is) {
+                (false, true) => n.store(n.load(Relaxed).saturating_add(1), Relaxed),
+                (true, false) => n.store(n.load(Relaxed).saturating_sub(1), Relaxed),
+                _ => {}
+            }
+        }
     }
 
     /// Bring the shadow of position `i` up to date.
@@ -290,7 +320,21 @@ where
     ) -> impl Iterator<Item = &Entry> + '_ {
         let end = range.end.min(self.entries.len());
         let start = range.start.min(end);
-        self.entries[start..end].iter().filter(|e| e.pid != 0)
+        let shift = self.block_shift;
+        let blocks = (start >> shift)
+            ..end
+                .saturating_sub(1)
+                .checked_shr(shift)
+                .map_or(0, |b| b + 1);
+        let counts = self.blocks.as_deref().unwrap_or(&[]);
+        blocks
+            .filter(move |&b| counts.get(b).is_none_or(|n| n.load(Relaxed) != 0))
+            .flat_map(move |b| {
+                let lo = (b << shift).max(start);
+                let hi = ((b + 1) << shift).min(end);
+                self.entries[lo.min(hi)..hi].iter()
+            })
+            .filter(|e| e.pid != 0)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {

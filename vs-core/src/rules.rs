@@ -84,25 +84,29 @@ pub struct IndexEntry {
     pub id: u32,
 }
 
-/// Entries of the decision cache: a power of two (the key's hash picks one).
-const DECISIONS: usize = 32;
-
-/// One cached classification: for this event, current VS and requester (`has_req` false:
-/// the event has none), the position of the first matching rule, or `NO_RULE`.
+/// One entry of the decision cache (see [`RuleTable::with_cache`]): for this event, current
+/// VS and requester (`has_req` false: the event has none), the position of the first
+/// matching rule, or `NO_RULE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Decision {
-    event: u32,
+pub struct Decision {
     cur: u32,
     req: u32,
+    pos: u32,
+    event: u8,
     has_req: bool,
     valid: bool,
-    pos: u32,
 }
 
 const NO_RULE: u32 = u32::MAX;
 
+impl Default for Decision {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
 impl Decision {
-    const EMPTY: Decision = Decision {
+    pub const EMPTY: Decision = Decision {
         event: 0,
         cur: 0,
         req: 0,
@@ -113,14 +117,15 @@ impl Decision {
 
     fn matches(&self, event: u32, cur: u32, req: Option<u32>) -> bool {
         self.valid
-            && (self.event, self.cur, self.has_req, self.req)
+            && (u32::from(self.event), self.cur, self.has_req, self.req)
                 == (event, cur, req.is_some(), req.unwrap_or(0))
     }
 
-    fn at(event: u32, cur: u32, req: Option<u32>) -> usize {
+    /// The entry for this key in a cache of `len` entries (a power of two).
+    fn at(event: u32, cur: u32, req: Option<u32>, len: usize) -> usize {
         let h = (cur.wrapping_mul(0x9E37_79B9) ^ req.unwrap_or(0).wrapping_mul(0x85EB_CA6B))
-            .wrapping_add(event);
-        (h >> 27) as usize & (DECISIONS - 1)
+            .wrapping_add(event.wrapping_mul(0x27D4_EB2F));
+        (h >> 16) as usize & len.wrapping_sub(1)
     }
 }
 
@@ -156,7 +161,8 @@ pub fn path_hash(path: &[u8]) -> u32 {
 /// ones are appended and sorted.
 const SORTED_INSERT_MAX: usize = 32;
 
-pub struct RuleTable<R, I> {
+/// `D`: the decision cache's storage (none: `RuleTable::new`).
+pub struct RuleTable<R, I, D = &'static mut [Decision]> {
     rules: R,
     index: I,
     len: usize,
@@ -172,8 +178,10 @@ pub struct RuleTable<R, I> {
     /// Recent decisions of the gates that have no path (all but exec), so that a task that
     /// keeps reading a tagged pipe or accepting connections does not search the index each
     /// time. Cleared whenever a rule is added or deleted (positions and matches change);
-    /// nothing else changes what a rule matches, since rules name VSs by id.
-    decisions: [Decision; DECISIONS],
+    /// nothing else changes what a rule matches, since rules name VSs by id. A power of two
+    /// entries long, or empty (no cache). Kept off the struct: the state it is part of is
+    /// built on the stack at module init.
+    decisions: D,
     /// Bumped by every add and delete (for caches of what the rules decide: `unlocked.rs`).
     gen: u64,
     /// An exec showed a rule's path with a file other than the one resolved: resolve again.
@@ -185,8 +193,22 @@ where
     R: core::ops::DerefMut<Target = [Rule]>,
     I: core::ops::DerefMut<Target = [IndexEntry]>,
 {
-    /// Take the two arrays; the capacity is the shorter one's length.
+    /// Take the two arrays; the capacity is the shorter one's length. No decision cache.
     pub fn new(rules: R, index: I) -> Self {
+        Self::with_cache(rules, index, &mut [])
+    }
+}
+
+impl<R, I, D> RuleTable<R, I, D>
+where
+    R: core::ops::DerefMut<Target = [Rule]>,
+    I: core::ops::DerefMut<Target = [IndexEntry]>,
+    D: core::ops::DerefMut<Target = [Decision]>,
+{
+    /// [`new`](RuleTable::new) with a decision cache of `decisions` (used only if its length
+    /// is a power of two; cleared).
+    pub fn with_cache(rules: R, index: I, mut decisions: D) -> Self {
+        decisions.fill(Decision::EMPTY);
         Self {
             rules,
             index,
@@ -196,7 +218,7 @@ where
             mask: 0,
             per_event_any: [0; VS_EV_MAX as usize + 1],
             any_mask: 0,
-            decisions: [Decision::EMPTY; DECISIONS],
+            decisions,
             gen: 0,
             stale: false,
         }
@@ -219,7 +241,7 @@ where
     }
 
     fn count_event(&mut self, event: u32, any_cur: bool, added: bool) {
-        self.decisions = [Decision::EMPTY; DECISIONS];
+        self.decisions.fill(Decision::EMPTY);
         self.gen = self.gen.wrapping_add(1);
         let count = |counts: &mut [u32], mask: &mut u32| {
             if let Some(n) = counts.get_mut(event as usize) {
@@ -462,25 +484,29 @@ where
         if self.per_event.get(event as usize).is_none_or(|&n| n == 0) {
             return None;
         }
-        let pos = if event == VS_EV_EXEC {
+        let cached = self.decisions.len().is_power_of_two();
+        let pos = if event == VS_EV_EXEC || !cached {
             self.search(event, cur, req, path, file)?
         } else {
-            let at = Decision::at(event, cur, req);
-            let d = self.decisions[at];
+            let at = Decision::at(event, cur, req, self.decisions.len());
+            let d = self.decisions.get(at).copied().unwrap_or(Decision::EMPTY);
             let pos = if d.matches(event, cur, req) {
                 d.pos
             } else {
                 let pos = self
                     .search(event, cur, req, &[], FileId::NONE)
                     .map_or(NO_RULE, |p| p as u32);
-                self.decisions[at] = Decision {
-                    event,
-                    cur,
-                    req: req.unwrap_or(0),
-                    has_req: req.is_some(),
-                    valid: true,
-                    pos,
-                };
+                if let Some(d) = self.decisions.get_mut(at) {
+                    *d = Decision {
+                        // Events are below VS_EV_MAX (classify returned above otherwise).
+                        event: event as u8,
+                        cur,
+                        req: req.unwrap_or(0),
+                        has_req: req.is_some(),
+                        valid: true,
+                        pos,
+                    };
+                }
                 pos
             };
             if pos == NO_RULE {

@@ -35,6 +35,8 @@ fn new_vs_with(members: usize) -> Vs<VecStore> {
         members: vec![Entry::default(); members],
         member_shadow: (0..members).map(|_| AtomicU64::new(0)).collect(),
         gate_view: (0..16).map(|_| AtomicU64::new(0)).collect(),
+        member_blocks: (0..8).map(|_| AtomicU64::new(0)).collect(),
+        decisions: vec![Default::default(); 8],
         objects: vec![Entry::default(); 64],
         rules: vec![blank; 32],
         index: vec![IndexEntry::default(); 32],

@@ -2,6 +2,7 @@
 
 use proptest::prelude::*;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use vs_core::members::{Entry, Full, Members};
 
 #[derive(Clone, Debug)]
@@ -57,6 +58,38 @@ proptest! {
             }
             prop_assert_eq!(m.iter().count(), model.len());
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// A scan of positions in pieces (the CPU tick's, which skips blocks without entries)
+    /// finds every entry exactly once, in position order.
+    #[test]
+    fn scans_in_pieces_find_every_entry(
+        size in prop::sample::select(vec![8usize, 128, 1024, 4096]),
+        ops in prop::collection::vec(op(), 1..300),
+        pieces in prop::collection::vec(1usize..700, 1..40),
+    ) {
+        let blocks: Vec<AtomicU64> = (0..size.min(64)).map(|_| AtomicU64::new(0)).collect();
+        let mut m = Members::with_shadow(vec![Entry::default(); size], None, Some(blocks)).unwrap();
+        for op in ops {
+            match op {
+                Op::Set(p, s) => { if let Ok(e) = m.entry(p) { e.slot = s; } }
+                Op::Remove(p) => { m.remove(p); }
+                Op::Pending(p, v) => { if let Some(e) = m.get_mut(p) { e.pending = v; } m.tidy(p); }
+            }
+        }
+        let all: Vec<u64> = m.iter().map(|e| e.pid).collect();
+        let mut scanned = Vec::new();
+        let (mut at, mut i) = (0, 0);
+        while at < m.capacity() {
+            let len = pieces[i % pieces.len()];
+            scanned.extend(m.at_positions(at..at + len).map(|e| e.pid));
+            at += len;
+            i += 1;
+        }
+        prop_assert_eq!(scanned, all);
     }
 }
 

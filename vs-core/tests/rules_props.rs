@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use vs_core::abi::*;
-use vs_core::rules::{FileId, IndexEntry, Rule, RuleTable, Verdict};
+use vs_core::rules::{Decision, FileId, IndexEntry, Rule, RuleTable, Verdict};
 use vs_core::tree::Error;
 
 fn blank_rule() -> Rule {
@@ -23,15 +23,20 @@ fn file_of(p: &[u8]) -> FileId {
 const SPOOF: FileId = FileId { dev: 99, ino: 1 };
 
 /// What the paths work item does: resolve every exec rule's path.
-fn resolve_all(t: &mut RuleTable<Vec<Rule>, Vec<IndexEntry>>) {
+fn resolve_all(t: &mut RuleTable<Vec<Rule>, Vec<IndexEntry>, Vec<Decision>>) {
     let paths: Vec<(u32, Vec<u8>)> = t.exec_paths().map(|(id, p)| (id, p.to_vec())).collect();
     for (id, p) in paths {
         t.set_file(id, &p, file_of(&p));
     }
 }
 
-fn table(cap: usize) -> RuleTable<Vec<Rule>, Vec<IndexEntry>> {
-    RuleTable::new(vec![blank_rule(); cap], vec![IndexEntry::default(); cap])
+fn table(cap: usize) -> RuleTable<Vec<Rule>, Vec<IndexEntry>, Vec<Decision>> {
+    // A small decision cache, so that questions asked again collide and get replaced.
+    RuleTable::with_cache(
+        vec![blank_rule(); cap],
+        vec![IndexEntry::default(); cap],
+        vec![Decision::EMPTY; 4],
+    )
 }
 
 fn path(p: &str) -> [u8; VS_PATH_LEN] {
@@ -307,7 +312,7 @@ fn path_rules_match_the_file_their_path_names() {
     };
     let id = t.add(&[r], slot_of).unwrap();
     let real = file_of(b"/usr/sbin/nginx");
-    let exe = |t: &mut RuleTable<_, _>, f| {
+    let exe = |t: &mut RuleTable<_, _, _>, f| {
         t.classify(VS_EV_EXEC, 1, None, b"/usr/sbin/nginx", f)
             .map(|x| x.0)
     };

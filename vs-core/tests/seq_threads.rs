@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use vs_core::seq::SeqCount;
 
 #[test]
@@ -12,11 +13,14 @@ fn readers_never_keep_a_torn_read() {
     let seq = Arc::new(SeqCount::new());
     let words = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
     let stop = Arc::new(AtomicBool::new(false));
+    // Reads each reader kept, and torn ones among them.
+    let kept = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+    let torn = Arc::new(AtomicU64::new(0));
     let readers: Vec<_> = (0..3)
-        .map(|_| {
+        .map(|r| {
             let (seq, words, stop) = (seq.clone(), words.clone(), stop.clone());
+            let (kept, torn) = (kept.clone(), torn.clone());
             std::thread::spawn(move || {
-                let (mut kept, mut torn) = (0u64, 0u64);
                 while !stop.load(Relaxed) {
                     let got = seq.read(|| {
                         let a = words[0].load(Relaxed);
@@ -24,30 +28,46 @@ fn readers_never_keep_a_torn_read() {
                         Some((a, b))
                     });
                     if let Some((a, b)) = got {
-                        kept += 1;
-                        torn += u64::from(a != b);
+                        kept[r].fetch_add(1, Relaxed);
+                        torn.fetch_add(u64::from(a != b), Relaxed);
                     }
                 }
-                (kept, torn)
             })
         })
         .collect();
-    for i in 1..=200_000u64 {
+    // Write until every reader has kept enough reads to have raced many write sections (or
+    // for 20 s on a machine too busy to schedule them: then the count check below fails).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut writes = 0u64;
+    while (writes < 100_000 || kept.iter().any(|k| k.load(Relaxed) < 100))
+        && Instant::now() < deadline
+    {
+        writes += 1;
         seq.write_begin();
-        words[0].store(i, Relaxed);
+        words[0].store(writes, Relaxed);
         std::hint::spin_loop();
-        words[1].store(i, Relaxed);
+        words[1].store(writes, Relaxed);
         seq.write_end();
+        if writes % 16 == 0 {
+            std::thread::yield_now();
+        }
     }
     stop.store(true, Relaxed);
-    let mut kept = 0;
     for r in readers {
-        let (k, torn) = r.join().unwrap();
-        assert_eq!(torn, 0, "a reader kept a read a write overlapped");
-        kept += k;
+        r.join().unwrap();
     }
-    // The readers got answers too: the protocol does not refuse everything.
-    assert!(kept > 0);
+    assert_eq!(
+        torn.load(Relaxed),
+        0,
+        "a reader kept a read a write overlapped"
+    );
+    for k in kept.iter() {
+        assert!(
+            k.load(Relaxed) >= 100,
+            "a reader kept only {} reads",
+            k.load(Relaxed)
+        );
+    }
 }
 
 #[test]

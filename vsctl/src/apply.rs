@@ -401,6 +401,8 @@ pub(crate) mod tests {
                 members: vec![Entry::default(); 256],
                 member_shadow: Vec::new(),
                 gate_view: Vec::new(),
+                member_blocks: Vec::new(),
+                decisions: Vec::new(),
                 objects: vec![Entry::default(); 64],
                 rules: vec![blank; 256],
                 index: vec![IndexEntry::default(); 256],
