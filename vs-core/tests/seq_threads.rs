@@ -48,7 +48,7 @@ fn readers_never_keep_a_torn_read() {
         std::hint::spin_loop();
         words[1].store(writes, Relaxed);
         seq.write_end();
-        if writes % 16 == 0 {
+        if writes.is_multiple_of(16) {
             std::thread::yield_now();
         }
     }
