@@ -111,10 +111,9 @@ extern "C" fn vs_rust_on_tid_exchange(tid: i32, leader: i32) {
 extern "C" fn vs_rust_on_exit(pid: i32) {
     let pid = key(pid);
     if state::unlocked().has_no_entry(pid) {
-        let cpu = glue::this_cpu();
         crate::charge_cache::take(state::charge_slots(), pid, |p, ns| {
             if p == pid {
-                state::root_add(RootCount::CpuNs, cpu, ns);
+                state::root_add(RootCount::CpuNs, glue::this_cpu(), ns);
             } else {
                 // A concurrent fold emptied the slot and its CPU refilled it for another
                 // task, whose VS only the lock can tell (see `charge_cache::take`).

@@ -40,10 +40,10 @@ fn rw(fd: i32, write: bool) {
     assert_eq!(n, 1, "pipe i/o");
 }
 
-/// Run `op` `n` times; nanoseconds per operation.
 /// How many operations the last `time` ran (for `--gates`: events per operation).
 static LAST_OPS: AtomicU32 = AtomicU32::new(0);
 
+/// Run `op` `n` times; nanoseconds per operation.
 fn time(n: u32, mut op: impl FnMut()) -> f64 {
     LAST_OPS.store(n, Ordering::Relaxed);
     let t = Instant::now();
