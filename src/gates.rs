@@ -22,6 +22,7 @@ use crate::classify::ForkCheck;
 use crate::glue;
 use crate::rules::{Exe, FileId};
 use crate::state::{self, RootCount, HINTS};
+use crate::unlocked::object_key;
 
 /// The global pid the glue passes, as the membership key.
 fn key(pid: i32) -> u64 {
@@ -225,7 +226,7 @@ extern "C" fn vs_rust_on_unix_recv(pid: i32, req: u32) {
 }
 
 fn object_gate(pid: i32, event: u32, obj: usize) {
-    if HINTS.idle(event) || unlocked_gate(pid, event).is_some() {
+    if HINTS.idle(event) || state::unlocked().object_gate(key(pid), event, object_key(obj as u64)) {
         return;
     }
     let _ = state::with(|s| {
@@ -251,6 +252,10 @@ extern "C" fn vs_rust_tag_object(addr: usize, pid: i32) {
     if HINTS.no_members() && HINTS.no_objects() {
         return;
     }
+    // A writer that keeps writing the same pipe leaves its tag as it was.
+    if state::unlocked().tag_unchanged(object_key(addr as u64), key(pid)) {
+        return;
+    }
     let _ = state::with(|s| {
         s.vs.tag_object(addr as u64, key(pid));
         Ok(())
@@ -259,7 +264,7 @@ extern "C" fn vs_rust_tag_object(addr: usize, pid: i32) {
 
 #[no_mangle]
 extern "C" fn vs_rust_untag_object(addr: usize) {
-    if HINTS.no_objects() {
+    if HINTS.no_objects() || state::unlocked().untagged(object_key(addr as u64)) {
         return;
     }
     let _ = state::with(|s| {

@@ -190,6 +190,8 @@ const ROOT_WORDS: usize = 8;
 /// The member shadow and the gate view, for the gates' unlocked reads (`unlocked.rs`).
 static MEMBER_SHADOW: SharedTable = SharedTable::new();
 static GATE_VIEW: SharedTable = SharedTable::new();
+/// The object tags' shadow, for the pipe and message gates' unlocked reads.
+static OBJECT_SHADOW: SharedTable = SharedTable::new();
 /// Every locked section is a write section of this count (see `with`), so an unlocked read
 /// that overlapped one is thrown away.
 static SEQ: SeqCount = SeqCount::new();
@@ -235,6 +237,7 @@ pub(crate) fn unlocked() -> Unlocked<'static> {
         seq: &SEQ,
         members: MEMBER_SHADOW.get(),
         view: GATE_VIEW.get(),
+        objects: OBJECT_SHADOW.get(),
     }
 }
 
@@ -338,6 +341,7 @@ fn allocate() -> Result<Published> {
         member_blocks: atomic_table(MEMBER_BLOCKS)?,
         decisions: table(Decision::EMPTY, DECISIONS)?,
         objects: table(Entry::default(), OBJECT_TABLE)?,
+        object_shadow: atomic_table(OBJECT_TABLE)?,
         rules: table(Rule::BLANK, VS_MAX_RULES as usize)?,
         index: table(IndexEntry::default(), VS_MAX_RULES as usize)?,
         stats: table(VsStats::default(), VS_MAX as usize)?,
@@ -359,14 +363,16 @@ fn allocate() -> Result<Published> {
     let charges: *const [AtomicU64] = &*state.vs.charges;
     let shadow: *const [AtomicU64] = state.vs.members.shadow().unwrap_or(&[]);
     let view: *const [AtomicU64] = &*state.vs.gate_view;
+    let objects: *const [AtomicU64] = state.vs.objects.shadow().unwrap_or(&[]);
     let root: *const [AtomicU64] = &*state.root_counts;
     drop(publish(Some(state)));
-    // SAFETY: the four point into heap buffers of the state just published, which stay put
+    // SAFETY: the five point into heap buffers of the state just published, which stay put
     // until `Published` drops (and withdraws them first); nothing frees them in between.
     unsafe {
         CHARGES.set(&*charges);
         MEMBER_SHADOW.set(&*shadow);
         GATE_VIEW.set(&*view);
+        OBJECT_SHADOW.set(&*objects);
         ROOT_COUNTS.set(&*root);
     }
     Ok(Published(()))
@@ -376,7 +382,7 @@ impl Drop for Published {
     /// Unpublish and free the state. No ioctl, gate or tick can run any more: the guards of
     /// the device, the probes and the controller dropped first (see `VsModule`).
     fn drop(&mut self) {
-        for t in [&CHARGES, &MEMBER_SHADOW, &GATE_VIEW, &ROOT_COUNTS] {
+        for t in [&CHARGES, &MEMBER_SHADOW, &GATE_VIEW, &OBJECT_SHADOW, &ROOT_COUNTS] {
             t.clear();
         }
         drop(publish(None));

@@ -19,7 +19,7 @@ use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
 use crate::rules::{Decision, Exe, IndexEntry, Rule, RuleTable, Verdict};
 use crate::share::{self, PoolCtl, Scratch};
 use crate::tree::{Error, Registry, Result, Slot};
-use crate::unlocked::view_word;
+use crate::unlocked::{object_key, view_word};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// The storage a [`Vs`] runs on: one kind of owned slice (kernel: `VVec`, host: `Vec`).
@@ -46,6 +46,8 @@ pub struct Tables<S: Store> {
     pub decisions: S::Table<Decision>,
     /// Tags on kernel objects (pipes, messages).
     pub objects: S::Table<Entry>,
+    /// The object tags' shadow for unlocked reads: as long as `objects`, or empty.
+    pub object_shadow: S::Table<AtomicU64>,
     pub rules: S::Table<Rule>,
     pub index: S::Table<IndexEntry>,
     pub stats: S::Table<VsStats>,
@@ -61,7 +63,7 @@ pub struct Vs<S: Store> {
     pub reg: Registry<S::Table<Slot>>,
     pub members: Members<S::Table<Entry>, S::Table<AtomicU64>>,
     /// Tags on kernel objects (pipes, messages): address -> slot of the VS that wrote them.
-    pub objects: Members<S::Table<Entry>>,
+    pub objects: Members<S::Table<Entry>, S::Table<AtomicU64>>,
     pub rules: RuleTable<S::Table<Rule>, S::Table<IndexEntry>, S::Table<Decision>>,
     /// Counters per registry slot; reset when a slot is (re)used.
     pub(crate) stats: S::Table<VsStats>,
@@ -100,6 +102,7 @@ impl<S: Store> Vs<S> {
             member_blocks,
             decisions,
             objects,
+            object_shadow,
             rules,
             index,
             mut stats,
@@ -118,6 +121,7 @@ impl<S: Store> Vs<S> {
             w.store(0, Relaxed);
         }
         let shadow = (!member_shadow.is_empty()).then_some(member_shadow);
+        let object_shadow = (!object_shadow.is_empty()).then_some(object_shadow);
         let blocks = (!member_blocks.is_empty()).then_some(member_blocks);
         if charges.len() % charge_cache::SLOTS_PER_CPU != 0 {
             return Err(Error::Invalid);
@@ -134,7 +138,7 @@ impl<S: Store> Vs<S> {
         Ok(Self {
             reg: Registry::new(slots)?,
             members: Members::with_shadow(members, shadow, blocks).ok_or(Error::Invalid)?,
-            objects: Members::new(objects).ok_or(Error::Invalid)?,
+            objects: Members::with_shadow(objects, object_shadow, None).ok_or(Error::Invalid)?,
             rules: RuleTable::with_cache(rules, index, decisions),
             stats,
             global: [0; VS_GLOBAL_MAX as usize + 1],
@@ -515,6 +519,11 @@ impl<S: Store> Vs<S> {
     pub fn on_gate(&mut self, pid: u64, event: u32, req: Option<usize>) -> u32 {
         let cur = self.slot_of(pid);
         self.fill_view(cur);
+        if vs_event_has_req(event) {
+            // The requester's word too, for the object gates' unlocked reads (no requester:
+            // the root's).
+            self.fill_view(req.unwrap_or(0));
+        }
         match self.decide(event, cur, req, Exe::NONE) {
             Some(to) if to != cur => {
                 let _ = self.move_task(pid, to);
@@ -559,7 +568,16 @@ impl<S: Store> Vs<S> {
                 events |= 1 << e;
             }
         }
-        w.store(view_word(id, events), Relaxed);
+        let mut req_events = 0;
+        let mut mask = self.rules.event_mask();
+        while mask != 0 {
+            let e = mask.trailing_zeros();
+            mask &= mask - 1;
+            if vs_event_has_req(e) && self.rules.applies_req(e, id) {
+                req_events |= 1 << e;
+            }
+        }
+        w.store(view_word(id, events, req_events), Relaxed);
     }
 
     /// The unlocked reader of this state's tables, with `seq` as its seqcount (host tests; the
@@ -569,26 +587,30 @@ impl<S: Store> Vs<S> {
             seq,
             members: self.members.shadow().unwrap_or(&[]),
             view: &self.gate_view,
+            objects: self.objects.shadow().unwrap_or(&[]),
         }
     }
 
     /// Remember that the object at `addr` (a pipe, a message) carries the VS of `pid`.
     pub fn tag_object(&mut self, addr: u64, pid: u64) {
+        let key = object_key(addr);
         let slot = self.slot_of(pid);
         if slot == 0 {
-            self.objects.remove(addr);
-        } else if let Ok(e) = self.objects.entry(addr) {
-            e.slot = slot as u16;
+            self.objects.remove(key);
+        } else if self.objects.entry(key).is_ok() {
+            self.objects.set_slot(key, slot as u16);
         }
     }
 
     /// The VS slot the object at `addr` was tagged with (root if untagged).
     pub fn object_slot(&self, addr: u64) -> usize {
-        self.objects.get(addr).map_or(0, |e| usize::from(e.slot))
+        self.objects
+            .get(object_key(addr))
+            .map_or(0, |e| usize::from(e.slot))
     }
 
     /// The object at `addr` is freed.
     pub fn untag_object(&mut self, addr: u64) {
-        self.objects.remove(addr);
+        self.objects.remove(object_key(addr));
     }
 }

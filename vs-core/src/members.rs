@@ -44,8 +44,9 @@ pub const NICE_USER: u8 = 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full;
 
-/// `V`: the storage of the shadow and of the block counts (neither for the object-tag table,
-/// which no gate reads unlocked and no tick scans).
+/// `V`: the storage of the shadow and of the block counts (the object-tag table, keyed by
+/// `unlocked::object_key`, has a shadow for the pipe and message gates but no block counts:
+/// no tick scans it).
 pub struct Members<S, V = &'static [AtomicU64]> {
     entries: S,
     len: usize,

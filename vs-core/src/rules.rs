@@ -175,6 +175,10 @@ pub struct RuleTable<R, I, D = &'static mut [Decision]> {
     /// events: such a rule may apply to every task.
     per_event_any: [u32; VS_EV_MAX as usize + 1],
     any_mask: u32,
+    /// The same for rules that take any requester (`req=` left out): such a rule may apply to
+    /// every requester, tagged or not.
+    per_event_any_req: [u32; VS_EV_MAX as usize + 1],
+    any_req_mask: u32,
     /// Recent decisions of the gates that have no path (all but exec), so that a task that
     /// keeps reading a tagged pipe or accepting connections does not search the index each
     /// time. Cleared whenever a rule is added or deleted (positions and matches change);
@@ -218,6 +222,8 @@ where
             mask: 0,
             per_event_any: [0; VS_EV_MAX as usize + 1],
             any_mask: 0,
+            per_event_any_req: [0; VS_EV_MAX as usize + 1],
+            any_req_mask: 0,
             decisions,
             gen: 0,
             stale: false,
@@ -240,7 +246,12 @@ where
         self.any_mask
     }
 
-    fn count_event(&mut self, event: u32, any_cur: bool, added: bool) {
+    /// Bit `1 << event` for every event with a rule for any requester.
+    pub fn any_req_mask(&self) -> u32 {
+        self.any_req_mask
+    }
+
+    fn count_event(&mut self, event: u32, any_cur: bool, any_req: bool, added: bool) {
         self.decisions.fill(Decision::EMPTY);
         self.gen = self.gen.wrapping_add(1);
         let count = |counts: &mut [u32], mask: &mut u32| {
@@ -256,6 +267,9 @@ where
         count(&mut self.per_event, &mut self.mask);
         if any_cur {
             count(&mut self.per_event_any, &mut self.any_mask);
+        }
+        if any_req {
+            count(&mut self.per_event_any_req, &mut self.any_req_mask);
         }
     }
 
@@ -355,7 +369,7 @@ where
                 self.index[self.len] = key;
             }
             self.len += 1;
-            self.count_event(spec.event, spec.cur == VS_ANY, true);
+            self.count_event(spec.event, spec.cur == VS_ANY, spec.req == VS_ANY, true);
         }
         // A large batch is appended, then the index sorted once: O(n log n) instead of the
         // O(n²) of one insertion each (this runs under the state lock, interrupts off).
@@ -389,7 +403,12 @@ where
             .map_err(|_| Error::Invalid)?;
         self.index.copy_within(ipos + 1..self.len, ipos);
         self.len -= 1;
-        self.count_event(r.spec.event, r.spec.cur == VS_ANY, false);
+        self.count_event(
+            r.spec.event,
+            r.spec.cur == VS_ANY,
+            r.spec.req == VS_ANY,
+            false,
+        );
         Ok(())
     }
 
@@ -401,6 +420,25 @@ where
             let i = idx.partition_point(|e| (e.event, e.cur) < (event, c));
             idx.get(i).is_some_and(|e| e.event == event && e.cur == c)
         })
+    }
+
+    /// Whether some rule of `event` takes VS `req` (or any VS) as the requester: for the
+    /// unlocked gates, whether a pipe or message written in `req` may be one a rule looks at.
+    /// A scan of the event's rules when none takes any requester: this runs once per VS and
+    /// rule generation (the gate view's fill), not per gate.
+    pub fn applies_req(&self, event: u32, req: u32) -> bool {
+        if 1u32
+            .checked_shl(event)
+            .is_some_and(|b| self.any_req_mask & b != 0)
+        {
+            return true;
+        }
+        let idx = &self.index[..self.len];
+        let start = idx.partition_point(|e| e.event < event);
+        idx[start..]
+            .iter()
+            .take_while(|e| e.event == event)
+            .any(|e| e.req == req)
     }
 
     /// The first rule (smallest id) for exactly this key whose path and file match, among the

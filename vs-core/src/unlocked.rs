@@ -9,12 +9,21 @@
 //! one word per registry slot:
 //!
 //! - bit 63: valid; bits 32..=42: the events some rule may decide for a task in this VS (a rule
-//!   naming it or any VS as the current one); bits 0..=31: its VSID.
+//!   naming it or any VS as the current one); bits 43..=53: the events some rule may decide
+//!   for a requester in this VS (a rule naming it or any VS as `req=`); bits 0..=31: its VSID.
 //!
-//! A slot's word is filled the first time a locked gate runs in that VS, and every word is
-//! cleared when the tree or the rules change (`Vs::publish_gate_view`), so a word is never
-//! older than the configuration. Anything else (a rule may apply, a word not filled yet, a
-//! write overlapped) returns `None`, and the gate takes the lock as before.
+//! The pipe and message gates also read the **object shadow** (the object-tag table's, keyed
+//! by [`object_key`]): which VS wrote a pipe or message last. Their requester is that VS, and
+//! the root's word stands for an untagged object (no rule takes the root as a requester: a
+//! requester in the root is none). So a `(pipe-read, *, req=www1)` rule makes only the reads
+//! of pipes written in `www1` take the lock, not every pipe read on the host; and a write
+//! that leaves a pipe's tag as it was, or the free of an untagged one, takes none.
+//!
+//! A slot's word is filled the first time a locked gate runs in that VS (as the task's VS or
+//! as the requester), and every word is cleared when the tree or the rules change
+//! (`Vs::publish_gate_view`), so a word is never older than the configuration. Anything else
+//! (a rule may apply, a word not filled yet, a write overlapped) returns `None`, and the gate
+//! takes the lock as before.
 
 use crate::abi::VS_EV_FORK;
 use crate::members::shadow_lookup;
@@ -23,15 +32,39 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 const VALID: u64 = 1 << 63;
 const EVENTS_SHIFT: u32 = 32;
+const REQ_EVENTS_SHIFT: u32 = 43;
+const EVENTS: u32 = 0x7ff;
 
-/// The gate view's word for a VS `id` whose rules may decide `events` (bit `1 << event`).
-pub fn view_word(id: u32, events: u32) -> u64 {
-    VALID | u64::from(events & 0x7ff) << EVENTS_SHIFT | u64::from(id)
+/// The gate view's word for a VS `id` whose rules may decide `events` for its tasks and
+/// `req_events` for its requesters (bit `1 << event`).
+pub fn view_word(id: u32, events: u32, req_events: u32) -> u64 {
+    VALID
+        | u64::from(req_events & EVENTS) << REQ_EVENTS_SHIFT
+        | u64::from(events & EVENTS) << EVENTS_SHIFT
+        | u64::from(id)
 }
 
-/// `(id, events)` of a valid word.
-fn parse(w: u64) -> Option<(u32, u32)> {
-    (w & VALID != 0).then_some((w as u32, (w >> EVENTS_SHIFT) as u32 & 0x7ff))
+/// A valid word.
+#[derive(Clone, Copy)]
+struct Word {
+    id: u32,
+    events: u32,
+    req_events: u32,
+}
+
+fn parse(w: u64) -> Option<Word> {
+    (w & VALID != 0).then_some(Word {
+        id: w as u32,
+        events: (w >> EVENTS_SHIFT) as u32 & EVENTS,
+        req_events: (w >> REQ_EVENTS_SHIFT) as u32 & EVENTS,
+    })
+}
+
+/// The object-tag table's key for a kernel object at `addr`: its low 48 bits, which tell
+/// kernel addresses apart (the upper 16 of a canonical kernel address are all ones) and fit
+/// a shadow word beside the slot.
+pub fn object_key(addr: u64) -> u64 {
+    addr & ((1 << 48) - 1)
 }
 
 /// The tables, borrowed for one unlocked read.
@@ -41,6 +74,8 @@ pub struct Unlocked<'a> {
     pub members: &'a [AtomicU64],
     /// The gate view, one word per registry slot.
     pub view: &'a [AtomicU64],
+    /// The object-tag table's shadow (`object key << 16 | slot`).
+    pub objects: &'a [AtomicU64],
 }
 
 impl Unlocked<'_> {
@@ -49,10 +84,50 @@ impl Unlocked<'_> {
     pub fn gate(&self, pid: u64, event: u32) -> Option<u32> {
         let bit = 1u32.checked_shl(event)?;
         self.seq.read(|| {
-            let slot = shadow_lookup(self.members, pid).unwrap_or(0);
-            let (id, events) = parse(self.view.get(slot)?.load(Relaxed))?;
-            (events & bit == 0).then_some(id)
+            let w = self.word(shadow_lookup(self.members, pid).unwrap_or(0))?;
+            (w.events & bit == 0).then_some(w.id)
         })
+    }
+
+    fn word(&self, slot: usize) -> Option<Word> {
+        parse(self.view.get(slot)?.load(Relaxed))
+    }
+
+    /// Whether the pipe or message gate of `event` has nothing to do for task `pid` reading
+    /// the object with key `obj` ([`object_key`]): no rule of the event can apply to the
+    /// task's VS, or none to the VS that wrote the object. `false`: take the lock.
+    pub fn object_gate(&self, pid: u64, event: u32, obj: u64) -> bool {
+        let Some(bit) = 1u32.checked_shl(event) else {
+            return false;
+        };
+        self.seq
+            .read(|| {
+                let cur = self.word(shadow_lookup(self.members, pid).unwrap_or(0))?;
+                if cur.events & bit == 0 {
+                    return Some(());
+                }
+                let req = self.word(shadow_lookup(self.objects, obj).unwrap_or(0))?;
+                (req.req_events & bit == 0).then_some(())
+            })
+            .is_some()
+    }
+
+    /// Whether the object with key `obj` already carries the tag a write by task `pid` gives
+    /// it (the writer's VS, or none for a writer in the root).
+    pub fn tag_unchanged(&self, obj: u64, pid: u64) -> bool {
+        self.seq
+            .read(|| {
+                let writer = shadow_lookup(self.members, pid).unwrap_or(0);
+                (shadow_lookup(self.objects, obj).unwrap_or(0) == writer).then_some(())
+            })
+            .is_some()
+    }
+
+    /// Whether the object with key `obj` has no tag (its free has nothing to remove).
+    pub fn untagged(&self, obj: u64) -> bool {
+        self.seq
+            .read(|| shadow_lookup(self.objects, obj).is_none().then_some(()))
+            .is_some()
     }
 
     /// Whether task `pid` has no membership entry: in the root, nothing reserved, no nice
@@ -70,8 +145,8 @@ impl Unlocked<'_> {
     pub fn fork_is_noop(&self, parent: u64, child: u64) -> bool {
         self.seq
             .read(|| {
-                let (_, events) = parse(self.view.first()?.load(Relaxed))?;
-                (events & 1 << VS_EV_FORK == 0
+                let root = self.word(0)?;
+                (root.events & 1 << VS_EV_FORK == 0
                     && shadow_lookup(self.members, parent).is_none()
                     && shadow_lookup(self.members, child).is_none())
                 .then_some(())

@@ -11,6 +11,7 @@ use vs_core::classify::{ForkCheck, Store, Tables, Vs};
 use vs_core::members::{Entry, NICE_MANAGED};
 use vs_core::rules::{Exe, FileId, IndexEntry, Rule};
 use vs_core::seq::SeqCount;
+use vs_core::unlocked::object_key;
 
 /// An exec of /bin/true (no rule here names a path).
 const TRUE: Exe = Exe {
@@ -38,6 +39,7 @@ fn new_vs_with(members: usize) -> Vs<VecStore> {
         member_blocks: (0..8).map(|_| AtomicU64::new(0)).collect(),
         decisions: vec![Default::default(); 8],
         objects: vec![Entry::default(); 64],
+        object_shadow: (0..64).map(|_| AtomicU64::new(0)).collect(),
         rules: vec![blank; 32],
         index: vec![IndexEntry::default(); 32],
         stats: vec![VsStats::default(); 16],
@@ -101,6 +103,38 @@ enum Op {
         target: usize,
         delete: bool,
     },
+    /// A pipe write (tags the pipe with the writer's VS), a pipe read or message receive (the
+    /// object gate, its requester the tag), or the object's free: each unlocked answer must be
+    /// what the locked path does, and then the locked path must change nothing.
+    Write {
+        task: usize,
+        obj: usize,
+    },
+    Read {
+        task: usize,
+        obj: usize,
+        event: usize,
+    },
+    Free(usize),
+    /// A rule of an object event, for a current VS (or any) and a requester (or any).
+    ObjectRule {
+        event: usize,
+        cur: usize,
+        req: usize,
+        target: usize,
+    },
+}
+
+const OBJECT_EVENTS: [u32; 2] = [VS_EV_PIPE_READ, VS_EV_MSG_RECV];
+
+/// A kernel object's address, as the glue passes it (upper 16 bits set).
+fn object_addr(i: usize) -> u64 {
+    0xffff_8880_0000_0000 + 0x40 * (i as u64 % 4)
+}
+
+/// Rule hit counts, in id order.
+fn hits(vs: &Vs<VecStore>) -> Vec<u64> {
+    vs.rules.iter().map(|r| r.spec.hits).collect()
 }
 
 const GATE_EVENTS: [u32; 3] = [VS_EV_SOCKET, VS_EV_CONNECT, VS_EV_UNIX_CONNECT];
@@ -115,6 +149,11 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0usize..64, 0usize..3).prop_map(|(task, event)| Op::Gate { task, event }),
         1 => (0usize..3, 0usize..5, 0usize..3, any::<bool>())
             .prop_map(|(event, cur, target, delete)| Op::Rule { event, cur, target, delete }),
+        2 => (0usize..64, 0usize..4).prop_map(|(task, obj)| Op::Write { task, obj }),
+        2 => (0usize..64, 0usize..4, 0usize..2).prop_map(|(task, obj, event)| Op::Read { task, obj, event }),
+        1 => (0usize..4).prop_map(Op::Free),
+        1 => (0usize..2, 0usize..5, 0usize..5, 0usize..3)
+            .prop_map(|(event, cur, req, target)| Op::ObjectRule { event, cur, req, target }),
     ]
 }
 
@@ -266,6 +305,55 @@ proptest! {
                         }]);
                     }
                 }
+                Op::Write { task, obj } => {
+                    let t = live[task % live.len()];
+                    let addr = object_addr(obj);
+                    let quick = vs.unlocked(&seq).tag_unchanged(object_key(addr), t);
+                    let before = vs.object_slot(addr);
+                    vs.tag_object(addr, t);
+                    prop_assert_eq!(vs.object_slot(addr), vs.slot_of(t), "a write tags with the writer's VS");
+                    if quick {
+                        prop_assert_eq!(before, vs.object_slot(addr), "the unlocked write skipped a new tag");
+                    }
+                }
+                Op::Read { task, obj, event } => {
+                    let t = live[task % live.len()];
+                    let (addr, ev) = (object_addr(obj), OBJECT_EVENTS[event]);
+                    let quick = vs.unlocked(&seq).object_gate(t, ev, object_key(addr));
+                    let (slot, before) = (vs.slot_of(t), hits(&vs));
+                    let req = vs.object_slot(addr);
+                    vs.on_gate(t, ev, (req != 0).then_some(req));
+                    if quick {
+                        prop_assert_eq!(vs.slot_of(t), slot, "the unlocked gate skipped a move");
+                        prop_assert_eq!(hits(&vs), before, "the unlocked gate skipped a rule");
+                    }
+                    // Both words are filled now: with no rule for the reader's VS or for the
+                    // writer's, the next read needs no lock.
+                    let (cur_id, req_id) = (vs.id_of(t), vs.reg.node(req).map_or(VS_ROOT, |n| n.id));
+                    if vs.slot_of(t) == slot && (!vs.rules.applies(ev, cur_id) || !vs.rules.applies_req(ev, req_id)) {
+                        prop_assert!(vs.unlocked(&seq).object_gate(t, ev, object_key(addr)));
+                    }
+                }
+                Op::Free(obj) => {
+                    let addr = object_addr(obj);
+                    let quick = vs.unlocked(&seq).untagged(object_key(addr));
+                    prop_assert_eq!(quick, vs.object_slot(addr) == 0);
+                    vs.untag_object(addr);
+                    prop_assert_eq!(vs.object_slot(addr), 0);
+                }
+                Op::ObjectRule { event, cur, req, target } => {
+                    let pick = |i: usize| if i == 4 { VS_ANY } else { ids[i] };
+                    // A requester in the root is none: such a rule never matches (it may exist).
+                    let _ = vs.add_rules(&[VsRule {
+                        event: OBJECT_EVENTS[event],
+                        cur: pick(cur),
+                        req: pick(req),
+                        // Not to the requester: gates cannot refuse, and the limits of web
+                        // and batch are checked below.
+                        target: if target < 2 { VS_TARGET_KEEP } else { VS_ROOT },
+                        ..VsRule::default()
+                    }]);
+                }
                 Op::Exec { task, thread_takeover } => {
                     let i = task % live.len();
                     let t = live[i];
@@ -280,6 +368,7 @@ proptest! {
                 }
             }
             prop_assert!(vs.members.shadow_agrees(), "member shadow out of date");
+            prop_assert!(vs.objects.shadow_agrees(), "object shadow out of date");
             // Every count follows from the membership table, and nothing is left reserved
             // between operations.
             for slot in 0..16 {
@@ -696,12 +785,16 @@ proptest! {
     /// tree changes: after any mix of creates, destroys, share changes and runs, every VS's
     /// `cpu_subtree_ns` is its own time plus its live descendants', and a VS that ran in a
     /// managed pool has that pool's target (a stale pool would put it elsewhere), unless the
-    /// pool's child pools take all of it.
+    /// pool's child pools take all of it or the pool used too little to compete (under 0.5 %
+    /// of the period's CPU time: `share::is_busy`).
     #[test]
     fn tick_caches_follow_the_tree(ops in prop::collection::vec(tree_op(), 1..120)) {
         let mut vs = new_vs();
         let mut live: Vec<u32> = vec![VS_ROOT];
-        let mut ran: Vec<usize> = Vec::new();
+        // Who ran since the last tick (slot, ns; forgotten when the tree changes, which only
+        // makes the busy test below stricter), and all CPU time since the last tick.
+        let mut ran: Vec<(usize, u64)> = Vec::new();
+        let mut period_ns = 0u64;
         let mut acts = vec![vs_core::cpu_control::NiceAction::default(); 4];
         for (k, op) in ops.into_iter().enumerate() {
             match op {
@@ -741,7 +834,8 @@ proptest! {
                     }
                     vs.charge(9_000, ms * 1_000_000);
                     vs.on_exit(9_000);
-                    ran.push(slot);
+                    ran.push((slot, ms * 1_000_000));
+                    period_ns += ms * 1_000_000;
                 }
                 TreeOp::Tick => {
                     vs.cpu_tick(&[], &mut acts);
@@ -757,13 +851,17 @@ proptest! {
                             .map(|c| reg.node(c).unwrap().own[VS_ATTR_CPU as usize])
                             .sum()
                     };
-                    for &s in &ran {
-                        let pool = vs_core::share::pool_of(&vs.reg, s);
-                        if pool != 0 && children(pool) < 100 {
+                    let pool_of = |s: usize| vs_core::share::pool_of(&vs.reg, s);
+                    for &(s, _) in &ran {
+                        let pool = pool_of(s);
+                        let used: u64 = ran.iter().filter(|&&(o, _)| pool_of(o) == pool).map(|&(_, ns)| ns).sum();
+                        let busy = vs_core::share::is_busy(used, period_ns, 0);
+                        if pool != 0 && busy && children(pool) < 100 {
                             prop_assert!(vs.stats(s).cpu_target_ppm > 0, "VS in slot {} ran in pool {} but has no target", s, pool);
                         }
                     }
                     ran.clear();
+                    period_ns = 0;
                     for &id in &live {
                         let s = vs.slot_of_id(id).unwrap();
                         let mut want = 0u64;

@@ -404,6 +404,7 @@ pub(crate) mod tests {
                 member_blocks: Vec::new(),
                 decisions: Vec::new(),
                 objects: vec![Entry::default(); 64],
+                object_shadow: Vec::new(),
                 rules: vec![blank; 256],
                 index: vec![IndexEntry::default(); 256],
                 stats: vec![VsStats::default(); n],
