@@ -11,6 +11,7 @@
 #   make bench-net network share accuracy in QEMU: vsq vs HTB, fq_codel, pfifo (docs/bench-net.md, docs/net-shares.png)
 #   make bench-fig12 two sites sharing one FastCGI backend, five configurations (docs/bench-fig12.md)
 #   make bench-scale fork cost with 4,000 VSs and 50,000 classified tasks (docs/bench-scale.md)
+#   make bench-lockstat contention of vs's locks on 8 vCPUs, before and after the lock-free gates (docs/bench-lockstat.md)
 #   make fuzz      the long fuzz run on the sanitize kernel (docs/fuzz.md; about 40 min)
 #   make install   on a real host, as root: vs.ko (built against KDIR, default the running kernel's),
 #                  vsctl, man page, completions, vs.service; DESTDIR=, PREFIX=/usr/local, KVER=
@@ -23,7 +24,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Kernel builds want Debian's rustc (with rust-src) ahead of rustup's.
 KPATH := /usr/bin:/usr/sbin:/bin:/sbin:$(HOME)/.cargo/bin
 
-.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net bench-fig12 bench-scale fuzz clean \
+.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net bench-fig12 bench-scale bench-lockstat fuzz clean \
 	install uninstall dkms-source dkms-install dkms-uninstall generate
 
 all: module userspace
@@ -62,7 +63,7 @@ bench bench-cpu bench-web bench-net bench-fig12 bench-scale: export VS_TCG_THREA
 
 # Two boots: QEMU's instruction-counting clock (repeatable ratios) and plain TCG wall clock.
 bench: setup module userspace
-	@VS_ICOUNT=1 bash scripts/vm-run.sh bash bench/run.sh
+	@VS_ICOUNT=1 bash scripts/vm-run.sh env ROUNDS=8 bash bench/run.sh
 	@VS_ICOUNT=0 bash scripts/vm-run.sh bash bench/run.sh
 	@python3 bench/report.py .cache/bench-gates-icount.txt .cache/bench-gates-tcg.txt >docs/bench-gates.md
 	@cat docs/bench-gates.md
@@ -76,6 +77,20 @@ bench-scale: setup module userspace
 		env VSS=$(SCALE_VSS) TASKS=$(SCALE_TASKS) bash bench/scale.sh
 	@python3 bench/scale_report.py .cache/bench-scale.txt $(SCALE_VSS) $(SCALE_TASKS) >docs/bench-scale.md
 	@cat docs/bench-scale.md
+
+# /proc/lock_stat for vs's locks under a storm on 8 vCPUs: the module before the CPU charge left
+# the lock (d1f8434), before the gates left it (9a2301b), before the pipe and message gates did
+# (0c8c199), and now (docs/bench-lockstat.md). Its own kernel flavour (lockstat: the bench
+# kernel plus CONFIG_LOCK_STAT), built on first use; ROUNDS=2 interleaved rounds.
+LOCKSTAT_MODULES = before-charge=d1f8434 before-gates=9a2301b before-objects=0c8c199 now=$(shell git rev-parse --short HEAD)
+bench-lockstat: export VS_KFLAVOUR := lockstat
+bench-lockstat: export VS_TCG_THREAD := multi
+bench-lockstat: setup userspace
+	@mods="$$(bash bench/lockstat_build.sh $(LOCKSTAT_MODULES) | tr '\n' ' ')" && \
+		VS_NO_LOAD=1 VS_VM_CPUS=8 VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-3600} bash scripts/vm-run.sh \
+		env LOCKSTAT_MODULES="$$mods" bash bench/lockstat.sh
+	@python3 bench/lockstat_report.py .cache/bench-lockstat.txt $(LOCKSTAT_MODULES) >docs/bench-lockstat.md
+	@cat docs/bench-lockstat.md
 
 # Plain TCG by default (docs/bench-web.md); VS_ICOUNT=1 runs it under the instruction-counting
 # clock instead (docs/bench-web-icount.md), where the module's throughput cost is repeatable.

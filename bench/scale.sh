@@ -13,7 +13,11 @@ cd "$VS_ROOT"
 ROUNDS=${ROUNDS:-6}
 VSS=${VSS:-4000}
 TASKS=${TASKS:-50000}
-B=target/release/vs-bench
+# Pinned to CPU 0, address-space randomisation off: as in bench/run.sh, which says why.
+B="taskset -c 0 target/release/vs-bench"
+aslr=$(cat /proc/sys/kernel/randomize_va_space)
+trap 'echo "$aslr" >/proc/sys/kernel/randomize_va_space' EXIT
+echo 0 >/proc/sys/kernel/randomize_va_space
 OUT=.cache/bench-scale.txt
 P=/sys/module/vs/parameters
 : >"$OUT"
