@@ -548,7 +548,7 @@ impl<S: Store> Vs<S> {
     }
 
     /// Fill slot `slot`'s gate view word if it is not: the events some rule may decide for a
-    /// task in that VS.
+    /// task in that VS, and for a requester in it.
     fn fill_view(&mut self, slot: usize) {
         let Some(w) = self.gate_view.get(slot) else {
             return;
@@ -559,7 +559,7 @@ impl<S: Store> Vs<S> {
         let Some(id) = self.reg.node(slot).map(|n| n.id) else {
             return;
         };
-        let mut events = 0;
+        let (mut events, mut req_events) = (0, 0);
         let mut mask = self.rules.event_mask();
         while mask != 0 {
             let e = mask.trailing_zeros();
@@ -567,12 +567,6 @@ impl<S: Store> Vs<S> {
             if self.rules.applies(e, id) {
                 events |= 1 << e;
             }
-        }
-        let mut req_events = 0;
-        let mut mask = self.rules.event_mask();
-        while mask != 0 {
-            let e = mask.trailing_zeros();
-            mask &= mask - 1;
             if vs_event_has_req(e) && self.rules.applies_req(e, id) {
                 req_events |= 1 << e;
             }

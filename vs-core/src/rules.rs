@@ -246,11 +246,6 @@ where
         self.any_mask
     }
 
-    /// Bit `1 << event` for every event with a rule for any requester.
-    pub fn any_req_mask(&self) -> u32 {
-        self.any_req_mask
-    }
-
     fn count_event(&mut self, event: u32, any_cur: bool, any_req: bool, added: bool) {
         self.decisions.fill(Decision::EMPTY);
         self.gen = self.gen.wrapping_add(1);
