@@ -81,14 +81,15 @@ bench-scale: setup module userspace
 # /proc/lock_stat for vs's locks under a storm on 8 vCPUs: the module before the CPU charge left
 # the lock (d1f8434), before the gates left it (9a2301b), before the pipe and message gates did
 # (0c8c199), and now (docs/bench-lockstat.md). Its own kernel flavour (lockstat: the bench
-# kernel plus CONFIG_LOCK_STAT), built on first use; ROUNDS=2 interleaved rounds.
-LOCKSTAT_MODULES = before-charge=d1f8434 before-gates=9a2301b before-objects=0c8c199 now=$(shell git rev-parse --short HEAD)
+# kernel plus CONFIG_LOCK_STAT), built on first use; LOCKSTAT_ROUNDS interleaved rounds.
+LOCKSTAT_ROUNDS ?= 2
+LOCKSTAT_MODULES ?= before-charge=d1f8434 before-gates=9a2301b before-objects=0c8c199 now=$(shell git rev-parse --short HEAD)
 bench-lockstat: export VS_KFLAVOUR := lockstat
 bench-lockstat: export VS_TCG_THREAD := multi
 bench-lockstat: setup userspace
 	@mods="$$(bash bench/lockstat_build.sh $(LOCKSTAT_MODULES) | tr '\n' ' ')" && \
 		VS_NO_LOAD=1 VS_VM_CPUS=8 VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-3600} bash scripts/vm-run.sh \
-		env LOCKSTAT_MODULES="$$mods" bash bench/lockstat.sh
+		env LOCKSTAT_MODULES="$$mods" ROUNDS=$(LOCKSTAT_ROUNDS) bash bench/lockstat.sh
 	@python3 bench/lockstat_report.py .cache/bench-lockstat.txt $(LOCKSTAT_MODULES) >docs/bench-lockstat.md
 	@cat docs/bench-lockstat.md
 
