@@ -73,7 +73,7 @@ def main():
     print("clock, noisy, kept for reference)" + ("" if len(sys.argv) > 2 else
           " — this file has only the instruction-counted boot (`-` in the TCG columns)") + ". Each "
           f"round ({rounds} in the icount boot, {tcg_rounds} in the TCG boot) runs every microbenchmark")
-    print("with the module absent, loaded with no rules (task")
+    print("with the module absent (first in odd rounds, last in even ones), loaded with no rules (task")
     print("unclassified), and loaded with a realistic rule set (task in `www1`, rules as in")
     print("bench/src/main.rs). Every benchmark runs pinned to CPU 0, with the guest's address-space")
     print("randomisation off (with it, fork+exit varied by 3 % from one process to the next under")

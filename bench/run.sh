@@ -28,14 +28,24 @@ GATES_OUT=${OUT%.txt}-handlers.txt
 record() { # CONFIG ROUND: read "micro ns" lines
 	while read -r m ns; do echo "$1 $2 $m $ns" >>"$OUT"; done
 }
+absent() { # ROUND: the module-absent figures, the module loaded again after them
+	rmmod vs
+	$B $MICROS | record absent "$1"
+	insmod "$VS_KO"
+}
 for r in $(seq "$ROUNDS"); do
 	echo "bench: round $r/$ROUNDS" >&2
-	rmmod vs
-	$B $MICROS | record absent "$r"
-	insmod "$VS_KO"
+	# Odd rounds measure the module absent first, even rounds last: what an rmmod or insmod
+	# leaves behind (freed tables, a warmer page allocator) then favours neither side.
+	[ $((r % 2)) = 0 ] || absent "$r"
 	$B $MICROS | record loaded "$r"
 	$B setup realistic
 	$B --vs www1 $MICROS | record rules "$r"
+	if [ $((r % 2)) = 0 ]; then
+		$B setup clear
+		absent "$r"
+		$B setup realistic
+	fi
 	# Then each gate handler's own cost over the same micros (a pass of its own: timing
 	# the handlers adds two clock reads to each).
 	$B --vs www1 --gates $GATE_MICROS | sed "s/^/$r /" >>"$GATES_OUT"

@@ -26,6 +26,15 @@ rmmod_while_open() {
 	exec 3<&-
 	rmmod vs || return 1
 	[ ! -e /dev/vs ] || { ktap_print_msg "/dev/vs still there after rmmod"; return 1; }
+	# No probe or function hook of vs's is left behind.
+	local hooks=/sys/kernel/debug/tracing/enabled_functions probes=/sys/kernel/debug/kprobes/list
+	[ -r "$hooks" ] && [ -r "$probes" ] || { ktap_print_msg "no $hooks or $probes"; insmod "$VS_KO"; return 1; }
+	if grep -qE " (kernel_clone|pipe_read|inet_csk_accept)\+" "$probes" ||
+		grep -qE "^(sock_alloc_file|free_pipe_info|exchange_tids) " "$hooks"; then
+		ktap_print_msg "a probe or hook is left after rmmod"
+		insmod "$VS_KO"
+		return 1
+	fi
 	insmod "$VS_KO"
 }
 ktap_test_result "rmmod_fails_while_open_then_succeeds" rmmod_while_open
