@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Which of the module's optional probes the configuration needs armed.
 //!
-//! An armed probe costs every call of its function (an ftrace-based kprobe: a few hundred
+//! An armed probe costs every call of its function (an ftrace-based kprobe: about 190
 //! instructions; a return probe more), whether or not a rule looks at the event. The gates
 //! that only a rule or a limit uses are therefore armed only while one exists, so a host that
-//! classifies by fork, exec and socket pays nothing on each pipe write. The probes that keep
+//! classifies by fork, exec and socket pays nothing on each pipe write. The hooks that keep
 //! vs's own state right (exit, the frees of tagged objects, tid exchange, socket tags, accept
-//! ordering) are always armed.
+//! ordering) are always on; most are ftrace hooks of vs's own, about 35 instructions a call
+//! (`vs_glue.c`, `vs_fentries`).
 //!
 //! What arming later means: a pipe or message keeps the tag of its last write while its group
 //! was armed (or none), so its reader is classified by that until the next armed write; a fork
