@@ -298,13 +298,23 @@ static void vs_find_tp(struct tracepoint *tp, void *priv)
  */
 static unsigned long vs_just_return;
 
-static int vs_find_just_return(void)
+/*
+ * The address of function `sym`, as a kprobe on it resolves it (0: none): kallsyms_lookup_name
+ * is not exported, and a name match could find a static function of the same name. The
+ * address is resolved first, so it is there even if the probe itself is refused.
+ */
+static unsigned long vs_symbol_addr(const char *sym)
 {
-	struct kprobe kp = { .symbol_name = "just_return_func", .flags = KPROBE_FLAG_DISABLED };
+	struct kprobe kp = { .symbol_name = sym, .flags = KPROBE_FLAG_DISABLED };
 
 	if (!register_kprobe(&kp))
 		unregister_kprobe(&kp);
-	vs_just_return = (unsigned long)kp.addr;
+	return (unsigned long)kp.addr;
+}
+
+static int vs_find_just_return(void)
+{
+	vs_just_return = vs_symbol_addr("just_return_func");
 	if (!vs_just_return) {
 		pr_err("just_return_func not found (CONFIG_FUNCTION_ERROR_INJECTION): cannot enforce limits\n");
 		return -ENOENT;
@@ -348,7 +358,7 @@ static void vs_kp_post_nop(struct kprobe *p, struct pt_regs *regs, unsigned long
 /*
  * A user socket gets its file here (socket(), socketpair(), accept()); kernel sockets never
  * do. The socket is not yet reachable through a file descriptor: tag it without its lock.
- * A plain kprobe at function entry is much cheaper than a kretprobe on __sock_create.
+ * A hook at function entry is much cheaper than a return probe on __sock_create.
  */
 static void vs_fe_sock_alloc_file(struct ftrace_regs *fregs)
 {
@@ -550,17 +560,6 @@ static struct vs_fentry vs_fentries[] = {
 	VS_FENTRY("free_msg", vs_fe_free_obj, VS_G_OBJ_FREE),
 };
 
-/* The address of function `sym`, as a kprobe on it would resolve it (0: none). */
-static unsigned long vs_symbol_addr(const char *sym)
-{
-	struct kprobe kp = { .symbol_name = sym, .flags = KPROBE_FLAG_DISABLED };
-
-	if (register_kprobe(&kp))
-		return 0;
-	unregister_kprobe(&kp);
-	return (unsigned long)kp.addr;
-}
-
 static void vs_fentries_unregister(void)
 {
 	int i;
@@ -642,8 +641,8 @@ static struct kretprobe *vs_krp_ptrs[ARRAY_SIZE(vs_krps)];
 
 /*
  * Probe hits missed so far: a kretprobe with no free instance, a probe hit while another
- * kprobe ran on the same CPU, or a function hook reached again from inside one. Read-only module parameter `probe_misses`, so that a gate that
- * silently did not run is visible.
+ * kprobe ran on the same CPU, or a function hook reached again from inside one. Read-only
+ * module parameter `probe_misses`, so that a gate that silently did not run is visible.
  */
 static int vs_probe_misses_get(char *buf, const struct kernel_param *kp)
 {

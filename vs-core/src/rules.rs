@@ -246,7 +246,9 @@ where
         self.any_mask
     }
 
-    fn count_event(&mut self, event: u32, any_cur: bool, any_req: bool, added: bool) {
+    /// Count rule `spec` in (`added`) or out of the per-event counts and masks.
+    fn count_event(&mut self, spec: &VsRule, added: bool) {
+        let event = spec.event;
         self.decisions.fill(Decision::EMPTY);
         self.gen = self.gen.wrapping_add(1);
         let count = |counts: &mut [u32], mask: &mut u32| {
@@ -260,10 +262,10 @@ where
             }
         };
         count(&mut self.per_event, &mut self.mask);
-        if any_cur {
+        if spec.cur == VS_ANY {
             count(&mut self.per_event_any, &mut self.any_mask);
         }
-        if any_req {
+        if spec.req == VS_ANY {
             count(&mut self.per_event_any_req, &mut self.any_req_mask);
         }
     }
@@ -364,7 +366,7 @@ where
                 self.index[self.len] = key;
             }
             self.len += 1;
-            self.count_event(spec.event, spec.cur == VS_ANY, spec.req == VS_ANY, true);
+            self.count_event(&spec, true);
         }
         // A large batch is appended, then the index sorted once: O(n log n) instead of the
         // O(n²) of one insertion each (this runs under the state lock, interrupts off).
@@ -398,12 +400,7 @@ where
             .map_err(|_| Error::Invalid)?;
         self.index.copy_within(ipos + 1..self.len, ipos);
         self.len -= 1;
-        self.count_event(
-            r.spec.event,
-            r.spec.cur == VS_ANY,
-            r.spec.req == VS_ANY,
-            false,
-        );
+        self.count_event(&r.spec, false);
         Ok(())
     }
 
