@@ -602,6 +602,64 @@ fn pipe_read_reclassifies() -> Outcome {
     Ok(())
 }
 
+/// A pipe carries the VS of its last writer, and a read is decided by that. The module
+/// answers most of this without its lock (a write that leaves the tag as it was, a read of a
+/// pipe written in a VS no rule names as the requester): a writer that moves must still
+/// re-tag the pipe, and a read of a pipe written elsewhere must still leave the reader alone.
+fn pipe_tag_follows_the_last_writer() -> Outcome {
+    let f = Fixture::new()?;
+    let (rd, wr, other) = (mk(&f, "rd")?, mk(&f, "wr")?, mk(&f, "other")?);
+    f.add_rules(&[rule(VS_EV_PIPE_READ, rd, wr, VS_TARGET_REQ)])
+        .ctx("rule")?;
+    let mut fds = [0i32; 2];
+    // SAFETY: valid out-array of two fds.
+    check_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // Each writer writes two bytes: the second write leaves the tag as the first set it.
+    let write_as = |vs: u32| {
+        in_child(move || {
+            let d = Dev::open().unwrap();
+            if d.add_process(vs, getpid(), false).is_err() {
+                return 1;
+            }
+            // SAFETY: writing one byte from a valid buffer to our pipe, twice.
+            let n = unsafe {
+                libc::write(fds[1], b"x".as_ptr() as *const _, 1)
+                    + libc::write(fds[1], b"y".as_ptr() as *const _, 1)
+            };
+            (n != 2) as i32 * 2
+        })
+    };
+    let read_one = || {
+        let mut b = [0u8; 1];
+        // SAFETY: reading one byte into a valid buffer.
+        unsafe { libc::read(fds[0], b.as_mut_ptr() as *mut _, 1) }
+    };
+    f.add_process(rd, getpid(), false).ctx("addprocess")?;
+    check_eq!(write_as(other), 0, "writer in other");
+    // Twice: the first read fills what the second may answer without the lock.
+    for _ in 0..2 {
+        check_eq!(read_one(), 1);
+        check_eq!(
+            f.which(getpid()),
+            Ok(rd),
+            "a pipe written in other: no rule, the reader stays"
+        );
+    }
+    check_eq!(write_as(wr), 0, "writer in wr");
+    check_eq!(read_one(), 1);
+    check_eq!(
+        f.which(getpid()),
+        Ok(wr),
+        "the pipe now carries wr: (pipe-read, rd, req=wr) -> (req)"
+    );
+    // SAFETY: closing our fds.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1])
+    };
+    Ok(())
+}
+
 /// Whether each of the kprobes on `sym` (an entry `k` and a return `r` probe each have a line
 /// in debugfs's kprobe list) is armed. Only vs registers kprobes in these guests.
 fn probes_armed(sym: &str) -> Result<Vec<bool>, vs_selftests::Fail> {
@@ -954,6 +1012,7 @@ fn main() {
             accept_reclassifies_by_requester,
             unix_accept_and_recv,
             pipe_read_reclassifies,
+            pipe_tag_follows_the_last_writer,
             optional_probes_armed_only_while_needed,
             sysv_and_posix_message_queues,
             rules_removed_while_in_use: 300,
