@@ -221,6 +221,8 @@ fn list_rules(arg: usize) -> Result {
     let cap = (req.cap as usize).min(VS_MAX_RULES as usize);
     let mut out = KVVec::<VsRule>::with_capacity(cap, state::gfp_quiet())?;
     req.count = state::with(|s| {
+        // The hits the object gates counted without the lock, into the rules' counts.
+        s.vs.fold_stays();
         for rule in s.vs.rules.iter().take(cap) {
             // Capacity was reserved above, so this push does not allocate.
             out.push(rule.spec, GFP_ATOMIC)?;

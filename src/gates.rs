@@ -225,13 +225,19 @@ extern "C" fn vs_rust_on_unix_recv(pid: i32, req: u32) {
     gate(pid, VS_EV_UNIX_RECV, Some(req));
 }
 
+/// A pipe read or message receive. The probe runs with preemption off, so the CPU stays the
+/// same for the unlocked read and the locked one (whose stay cache entry this CPU's next
+/// reads use).
 fn object_gate(pid: i32, event: u32, obj: usize) {
-    if HINTS.idle(event) || state::unlocked().object_gate(key(pid), event, object_key(obj as u64)) {
+    let cpu = glue::this_cpu();
+    if HINTS.idle(event)
+        || state::unlocked().object_gate(key(pid), event, object_key(obj as u64), cpu)
+    {
         return;
     }
     let _ = state::with(|s| {
         let slot = s.vs.object_slot(obj as u64);
-        s.vs.on_gate(key(pid), event, (slot != 0).then_some(slot));
+        s.vs.on_object_gate(key(pid), event, (slot != 0).then_some(slot), cpu);
         Ok(())
     });
 }

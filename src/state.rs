@@ -192,6 +192,8 @@ static MEMBER_SHADOW: SharedTable = SharedTable::new();
 static GATE_VIEW: SharedTable = SharedTable::new();
 /// The object tags' shadow, for the pipe and message gates' unlocked reads.
 static OBJECT_SHADOW: SharedTable = SharedTable::new();
+/// The per-CPU stay caches, for the pipe and message gates' unlocked hits (`stay_cache`).
+static STAYS: SharedTable = SharedTable::new();
 /// Every locked section is a write section of this count (see `with`), so an unlocked read
 /// that overlapped one is thrown away.
 static SEQ: SeqCount = SeqCount::new();
@@ -238,6 +240,7 @@ pub(crate) fn unlocked() -> Unlocked<'static> {
         members: MEMBER_SHADOW.get(),
         view: GATE_VIEW.get(),
         objects: OBJECT_SHADOW.get(),
+        stays: STAYS.get(),
     }
 }
 
@@ -348,6 +351,7 @@ fn allocate() -> Result<Published> {
         ctl: table(PoolCtl::default(), VS_MAX as usize)?,
         scratch: table(Scratch::default(), VS_MAX as usize)?,
         charges: charge_table()?,
+        stays: atomic_table(glue::nr_cpu_ids() * crate::stay_cache::WORDS_PER_CPU)?,
     })
     .map_err(crate::error::to_errno)?;
     let mut state = State {
@@ -364,15 +368,17 @@ fn allocate() -> Result<Published> {
     let shadow: *const [AtomicU64] = state.vs.members.shadow().unwrap_or(&[]);
     let view: *const [AtomicU64] = &*state.vs.gate_view;
     let objects: *const [AtomicU64] = state.vs.objects.shadow().unwrap_or(&[]);
+    let stays: *const [AtomicU64] = &*state.vs.stays;
     let root: *const [AtomicU64] = &*state.root_counts;
     drop(publish(Some(state)));
-    // SAFETY: the five point into heap buffers of the state just published, which stay put
+    // SAFETY: the six point into heap buffers of the state just published, which stay put
     // until `Published` drops (and withdraws them first); nothing frees them in between.
     unsafe {
         CHARGES.set(&*charges);
         MEMBER_SHADOW.set(&*shadow);
         GATE_VIEW.set(&*view);
         OBJECT_SHADOW.set(&*objects);
+        STAYS.set(&*stays);
         ROOT_COUNTS.set(&*root);
     }
     Ok(Published(()))
@@ -382,7 +388,7 @@ impl Drop for Published {
     /// Unpublish and free the state. No ioctl, gate or tick can run any more: the guards of
     /// the device, the probes and the controller dropped first (see `VsModule`).
     fn drop(&mut self) {
-        for t in [&CHARGES, &MEMBER_SHADOW, &GATE_VIEW, &OBJECT_SHADOW, &ROOT_COUNTS] {
+        for t in [&CHARGES, &MEMBER_SHADOW, &GATE_VIEW, &OBJECT_SHADOW, &STAYS, &ROOT_COUNTS] {
             t.clear();
         }
         drop(publish(None));

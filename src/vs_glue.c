@@ -375,12 +375,11 @@ static void vs_fe_unix_connect(struct ftrace_regs *fregs)
 	vs_tag_sock(sock->sk, vs_rust_on_unix_connect(current->pid));
 }
 
-static int vs_kp_unix_recv(struct kprobe *p, struct pt_regs *regs)
+static void vs_fe_unix_recv(struct ftrace_regs *fregs)
 {
-	struct socket *sock = (struct socket *)regs_get_kernel_argument(regs, 0);
+	struct socket *sock = (struct socket *)ftrace_regs_get_argument(fregs, 0);
 
 	vs_rust_on_unix_recv(current->pid, vs_unix_peer_tag(sock->sk));
-	return 0;
 }
 
 /*
@@ -429,23 +428,21 @@ static void vs_fe_exchange_tids(struct ftrace_regs *fregs)
 	vs_rust_on_tid_exchange(left->pid, right->pid);
 }
 
-static void *vs_pipe_of(struct pt_regs *regs)
+static void *vs_pipe_of(struct ftrace_regs *fregs)
 {
-	struct kiocb *iocb = (struct kiocb *)regs_get_kernel_argument(regs, 0);
+	struct kiocb *iocb = (struct kiocb *)ftrace_regs_get_argument(fregs, 0);
 
 	return iocb->ki_filp->private_data;
 }
 
-static int vs_kp_pipe_write(struct kprobe *p, struct pt_regs *regs)
+static void vs_fe_pipe_write(struct ftrace_regs *fregs)
 {
-	vs_rust_tag_object((unsigned long)vs_pipe_of(regs), current->pid);
-	return 0;
+	vs_rust_tag_object((unsigned long)vs_pipe_of(fregs), current->pid);
 }
 
-static int vs_kp_pipe_read(struct kprobe *p, struct pt_regs *regs)
+static void vs_fe_pipe_read(struct ftrace_regs *fregs)
 {
-	vs_rust_on_pipe_read(current->pid, (unsigned long)vs_pipe_of(regs));
-	return 0;
+	vs_rust_on_pipe_read(current->pid, (unsigned long)vs_pipe_of(fregs));
 }
 
 static void vs_fe_free_obj(struct ftrace_regs *fregs)
@@ -453,17 +450,12 @@ static void vs_fe_free_obj(struct ftrace_regs *fregs)
 	vs_rust_untag_object(ftrace_regs_get_argument(fregs, 0));
 }
 
-static int vs_kp_store_msg(struct kprobe *p, struct pt_regs *regs)
+static void vs_fe_store_msg(struct ftrace_regs *fregs)
 {
-	vs_rust_on_msg_recv(current->pid, regs_get_kernel_argument(regs, 1));
-	return 0;
+	vs_rust_on_msg_recv(current->pid, ftrace_regs_get_argument(fregs, 1));
 }
 
 VS_TIMED_KPROBE(vs_kp_fork, VS_G_FORK_LIMIT)
-VS_TIMED_KPROBE(vs_kp_unix_recv, VS_G_UNIX_RECV)
-VS_TIMED_KPROBE(vs_kp_pipe_write, VS_G_PIPE_WRITE)
-VS_TIMED_KPROBE(vs_kp_pipe_read, VS_G_PIPE_READ)
-VS_TIMED_KPROBE(vs_kp_store_msg, VS_G_MSG_RECV)
 
 /*
  * A gate probe and the group it is armed with: VS_ARM_ALWAYS, or one of the optional groups
@@ -483,11 +475,6 @@ struct vs_kprobe {
 	{ .kp = { .symbol_name = sym, .pre_handler = pre, .post_handler = post }, .arm = group }
 static struct vs_kprobe vs_kps[] = {
 	VS_KPROBE("kernel_clone", vs_kp_fork_timed, vs_kp_post_nop, VS_ARM_FORK_LIMIT),
-	VS_KPROBE("unix_stream_recvmsg", vs_kp_unix_recv_timed, NULL, VS_ARM_UNIX_RECV),
-	VS_KPROBE("unix_dgram_recvmsg", vs_kp_unix_recv_timed, NULL, VS_ARM_UNIX_RECV),
-	VS_KPROBE("pipe_write", vs_kp_pipe_write_timed, NULL, VS_ARM_PIPE),
-	VS_KPROBE("pipe_read", vs_kp_pipe_read_timed, NULL, VS_ARM_PIPE),
-	VS_KPROBE("store_msg", vs_kp_store_msg_timed, NULL, VS_ARM_MSG),
 };
 static struct kprobe *vs_kp_ptrs[ARRAY_SIZE(vs_kps)];
 
@@ -513,19 +500,25 @@ static bool vs_io_kp_on[ARRAY_SIZE(vs_io_kps)];
 /* --- function-entry hooks --- */
 
 /*
- * The gates that are always armed hook their function's entry with an ftrace_ops of their
- * own, not a kprobe: the function's ftrace call site calls vs_fentry_call directly, with no
- * kprobe lookup and no full register save. Under -icount a socket+close took about 35
- * guest instructions more with such a hook on sock_alloc_file and 190 more with an
- * (ftrace-based) kprobe. Kprobes stay where a handler changes what the function returns
- * (the fork limit) and for the groups armed and disarmed with the configuration.
+ * The gates hook their function's entry with an ftrace_ops of their own, not a kprobe: the
+ * function's ftrace call site calls vs_fentry_call directly, with no kprobe lookup and no full
+ * register save. Under -icount a socket+close took about 35 guest instructions more with such
+ * a hook on sock_alloc_file and 190 more with an (ftrace-based) kprobe. A kprobe stays where a
+ * handler changes what the function returns (the fork limit), and kretprobes where a gate
+ * needs a return value. The always-armed hooks are registered at load; the others (`arm`, a
+ * group of arming.rs) by the arm work item while the configuration needs them, each with its
+ * filter set once at load.
  */
 struct vs_fentry {
 	const char *sym;
 	void (*fn)(struct ftrace_regs *fregs);
 	enum vs_gate gate;
+	u32 arm;
 	struct ftrace_ops ops;
+	/* Registered now; changed at load and unload, and by the arm work item in between. */
 	bool on;
+	/* The filter is set (at load). */
+	bool filtered;
 };
 
 /* Calls a hook skipped because another hook of ours ran on this CPU (see probe_misses). */
@@ -549,30 +542,53 @@ static void notrace vs_fentry_call(unsigned long ip, unsigned long parent_ip,
 	ftrace_test_recursion_unlock(bit);
 }
 
-#define VS_FENTRY(s, f, g) { .sym = s, .fn = f, .gate = g, .ops = { .func = vs_fentry_call } }
+#define VS_FENTRY(s, f, g, a) \
+	{ .sym = s, .fn = f, .gate = g, .arm = a, .ops = { .func = vs_fentry_call } }
 static struct vs_fentry vs_fentries[] = {
-	VS_FENTRY("exchange_tids", vs_fe_exchange_tids, VS_G_TID_EXCHANGE),
-	VS_FENTRY("__inet_accept", vs_fe_inet_accept, VS_G_INET_ACCEPT),
-	VS_FENTRY("unix_update_edges", vs_fe_unix_accept, VS_G_UNIX_ACCEPT),
-	VS_FENTRY("sock_alloc_file", vs_fe_sock_alloc_file, VS_G_SOCKET),
-	VS_FENTRY("unix_stream_connect", vs_fe_unix_connect, VS_G_UNIX_CONNECT),
-	VS_FENTRY("free_pipe_info", vs_fe_free_obj, VS_G_OBJ_FREE),
-	VS_FENTRY("free_msg", vs_fe_free_obj, VS_G_OBJ_FREE),
+	VS_FENTRY("exchange_tids", vs_fe_exchange_tids, VS_G_TID_EXCHANGE, VS_ARM_ALWAYS),
+	VS_FENTRY("__inet_accept", vs_fe_inet_accept, VS_G_INET_ACCEPT, VS_ARM_ALWAYS),
+	VS_FENTRY("unix_update_edges", vs_fe_unix_accept, VS_G_UNIX_ACCEPT, VS_ARM_ALWAYS),
+	VS_FENTRY("sock_alloc_file", vs_fe_sock_alloc_file, VS_G_SOCKET, VS_ARM_ALWAYS),
+	VS_FENTRY("unix_stream_connect", vs_fe_unix_connect, VS_G_UNIX_CONNECT, VS_ARM_ALWAYS),
+	VS_FENTRY("free_pipe_info", vs_fe_free_obj, VS_G_OBJ_FREE, VS_ARM_ALWAYS),
+	VS_FENTRY("free_msg", vs_fe_free_obj, VS_G_OBJ_FREE, VS_ARM_ALWAYS),
+	VS_FENTRY("unix_stream_recvmsg", vs_fe_unix_recv, VS_G_UNIX_RECV, VS_ARM_UNIX_RECV),
+	VS_FENTRY("unix_dgram_recvmsg", vs_fe_unix_recv, VS_G_UNIX_RECV, VS_ARM_UNIX_RECV),
+	VS_FENTRY("pipe_write", vs_fe_pipe_write, VS_G_PIPE_WRITE, VS_ARM_PIPE),
+	VS_FENTRY("pipe_read", vs_fe_pipe_read, VS_G_PIPE_READ, VS_ARM_PIPE),
+	VS_FENTRY("store_msg", vs_fe_store_msg, VS_G_MSG_RECV, VS_ARM_MSG),
 };
+
+/* Register or unregister hook `fe`; 0 if it now is as asked. */
+static int vs_fentry_arm(struct vs_fentry *fe, bool on)
+{
+	int ret;
+
+	if (fe->on == on)
+		return 0;
+	/* Unregistering waits until no CPU can be inside vs_fentry_call for that ops. */
+	ret = on ? register_ftrace_function(&fe->ops) : unregister_ftrace_function(&fe->ops);
+	if (!ret)
+		fe->on = on;
+	return ret;
+}
 
 static void vs_fentries_unregister(void)
 {
 	int i;
 
-	/* Unregistering waits until no CPU can be inside vs_fentry_call for that ops. */
 	for (i = 0; i < ARRAY_SIZE(vs_fentries); i++) {
-		if (vs_fentries[i].on)
-			unregister_ftrace_function(&vs_fentries[i].ops);
-		vs_fentries[i].on = false;
-		ftrace_free_filter(&vs_fentries[i].ops);
+		struct vs_fentry *fe = &vs_fentries[i];
+
+		if (vs_fentry_arm(fe, false))
+			pr_err("cannot unhook %s\n", fe->sym);
+		if (fe->filtered)
+			ftrace_free_filter(&fe->ops);
+		fe->filtered = false;
 	}
 }
 
+/* Set every hook's filter; register the always-armed ones. */
 static int vs_fentries_register(void)
 {
 	int i, ret = 0;
@@ -583,11 +599,11 @@ static int vs_fentries_register(void)
 
 		/* An empty filter would hook every function: set it first, or fail. */
 		ret = addr ? ftrace_set_filter_ip(&fe->ops, addr, 0, 0) : -ENOENT;
-		if (!ret)
-			ret = register_ftrace_function(&fe->ops);
+		fe->filtered = !ret;
+		if (!ret && fe->arm == VS_ARM_ALWAYS)
+			ret = vs_fentry_arm(fe, true);
 		if (ret)
 			pr_err("cannot hook %s (%d)\n", fe->sym, ret);
-		fe->on = !ret;
 	}
 	if (ret)
 		vs_fentries_unregister();
@@ -695,7 +711,17 @@ static int vs_arm_kprobe(struct kprobe *kp, bool on)
 	return ret;
 }
 
-/* Arm (or disarm) every probe of `group`; true if all of them now are. */
+static int vs_arm_fentry(struct vs_fentry *fe, bool on)
+{
+	int ret = vs_fentry_arm(fe, on);
+
+	if (ret)
+		pr_warn_ratelimited("cannot %s the hook on %s (%d); retrying\n",
+				    on ? "arm" : "disarm", fe->sym, ret);
+	return ret;
+}
+
+/* Arm (or disarm) every probe and hook of `group`; true if all of them now are. */
 static bool vs_arm_group(u32 group, bool on)
 {
 	bool ok = true;
@@ -712,6 +738,10 @@ static bool vs_arm_group(u32 group, bool on)
 	for (i = 0; i < ARRAY_SIZE(vs_kps); i++)
 		if (vs_kps[i].arm == group)
 			ok &= !vs_arm_kprobe(&vs_kps[i].kp, on);
+	/* The always-armed hooks are registered at load and unregistered at unload. */
+	for (i = 0; group != VS_ARM_ALWAYS && i < ARRAY_SIZE(vs_fentries); i++)
+		if (vs_fentries[i].arm == group && vs_fentries[i].filtered)
+			ok &= !vs_arm_fentry(&vs_fentries[i], on);
 	for (i = 0; i < ARRAY_SIZE(vs_io_kps); i++)
 		if (vs_io_kps[i].arm == group && vs_io_kp_on[i])
 			ok &= !vs_arm_kprobe(&vs_io_kps[i].kp, on);

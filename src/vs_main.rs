@@ -47,6 +47,9 @@ mod seq;
 #[path = "../vs-core/src/share.rs"]
 mod share;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/stay_cache.rs"]
+mod stay_cache;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/unlocked.rs"]
 mod unlocked;
 #[allow(dead_code, unreachable_pub)]

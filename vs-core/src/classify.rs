@@ -18,6 +18,7 @@ use crate::charge_cache;
 use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
 use crate::rules::{Decision, Exe, IndexEntry, Rule, RuleTable, Verdict};
 use crate::share::{self, PoolCtl, Scratch};
+use crate::stay_cache::{self, Key};
 use crate::tree::{Error, Registry, Result, Slot};
 use crate::unlocked::{object_key, view_word};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -56,6 +57,9 @@ pub struct Tables<S: Store> {
     /// Per-CPU runtime not yet charged: [`charge_cache::SLOTS_PER_CPU`] per possible CPU (or
     /// none: every charge then takes the lock).
     pub charges: S::Table<AtomicU64>,
+    /// Per-CPU object-gate decisions that leave the reader where it is:
+    /// [`stay_cache::WORDS_PER_CPU`] per possible CPU (or none: such reads take the lock).
+    pub stays: S::Table<AtomicU64>,
 }
 
 /// Everything the gates need, behind one lock in the kernel.
@@ -81,6 +85,9 @@ pub struct Vs<S: Store> {
     /// tree and rule generations its words were filled under.
     pub gate_view: S::Table<AtomicU64>,
     view_gen: (u64, u64),
+    /// Read and counted without the lock by the object gates (see `stay_cache`); emptied with
+    /// the gate view, their hits folded into the rules'.
+    pub stays: S::Table<AtomicU64>,
 }
 
 /// The outcome of [`Vs::fork_check`].
@@ -109,6 +116,7 @@ impl<S: Store> Vs<S> {
             mut ctl,
             scratch,
             charges,
+            stays,
         } = t;
         let n = slots.len();
         if stats.len() < n || ctl.len() < n || scratch.len() < n {
@@ -126,7 +134,10 @@ impl<S: Store> Vs<S> {
         if charges.len() % charge_cache::SLOTS_PER_CPU != 0 {
             return Err(Error::Invalid);
         }
-        for c in charges.iter() {
+        if stays.len() % stay_cache::WORDS_PER_CPU != 0 {
+            return Err(Error::Invalid);
+        }
+        for c in charges.iter().chain(stays.iter()) {
             c.store(0, Relaxed);
         }
         for s in stats.iter_mut() {
@@ -149,6 +160,7 @@ impl<S: Store> Vs<S> {
             charges,
             gate_view,
             view_gen: (0, 0),
+            stays,
         })
     }
 
@@ -252,20 +264,33 @@ impl<S: Store> Vs<S> {
         req: Option<usize>,
         exe: Exe<'_>,
     ) -> Option<usize> {
+        self.decide_by(event, cur, req, exe)?.1
+    }
+
+    /// The rule that decides for a task in `cur` at `event` (`None`: none matches), and where
+    /// it sends the task (`None`: to stay).
+    fn decide_by(
+        &mut self,
+        event: u32,
+        cur: usize,
+        req: Option<usize>,
+        exe: Exe<'_>,
+    ) -> Option<(u32, Option<usize>)> {
         let cur_id = self.reg.node(cur)?.id;
         // An event with a requester always has one for matching: an unknown requester is
         // unclassified work, which is the root's, so `req=root` rules match it (a `-> (req)`
         // verdict still leaves the task where it is: nobody to be charged to).
         let req_id = vs_event_has_req(event)
             .then(|| req.and_then(|s| self.reg.node(s)).map_or(VS_ROOT, |n| n.id));
-        let (_, verdict) = self
+        let (rule, verdict) = self
             .rules
             .classify(event, cur_id, req_id, exe.path, exe.file)?;
-        match verdict {
+        let to = match verdict {
             Verdict::Slot(s) => Some(s),
             Verdict::Req => req,
             Verdict::Keep => None,
-        }
+        };
+        Some((rule, to))
     }
 
     /// Bind task `pid` to `to`, moving its counts; no limit check (gates cannot refuse).
@@ -517,6 +542,34 @@ impl<S: Store> Vs<S> {
     /// A gate with an optional requester (accept, IPC, connect, socket): apply the rules.
     /// Returns the task's VSID afterwards.
     pub fn on_gate(&mut self, pid: u64, event: u32, req: Option<usize>) -> u32 {
+        match self.gate(pid, event, req) {
+            (_, _, false) => self.id_of(pid),
+            // Where it was: no second lookup of the task.
+            (cur, _, true) => self.reg.node(cur).map_or(VS_ROOT, |n| n.id),
+        }
+    }
+
+    /// The pipe and message gates on CPU `cpu` (the caller's): [`on_gate`](Self::on_gate),
+    /// and when the task stays where it is, remember on that CPU which rule decided (see
+    /// `stay_cache`), so that the next such read is counted without the lock.
+    pub fn on_object_gate(&mut self, pid: u64, event: u32, req: Option<usize>, cpu: usize) {
+        let (cur, rule, stayed) = self.gate(pid, event, req);
+        if stayed {
+            let key = Key {
+                event,
+                cur,
+                req: req.unwrap_or(0),
+            };
+            let rules = &mut self.rules;
+            stay_cache::fill(&self.stays, cpu, key, rule.unwrap_or(0), |id, n| {
+                rules.add_hits(id, n)
+            });
+        }
+    }
+
+    /// Apply the rules of `event` to task `pid`: its slot before, the rule that decided, and
+    /// whether the rules leave it there (`false`: a move was tried).
+    fn gate(&mut self, pid: u64, event: u32, req: Option<usize>) -> (usize, Option<u32>, bool) {
         let cur = self.slot_of(pid);
         self.fill_view(cur);
         if vs_event_has_req(event) {
@@ -524,14 +577,23 @@ impl<S: Store> Vs<S> {
             // the root's).
             self.fill_view(req.unwrap_or(0));
         }
-        match self.decide(event, cur, req, Exe::NONE) {
+        let decided = self.decide_by(event, cur, req, Exe::NONE);
+        let stayed = match decided.and_then(|(_, to)| to) {
             Some(to) if to != cur => {
+                // A full membership table leaves it where it was: the gate cannot refuse.
                 let _ = self.move_task(pid, to);
-                self.id_of(pid)
+                false
             }
-            // Where it was: no second lookup of the task.
-            _ => self.reg.node(cur).map_or(VS_ROOT, |n| n.id),
-        }
+            _ => true,
+        };
+        (cur, decided.map(|(rule, _)| rule), stayed)
+    }
+
+    /// Fold the hits the object gates counted without the lock into the rules' counts, before
+    /// they are read.
+    pub fn fold_stays(&mut self) {
+        let rules = &mut self.rules;
+        stay_cache::fold(&self.stays, |id, n| rules.add_hits(id, n));
     }
 
     /// Clear the gate view if the tree or the rules changed since its words were filled (see
@@ -544,6 +606,10 @@ impl<S: Store> Vs<S> {
             for w in self.gate_view.iter() {
                 w.store(0, Relaxed);
             }
+            // The stay cache's keys name slots and its entries rules: both may mean something
+            // else now. Hits of a deleted rule go with it.
+            let rules = &mut self.rules;
+            stay_cache::clear(&self.stays, |id, n| rules.add_hits(id, n));
         }
     }
 
@@ -582,6 +648,7 @@ impl<S: Store> Vs<S> {
             members: self.members.shadow().unwrap_or(&[]),
             view: &self.gate_view,
             objects: self.objects.shadow().unwrap_or(&[]),
+            stays: &self.stays,
         }
     }
 

@@ -28,5 +28,6 @@ pub mod rule_parse;
 pub mod rules;
 pub mod seq;
 pub mod share;
+pub mod stay_cache;
 pub mod tree;
 pub mod unlocked;

@@ -383,6 +383,14 @@ where
             .ok()
     }
 
+    /// Add `n` hits counted elsewhere (`stay_cache`) to rule `id`, if it still exists.
+    pub fn add_hits(&mut self, id: u32, n: u64) {
+        if let Some(pos) = self.position(id) {
+            let h = &mut self.rules[pos].spec.hits;
+            *h = h.wrapping_add(n);
+        }
+    }
+
     /// Delete rule `id`.
     pub fn delete(&mut self, id: u32) -> Result<()> {
         let pos = self.position(id).ok_or(Error::NotFound)?;

@@ -19,6 +19,10 @@
 //! of pipes written in `www1` take the lock, not every pipe read on the host; and a write
 //! that leaves a pipe's tag as it was, or the free of an untagged one, takes none.
 //!
+//! When a rule does apply to such a read but leaves the reader where it is (both ends in
+//! `www1` under `(pipe-read, *, req=www1) -> (keep)`), the **stay cache** of the reader's CPU
+//! may know it (`stay_cache.rs`): the read is then counted there, without the lock.
+//!
 //! A slot's word is filled the first time a locked gate runs in that VS (as the task's VS or
 //! as the requester), and every word is cleared when the tree or the rules change
 //! (`Vs::publish_gate_view`), so a word is never older than the configuration. Anything else
@@ -28,6 +32,7 @@
 use crate::abi::VS_EV_FORK;
 use crate::members::shadow_lookup;
 use crate::seq::SeqCount;
+use crate::stay_cache::{self, Key};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 const VALID: u64 = 1 << 63;
@@ -76,6 +81,8 @@ pub struct Unlocked<'a> {
     pub view: &'a [AtomicU64],
     /// The object-tag table's shadow (`object key << 16 | slot`).
     pub objects: &'a [AtomicU64],
+    /// The per-CPU stay caches (see `stay_cache.rs`).
+    pub stays: &'a [AtomicU64],
 }
 
 impl Unlocked<'_> {
@@ -93,23 +100,36 @@ impl Unlocked<'_> {
         parse(self.view.get(slot)?.load(Relaxed))
     }
 
-    /// Whether the pipe or message gate of `event` has nothing to do for task `pid` reading
-    /// the object with key `obj` ([`object_key`]): no rule of the event can apply to the
-    /// task's VS, or none to the VS that wrote the object. `false`: take the lock.
-    pub fn object_gate(&self, pid: u64, event: u32, obj: u64) -> bool {
+    /// Whether the pipe or message gate of `event` has nothing left to do for task `pid`,
+    /// on CPU `cpu` (the caller's, preemption off), reading the object with key `obj`
+    /// ([`object_key`]): no rule of the event can apply to the task's VS, or none to the VS
+    /// that wrote the object, or the CPU's stay cache knows the rules leave the task where it
+    /// is (and counted the hit there). `false`: take the lock.
+    pub fn object_gate(&self, pid: u64, event: u32, obj: u64, cpu: usize) -> bool {
         let Some(bit) = 1u32.checked_shl(event) else {
             return false;
         };
-        self.seq
-            .read(|| {
-                let cur = self.word(shadow_lookup(self.members, pid).unwrap_or(0))?;
-                if cur.events & bit == 0 {
-                    return Some(());
-                }
-                let req = self.word(shadow_lookup(self.objects, obj).unwrap_or(0))?;
-                (req.req_events & bit == 0).then_some(())
-            })
-            .is_some()
+        let read = self.seq.read(|| {
+            let cur_slot = shadow_lookup(self.members, pid).unwrap_or(0);
+            let cur = self.word(cur_slot)?;
+            if cur.events & bit == 0 {
+                return Some(None);
+            }
+            let req_slot = shadow_lookup(self.objects, obj).unwrap_or(0);
+            let req = self.word(req_slot)?;
+            Some((req.req_events & bit != 0).then_some(Key {
+                event,
+                cur: cur_slot,
+                req: req_slot,
+            }))
+        });
+        match read {
+            None => false,
+            Some(None) => true,
+            // The slots were validated above; the cache's CAS fails if the configuration
+            // changed since (see `stay_cache`).
+            Some(Some(key)) => stay_cache::hit(self.stays, cpu, key),
+        }
     }
 
     /// Whether the object with key `obj` already carries the tag a write by task `pid` gives

@@ -411,6 +411,7 @@ pub(crate) mod tests {
                 ctl: vec![Default::default(); n],
                 scratch: vec![Default::default(); n],
                 charges: Vec::new(),
+                stays: Vec::new(),
             })
             .unwrap_or_else(|e| panic!("{e:?}"));
             Model {

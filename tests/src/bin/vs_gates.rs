@@ -660,6 +660,85 @@ fn pipe_tag_follows_the_last_writer() -> Outcome {
     Ok(())
 }
 
+/// Run the calling thread on CPUs `cpus` (a bit each): `pin_to(&[c])` pins it to `c`.
+fn pin_to(cpus: &[usize]) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity take
+    // valid pointers to it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Pins the calling thread while it lives; every CPU again when dropped (a failed check
+/// returns early: the tests after it must not stay pinned).
+struct Pin(usize);
+
+impl Pin {
+    /// Pinned to `cpu` modulo the CPUs online.
+    fn to(cpu: usize) -> Self {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        pin_to(&[cpu % n]);
+        Pin(n)
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        pin_to(&(0..self.0).collect::<Vec<_>>());
+    }
+}
+
+/// A read that a rule applies to but leaves where it is is counted without the lock, in the
+/// reading CPU's stay cache (vs-core/src/stay_cache.rs): every such read counts exactly one hit
+/// to the rule that decided, whatever CPU it ran on, through `vsctl rules`' folds and through
+/// a rule added meanwhile (which empties the caches into the rules' counts).
+fn stayed_reads_count_every_hit() -> Outcome {
+    let f = Fixture::new()?;
+    let a = mk(&f, "a")?;
+    let keep = f
+        .add_rules(&[rule(VS_EV_PIPE_READ, VS_ANY, a, VS_TARGET_KEEP)])
+        .ctx("rule")?;
+    f.add_process(a, getpid(), false).ctx("addprocess")?;
+    let mut fds = [0i32; 2];
+    // SAFETY: valid out-array of two fds.
+    check_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let hits = |f: &Fixture| -> Result<u64, vs_selftests::Fail> {
+        let rules = f.rules().ctx("rules")?;
+        Ok(rules.iter().find(|r| r.id == keep).map_or(0, |r| r.hits))
+    };
+    let mut want = 0;
+    for round in 0..3 {
+        for i in 0..300 {
+            let _pin = Pin::to(i / 7);
+            let mut b = [0u8; 1];
+            // SAFETY: one byte from and into valid buffers, on our own pipe.
+            let n = unsafe {
+                libc::write(fds[1], b"x".as_ptr() as *const _, 1)
+                    + libc::read(fds[0], b.as_mut_ptr() as *mut _, 1)
+            };
+            check_eq!(n, 2);
+            want += 1;
+        }
+        check_eq!(hits(&f)?, want, "round {round}: one hit a read");
+        check_eq!(f.which(getpid()), Ok(a), "kept where it was");
+        if round == 1 {
+            // A change of the rules empties every CPU's cache into the counts.
+            f.add_rules(&[rule(VS_EV_PIPE_READ, a, VS_ROOT, VS_TARGET_KEEP)])
+                .ctx("second rule")?;
+        }
+    }
+    // SAFETY: closing our fds.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1])
+    };
+    Ok(())
+}
+
 /// Whether each of the kprobes on `sym` (an entry `k` and a return `r` probe each have a line
 /// in debugfs's kprobe list) is armed. Only vs registers kprobes in these guests.
 fn probes_armed(sym: &str) -> Result<Vec<bool>, vs_selftests::Fail> {
@@ -686,13 +765,18 @@ fn hooked(sym: &str) -> Result<bool, vs_selftests::Fail> {
         .any(|l| l.split_whitespace().next() == Some(sym)))
 }
 
-/// `probes_armed(sym)` once every probe on `sym` is disarmed, or after 5 s: vs disarms a
-/// second after the last rule or limit that needed a probe is gone.
-fn disarmed_soon(sym: &str) -> Result<Vec<bool>, vs_selftests::Fail> {
+/// Whether anything of vs's runs at `sym`: an armed kprobe, or a function hook.
+fn armed(sym: &str) -> Result<bool, vs_selftests::Fail> {
+    Ok(probes_armed(sym)?.contains(&true) || hooked(sym)?)
+}
+
+/// `armed(sym)` once nothing runs at `sym`, or after 5 s: vs disarms a second after the last
+/// rule or limit that needed a probe or hook is gone.
+fn disarmed_soon(sym: &str) -> Result<bool, vs_selftests::Fail> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let armed = probes_armed(sym)?;
-        if !armed.contains(&true) || std::time::Instant::now() > deadline {
+        let armed = armed(sym)?;
+        if !armed || std::time::Instant::now() > deadline {
             return Ok(armed);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -702,7 +786,8 @@ fn disarmed_soon(sym: &str) -> Result<Vec<bool>, vs_selftests::Fail> {
 /// The gates only a rule or a limit uses are armed while one exists (vs-core/src/arming.rs):
 /// the pipe gate by a pipe rule, the message gate by a message rule, the fork limit's entry
 /// and return probes by a VS with a process limit. Armed before the ioctl returns; disarmed
-/// within seconds of the last user going. The always-on gates stay armed.
+/// within seconds of the last user going. The always-on gates stay armed. Where no return
+/// value is needed or changed, a gate is a function hook (ftrace), not a kprobe.
 fn optional_probes_armed_only_while_needed() -> Outcome {
     let f = Fixture::new()?;
     check!(
@@ -712,52 +797,50 @@ fn optional_probes_armed_only_while_needed() -> Outcome {
     for sym in [
         "pipe_write",
         "pipe_read",
+        "unix_stream_recvmsg",
         "store_msg",
         "load_msg",
         "kernel_clone",
     ] {
-        check_eq!(
-            disarmed_soon(sym)?.contains(&true),
-            false,
-            "{sym} without rules"
-        );
+        check_eq!(disarmed_soon(sym)?, false, "{sym} without rules");
     }
     let (rd, wr) = (mk(&f, "rd")?, mk(&f, "wr")?);
     let id = f
         .add_rules(&[rule(VS_EV_PIPE_READ, rd, wr, VS_TARGET_REQ)])
         .ctx("pipe rule")?;
+    check!(hooked("pipe_write")?, "a pipe rule hooks the pipe gate");
+    check!(hooked("pipe_read")?);
     check_eq!(
-        probes_armed("pipe_write")?,
-        vec![true],
-        "a pipe rule arms the pipe gate"
+        probes_armed("pipe_read")?,
+        Vec::<bool>::new(),
+        "with a function hook, not a kprobe"
     );
-    check_eq!(probes_armed("pipe_read")?, vec![true]);
-    check_eq!(
-        probes_armed("store_msg")?,
-        vec![false],
-        "but not the message gate"
-    );
+    check_eq!(armed("store_msg")?, false, "but not the message gate");
     f.del_rule(id).ctx("delrule")?;
     check_eq!(
         disarmed_soon("pipe_read")?,
-        vec![false],
-        "disarmed after the last pipe rule"
+        false,
+        "unhooked after the last pipe rule"
     );
+    let unix = f
+        .add_rules(&[rule(VS_EV_UNIX_RECV, rd, VS_ANY, VS_TARGET_KEEP)])
+        .ctx("unix rule")?;
+    check!(hooked("unix_stream_recvmsg")?, "a unix rule hooks its gate");
+    check!(hooked("unix_dgram_recvmsg")?);
+    f.del_rule(unix).ctx("delrule")?;
+    check_eq!(disarmed_soon("unix_dgram_recvmsg")?, false);
     let msg = f
         .add_rules(&[rule(VS_EV_MSG_RECV, VS_ANY, VS_ANY, VS_TARGET_KEEP)])
         .ctx("message rule")?;
-    check_eq!(
-        probes_armed("store_msg")?,
-        vec![true],
-        "a message rule arms its gate"
-    );
+    check!(hooked("store_msg")?, "a message rule hooks its gate");
     check_eq!(
         probes_armed("load_msg")?,
         vec![true],
-        "and the tagging return probe"
+        "and arms the tagging return probe"
     );
     f.del_rule(msg).ctx("delrule")?;
-    check_eq!(disarmed_soon("load_msg")?, vec![false]);
+    check_eq!(disarmed_soon("load_msg")?, false);
+    check_eq!(disarmed_soon("store_msg")?, false);
     f.set(rd, 0, 0, VsAttrs::default().with(VS_ATTR_PROCS, 5))
         .ctx("limit")?;
     check_eq!(
@@ -767,11 +850,17 @@ fn optional_probes_armed_only_while_needed() -> Outcome {
     );
     f.destroy(rd).ctx("destroy")?;
     check_eq!(
-        disarmed_soon("kernel_clone")?,
+        probes_armed_soon("kernel_clone")?,
         vec![false, false],
         "gone with the limit"
     );
     Ok(())
+}
+
+/// `probes_armed(sym)` once none is armed, or after 5 s.
+fn probes_armed_soon(sym: &str) -> Result<Vec<bool>, vs_selftests::Fail> {
+    disarmed_soon(sym)?;
+    probes_armed(sym)
 }
 
 fn sysv_and_posix_message_queues() -> Outcome {
@@ -1013,6 +1102,7 @@ fn main() {
             unix_accept_and_recv,
             pipe_read_reclassifies,
             pipe_tag_follows_the_last_writer,
+            stayed_reads_count_every_hit,
             optional_probes_armed_only_while_needed,
             sysv_and_posix_message_queues,
             rules_removed_while_in_use: 300,

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Per-CPU object-gate decisions that leave the reader where it is, answered and counted
+//! without the lock.
+//!
+//! Under `(pipe-read, *, req=www1) -> (keep)` (or `-> (req)`, or `-> (www1)`), a task of
+//! `www1` that reads a pipe written in `www1` stays where it is, and the rule counts a hit.
+//! The unlocked reader (`unlocked.rs`) cannot answer that read, since a rule does apply, so
+//! every such read took the state lock to count one hit: a pipe round trip inside one VS
+//! cost 1.28x the module-absent time. This cache remembers, per CPU, that for an event, a
+//! reader's VS slot and a writer's VS slot the rules leave the reader where it is, and which
+//! rule decided; the next such read adds to the entry's count with one CAS, and the counts
+//! are folded into the rules' hit counts under the lock.
+//!
+//! Layout: [`WAYS`] entries per CPU, each two `AtomicU64`: the **key word** (bit 63 valid,
+//! bits 59..=62 the event, 47..=58 the reader's slot, 35..=46 the writer's, 0..=34 the hits
+//! not yet folded) and the **rule id** (0: no rule matched, so no hit to count). An entry is
+//! direct-mapped by its key.
+//!
+//! Who writes what:
+//! - the owner CPU's locked gate fills an entry ([`fill`]), rule id first: only with the
+//!   lock held, so the folders (which hold it too) see both words agree;
+//! - the owner CPU's unlocked gate adds one hit ([`hit`]) with a CAS on the key word, which
+//!   fails if the word changed since it was read;
+//! - a fold from any CPU under the lock takes the counts out ([`fold`], a `fetch_and`), or
+//!   the whole entry ([`clear`], a `swap(0)`) when the tree or the rules changed: every
+//!   locked section that changes them ends with a clear (`Vs::publish_gate_view`), as it
+//!   clears the gate view. So an entry never outlives the configuration it was filled under,
+//!   and a hit whose CAS succeeded was counted before that clear took the count out: to the
+//!   rule that decided it, never twice, never lost.
+//!
+//! No ABA: an entry emptied by a clear is refilled only by its owner CPU, which cannot be
+//! between the load and the CAS of its own [`hit`] (the gates run with preemption off).
+//!
+//! Ordering: `Relaxed`. The counts are sums; the slots in a key were validated by the
+//! reader's seqcount read before [`hit`] is tried.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Entries per CPU (a power of two): the (event, reader VS, writer VS) triples a CPU keeps.
+pub const WAYS: usize = 8;
+/// Words per CPU: a key word and a rule id per entry.
+pub const WORDS_PER_CPU: usize = 2 * WAYS;
+
+const VALID: u64 = 1 << 63;
+const EVENT_SHIFT: u32 = 59;
+const CUR_SHIFT: u32 = 47;
+const REQ_SHIFT: u32 = 35;
+const SLOT_MASK: u64 = (1 << 12) - 1;
+const EVENT_MASK: u64 = (1 << 4) - 1;
+const COUNT_MASK: u64 = (1 << REQ_SHIFT) - 1;
+
+/// What an entry is for: an event, the reader's VS slot and the writer's (0: untagged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub event: u32,
+    pub cur: usize,
+    pub req: usize,
+}
+
+impl Key {
+    /// The key word with no hits; `None` if a field does not fit (such reads always lock).
+    fn word(self) -> Option<u64> {
+        let (e, c, r) = (u64::from(self.event), self.cur as u64, self.req as u64);
+        (e <= EVENT_MASK && c <= SLOT_MASK && r <= SLOT_MASK)
+            .then_some(VALID | e << EVENT_SHIFT | c << CUR_SHIFT | r << REQ_SHIFT)
+    }
+
+    /// The entry of `cpu` this key maps to: (key word, rule id).
+    fn entry(self, table: &[AtomicU64], cpu: usize) -> Option<(&AtomicU64, &AtomicU64)> {
+        let h = (self.cur as u32).wrapping_mul(0x9E37_79B9)
+            ^ (self.req as u32).wrapping_mul(0x85EB_CA6B)
+            ^ self.event.wrapping_mul(0x27D4_EB2F);
+        let way = (h >> 16) as usize & (WAYS - 1);
+        let at = cpu.checked_mul(WORDS_PER_CPU)?.checked_add(2 * way)?;
+        Some((table.get(at)?, table.get(at + 1)?))
+    }
+}
+
+/// Count one hit for `key` on `cpu` (the calling CPU, preemption off) if its entry holds it.
+/// `false`: not cached (or the count is full); take the lock.
+pub fn hit(table: &[AtomicU64], cpu: usize, key: Key) -> bool {
+    let (Some(want), Some((word, _))) = (key.word(), key.entry(table, cpu)) else {
+        return false;
+    };
+    let mut cur = word.load(Relaxed);
+    // A failed CAS means a fold took the count out meanwhile (the key is still there) or a
+    // clear emptied the entry: look again, a few times.
+    for _ in 0..4 {
+        if cur & !COUNT_MASK != want || cur & COUNT_MASK == COUNT_MASK {
+            return false;
+        }
+        match word.compare_exchange_weak(cur, cur + 1, Relaxed, Relaxed) {
+            Ok(_) => return true,
+            Err(v) => cur = v,
+        }
+    }
+    false
+}
+
+/// Remember on `cpu` that the rules leave a reader of `key` where it is, `rule` deciding (0:
+/// no rule matched). With the lock held, on the owner CPU. The entry it replaces is folded
+/// through `f(rule, hits)`.
+pub fn fill(table: &[AtomicU64], cpu: usize, key: Key, rule: u32, mut f: impl FnMut(u32, u64)) {
+    let (Some(want), Some((word, id))) = (key.word(), key.entry(table, cpu)) else {
+        return;
+    };
+    let old = word.swap(0, Relaxed);
+    take(old, id, &mut f);
+    id.store(u64::from(rule), Relaxed);
+    word.store(want, Relaxed);
+}
+
+/// The hits in key word `old` of an entry whose rule id is `id`, through `f`.
+fn take(old: u64, id: &AtomicU64, f: &mut impl FnMut(u32, u64)) {
+    let n = old & COUNT_MASK;
+    let rule = id.load(Relaxed) as u32;
+    if old & VALID != 0 && n != 0 && rule != 0 {
+        f(rule, n);
+    }
+}
+
+/// Take every entry's hits out, calling `f(rule, hits)`; the entries stay. With the lock held
+/// (before hit counts are read).
+pub fn fold(table: &[AtomicU64], mut f: impl FnMut(u32, u64)) {
+    for e in table.chunks_exact(2) {
+        if e[0].load(Relaxed) & COUNT_MASK != 0 {
+            let old = e[0].fetch_and(!COUNT_MASK, Relaxed);
+            take(old, &e[1], &mut f);
+        }
+    }
+}
+
+/// Empty every entry, calling `f(rule, hits)` for the hits it held. With the lock held, when
+/// the tree or the rules changed.
+pub fn clear(table: &[AtomicU64], mut f: impl FnMut(u32, u64)) {
+    for e in table.chunks_exact(2) {
+        if e[0].load(Relaxed) != 0 {
+            let old = e[0].swap(0, Relaxed);
+            take(old, &e[1], &mut f);
+        }
+    }
+}
