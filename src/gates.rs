@@ -168,28 +168,24 @@ extern "C" fn vs_rust_fork_failed(pid: i32) {
     });
 }
 
-/// The task's VSID when no rule of `event` can apply to it, read without the lock (see
-/// `unlocked.rs`); not tried when a rule of the event is for any VS, which it would refuse.
-fn unlocked_gate(pid: i32, event: u32) -> Option<u32> {
-    if HINTS.any_cur(event) {
-        return None;
-    }
-    state::unlocked().gate(key(pid), event)
-}
-
-/// Apply the rules of `event`; `req` is a requester VSID read from a tag (0: unknown).
+/// Apply the rules of `event`; `req` is a requester VSID read from a tag (0: unknown). First
+/// without the lock (see `unlocked.rs`): the requester's slot comes from the network view's
+/// map (`net::slot_of_tag`), which every locked section that changes the tree republishes, so
+/// it agrees with the tree wherever the state's seqcount validates a read, and under the lock.
+/// The probe runs with preemption off: the CPU is the same for both tries, and the locked one
+/// fills that CPU's stay cache.
 fn gate(pid: i32, event: u32, req: Option<u32>) -> u32 {
     if HINTS.idle(event) {
         return VS_ROOT;
     }
-    if let Some(id) = unlocked_gate(pid, event) {
+    let cpu = glue::this_cpu();
+    let req_slot = || req.map_or(0, crate::net::slot_of_tag);
+    if let Some(id) = state::unlocked().gate(key(pid), event, cpu, req_slot) {
         return id;
     }
     state::with(|s| {
-        let req_slot = req
-            .filter(|&r| r != VS_ROOT)
-            .and_then(|r| s.vs.slot_of_id(r));
-        Ok(s.vs.on_gate(key(pid), event, req_slot))
+        let r = req_slot();
+        Ok(s.vs.on_gate_cached(key(pid), event, (r != 0).then_some(r), cpu))
     })
     .unwrap_or(VS_ROOT)
 }
@@ -225,9 +221,8 @@ extern "C" fn vs_rust_on_unix_recv(pid: i32, req: u32) {
     gate(pid, VS_EV_UNIX_RECV, Some(req));
 }
 
-/// A pipe read or message receive. The probe runs with preemption off, so the CPU stays the
-/// same for the unlocked read and the locked one (whose stay cache entry this CPU's next
-/// reads use).
+/// A pipe read or message receive: [`gate`] with the VS that wrote the object (its tag) as
+/// the requester.
 fn object_gate(pid: i32, event: u32, obj: usize) {
     let cpu = glue::this_cpu();
     if HINTS.idle(event)
@@ -237,7 +232,7 @@ fn object_gate(pid: i32, event: u32, obj: usize) {
     }
     let _ = state::with(|s| {
         let slot = s.vs.object_slot(obj as u64);
-        s.vs.on_object_gate(key(pid), event, (slot != 0).then_some(slot), cpu);
+        s.vs.on_gate_cached(key(pid), event, (slot != 0).then_some(slot), cpu);
         Ok(())
     });
 }

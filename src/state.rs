@@ -93,9 +93,6 @@ pub(crate) struct Hints {
     pub(crate) objects: AtomicUsize,
     /// Bit `1 << event` for each event with a rule.
     pub(crate) rule_events: AtomicU32,
-    /// Bit `1 << event` for each event with a rule for any current VS (`*`): the unlocked
-    /// reader cannot answer those, so the gates do not try.
-    pub(crate) any_cur_events: AtomicU32,
     /// Counters of the root VS kept by fast paths when the per-CPU ones are not there
     /// (indexed by [`RootCount`]; see [`root_add`]).
     pub(crate) root: [AtomicU64; 3],
@@ -105,7 +102,6 @@ pub(crate) static HINTS: Hints = Hints {
     members: AtomicUsize::new(0),
     objects: AtomicUsize::new(0),
     rule_events: AtomicU32::new(0),
-    any_cur_events: AtomicU32::new(0),
     root: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
 };
 
@@ -123,11 +119,6 @@ impl Hints {
     /// Whether a gate for `event` can skip: nothing classified, no rule for the event.
     pub(crate) fn idle(&self, event: u32) -> bool {
         self.no_members() && self.rule_events.load(Ordering::Acquire) & bit(event) == 0
-    }
-
-    /// Whether some rule of `event` is for any current VS (`*`).
-    pub(crate) fn any_cur(&self, event: u32) -> bool {
-        self.any_cur_events.load(Ordering::Acquire) & bit(event) != 0
     }
 }
 
@@ -258,7 +249,6 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
             publish_hint(&HINTS.members, state.vs.members.len());
             publish_hint(&HINTS.objects, state.vs.objects.len());
             publish_mask(&HINTS.rule_events, state.vs.rules.event_mask());
-            publish_mask(&HINTS.any_cur_events, state.vs.rules.any_cur_mask());
             publish_hint(&crate::net::LISTENERS, state.accept.len());
             ret
         }
@@ -396,7 +386,6 @@ impl Drop for Published {
             h.store(0, Ordering::Release);
         }
         HINTS.rule_events.store(0, Ordering::Release);
-        HINTS.any_cur_events.store(0, Ordering::Release);
         for h in &HINTS.root {
             h.store(0, Ordering::Relaxed);
         }

@@ -549,22 +549,29 @@ impl<S: Store> Vs<S> {
         }
     }
 
-    /// The pipe and message gates on CPU `cpu` (the caller's): [`on_gate`](Self::on_gate),
-    /// and when the task stays where it is, remember on that CPU which rule decided (see
-    /// `stay_cache`), so that the next such read is counted without the lock.
-    pub fn on_object_gate(&mut self, pid: u64, event: u32, req: Option<usize>, cpu: usize) {
+    /// [`on_gate`](Self::on_gate) on CPU `cpu` (the caller's): when the task stays where it
+    /// is, remember on that CPU which rule decided (see `stay_cache`), so that the next such
+    /// gate is answered and counted without the lock. `req` must be the slot the unlocked
+    /// reader finds for the requester (`unlocked::Unlocked::gate`), or its keys never match.
+    pub fn on_gate_cached(&mut self, pid: u64, event: u32, req: Option<usize>, cpu: usize) -> u32 {
         let (cur, rule, stayed) = self.gate(pid, event, req);
-        if stayed {
-            let key = Key {
-                event,
-                cur,
-                req: req.unwrap_or(0),
-            };
-            let rules = &mut self.rules;
-            stay_cache::fill(&self.stays, cpu, key, rule.unwrap_or(0), |id, n| {
-                rules.add_hits(id, n)
-            });
+        if !stayed {
+            return self.id_of(pid);
         }
+        let key = Key {
+            event,
+            cur,
+            req: if vs_event_has_req(event) {
+                req.unwrap_or(0)
+            } else {
+                0
+            },
+        };
+        let rules = &mut self.rules;
+        stay_cache::fill(&self.stays, cpu, key, rule.unwrap_or(0), |id, n| {
+            rules.add_hits(id, n)
+        });
+        self.reg.node(cur).map_or(VS_ROOT, |n| n.id)
     }
 
     /// Apply the rules of `event` to task `pid`: its slot before, the rule that decided, and

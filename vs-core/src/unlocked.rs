@@ -12,16 +12,18 @@
 //!   naming it or any VS as the current one); bits 43..=53: the events some rule may decide
 //!   for a requester in this VS (a rule naming it or any VS as `req=`); bits 0..=31: its VSID.
 //!
-//! The pipe and message gates also read the **object shadow** (the object-tag table's, keyed
-//! by [`object_key`]): which VS wrote a pipe or message last. Their requester is that VS, and
-//! the root's word stands for an untagged object (no rule takes the root as a requester: a
-//! requester in the root is none). So a `(pipe-read, *, req=www1)` rule makes only the reads
-//! of pipes written in `www1` take the lock, not every pipe read on the host; and a write
-//! that leaves a pipe's tag as it was, or the free of an untagged one, takes none.
+//! A gate with a requester (accept, unix accept and receive, pipe read, message receive) also
+//! reads the requester's word: the pipe and message gates find its slot in the **object
+//! shadow** (the object-tag table's, keyed by [`object_key`]: which VS wrote a pipe or message
+//! last), the socket gates in the network view's map of socket tags (the kernel's
+//! `net::slot_of_tag`). An untagged object or socket has the root's word, as an unclassified
+//! requester (`req=root` rules match both). So a `(pipe-read, *, req=www1)` rule makes only the
+//! reads of pipes written in `www1` take the lock, not every pipe read on the host; and a
+//! write that leaves a pipe's tag as it was, or the free of an untagged one, takes none.
 //!
-//! When a rule does apply to such a read but leaves the reader where it is (both ends in
-//! `www1` under `(pipe-read, *, req=www1) -> (keep)`), the **stay cache** of the reader's CPU
-//! may know it (`stay_cache.rs`): the read is then counted there, without the lock.
+//! When a rule does apply but leaves the task where it is (both ends of a pipe in `www1`
+//! under `(pipe-read, *, req=www1) -> (keep)`), the **stay cache** of the task's CPU may know
+//! it (`stay_cache.rs`): the gate is then counted there, without the lock.
 //!
 //! A slot's word is filled the first time a locked gate runs in that VS (as the task's VS or
 //! as the requester), and every word is cleared when the tree or the rules change
@@ -29,7 +31,7 @@
 //! (a rule may apply, a word not filled yet, a write overlapped) returns `None`, and the gate
 //! takes the lock as before.
 
-use crate::abi::VS_EV_FORK;
+use crate::abi::{vs_event_has_req, VS_EV_FORK};
 use crate::members::shadow_lookup;
 use crate::seq::SeqCount;
 use crate::stay_cache::{self, Key};
@@ -86,50 +88,65 @@ pub struct Unlocked<'a> {
 }
 
 impl Unlocked<'_> {
-    /// The VSID a gate of `event` leaves task `pid` in, when no rule of `event` can apply to
-    /// it; `None`: take the lock.
-    pub fn gate(&self, pid: u64, event: u32) -> Option<u32> {
+    /// The VSID a gate of `event` leaves task `pid` in, on CPU `cpu` (the caller's,
+    /// preemption off), when the gate has nothing left to do: no rule of `event` can apply to
+    /// the task's VS; or, for an event with a requester, none to the requester's VS (registry
+    /// slot `req()`, read inside the same validated read: 0 for none or unknown); or the CPU's
+    /// stay cache knows that the rules leave the task where it is (and counted the hit there).
+    /// `None`: take the lock.
+    pub fn gate(
+        &self,
+        pid: u64,
+        event: u32,
+        cpu: usize,
+        req: impl FnOnce() -> usize,
+    ) -> Option<u32> {
         let bit = 1u32.checked_shl(event)?;
-        self.seq.read(|| {
-            let w = self.word(shadow_lookup(self.members, pid).unwrap_or(0))?;
-            (w.events & bit == 0).then_some(w.id)
-        })
+        let read = self.seq.read(|| {
+            let cur_slot = shadow_lookup(self.members, pid).unwrap_or(0);
+            let cur = self.word(cur_slot)?;
+            if cur.events & bit == 0 {
+                return Some((cur.id, None));
+            }
+            if !vs_event_has_req(event) {
+                return Some((
+                    cur.id,
+                    Some(Key {
+                        event,
+                        cur: cur_slot,
+                        req: 0,
+                    }),
+                ));
+            }
+            let req_slot = req();
+            let r = self.word(req_slot)?;
+            let key = Key {
+                event,
+                cur: cur_slot,
+                req: req_slot,
+            };
+            Some((cur.id, (r.req_events & bit != 0).then_some(key)))
+        });
+        match read? {
+            (id, None) => Some(id),
+            // The slots were validated above; the cache's CAS fails if the configuration
+            // changed since (see `stay_cache`).
+            (id, Some(key)) => stay_cache::hit(self.stays, cpu, key).then_some(id),
+        }
     }
 
     fn word(&self, slot: usize) -> Option<Word> {
         parse(self.view.get(slot)?.load(Relaxed))
     }
 
-    /// Whether the pipe or message gate of `event` has nothing left to do for task `pid`,
-    /// on CPU `cpu` (the caller's, preemption off), reading the object with key `obj`
-    /// ([`object_key`]): no rule of the event can apply to the task's VS, or none to the VS
-    /// that wrote the object, or the CPU's stay cache knows the rules leave the task where it
-    /// is (and counted the hit there). `false`: take the lock.
+    /// Whether the pipe or message gate of `event` has nothing left to do for task `pid` on
+    /// CPU `cpu` reading the object with key `obj` ([`object_key`]): [`gate`](Self::gate)
+    /// with the VS that wrote the object as the requester. `false`: take the lock.
     pub fn object_gate(&self, pid: u64, event: u32, obj: u64, cpu: usize) -> bool {
-        let Some(bit) = 1u32.checked_shl(event) else {
-            return false;
-        };
-        let read = self.seq.read(|| {
-            let cur_slot = shadow_lookup(self.members, pid).unwrap_or(0);
-            let cur = self.word(cur_slot)?;
-            if cur.events & bit == 0 {
-                return Some(None);
-            }
-            let req_slot = shadow_lookup(self.objects, obj).unwrap_or(0);
-            let req = self.word(req_slot)?;
-            Some((req.req_events & bit != 0).then_some(Key {
-                event,
-                cur: cur_slot,
-                req: req_slot,
-            }))
-        });
-        match read {
-            None => false,
-            Some(None) => true,
-            // The slots were validated above; the cache's CAS fails if the configuration
-            // changed since (see `stay_cache`).
-            Some(Some(key)) => stay_cache::hit(self.stays, cpu, key),
-        }
+        self.gate(pid, event, cpu, || {
+            shadow_lookup(self.objects, obj).unwrap_or(0)
+        })
+        .is_some()
     }
 
     /// Whether the object with key `obj` already carries the tag a write by task `pid` gives

@@ -94,11 +94,12 @@ enum Op {
         task: usize,
         thread_takeover: bool,
     },
-    /// A socket-family gate (no requester): the unlocked answer, when there is one, is the
-    /// locked one.
+    /// A socket-family gate, with a requester (a VS of the fixture) for the events that have
+    /// one: the unlocked answer, when there is one, is the locked one.
     Gate {
         task: usize,
         event: usize,
+        req: usize,
     },
     /// Add a rule of a gate event for a VS (or any), or delete the oldest.
     Rule {
@@ -120,7 +121,8 @@ enum Op {
         event: usize,
     },
     Free(usize),
-    /// A rule of an object event, for a current VS (or any) and a requester (or any).
+    /// A rule of an event with a requester (pipe, message, accept, unix recv), for a current
+    /// VS (or any) and a requester (or any).
     ObjectRule {
         event: usize,
         cur: usize,
@@ -142,7 +144,21 @@ fn hits(vs: &mut Vs<VecStore>) -> Vec<u64> {
     vs.rules.iter().map(|r| r.spec.hits).collect()
 }
 
-const GATE_EVENTS: [u32; 3] = [VS_EV_SOCKET, VS_EV_CONNECT, VS_EV_UNIX_CONNECT];
+const GATE_EVENTS: [u32; 5] = [
+    VS_EV_SOCKET,
+    VS_EV_CONNECT,
+    VS_EV_UNIX_CONNECT,
+    VS_EV_ACCEPT,
+    VS_EV_UNIX_RECV,
+];
+
+/// The events with a requester that rules of `Op::ObjectRule` are for.
+const REQ_EVENTS: [u32; 4] = [
+    VS_EV_PIPE_READ,
+    VS_EV_MSG_RECV,
+    VS_EV_ACCEPT,
+    VS_EV_UNIX_RECV,
+];
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -151,13 +167,13 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0usize..64).prop_map(Op::Exit),
         2 => (0usize..64, 0usize..4).prop_map(|(task, vs)| Op::Move { task, vs }),
         1 => (0usize..64, any::<bool>()).prop_map(|(task, thread_takeover)| Op::Exec { task, thread_takeover }),
-        2 => (0usize..64, 0usize..3).prop_map(|(task, event)| Op::Gate { task, event }),
+        3 => (0usize..64, 0usize..5, 0usize..4).prop_map(|(task, event, req)| Op::Gate { task, event, req }),
         1 => (0usize..3, 0usize..5, 0usize..3, any::<bool>())
             .prop_map(|(event, cur, target, delete)| Op::Rule { event, cur, target, delete }),
         2 => (0usize..64, 0usize..4).prop_map(|(task, obj)| Op::Write { task, obj }),
         2 => (0usize..64, 0usize..4, 0usize..2).prop_map(|(task, obj, event)| Op::Read { task, obj, event }),
         1 => (0usize..4).prop_map(Op::Free),
-        1 => (0usize..2, 0usize..5, 0usize..5, 0usize..3)
+        1 => (0usize..4, 0usize..5, 0usize..5, 0usize..3)
             .prop_map(|(event, cur, req, target)| Op::ObjectRule { event, cur, req, target }),
     ]
 }
@@ -275,21 +291,33 @@ proptest! {
                         }
                     }
                 }
-                Op::Gate { task, event } => {
+                Op::Gate { task, event, req } => {
                     let t = live[task % live.len()];
                     let ev = GATE_EVENTS[event];
-                    let quick = vs.unlocked(&seq).gate(t, ev);
-                    let slot = vs.slot_of(t);
-                    let locked = vs.on_gate(t, ev, None);
+                    let cpu = (t % 2) as usize;
+                    let req = if vs_event_has_req(ev) { vs.slot_of_id(ids[req]).unwrap() } else { 0 };
+                    let req_arg = (req != 0).then_some(req);
+                    let (slot, before) = (vs.slot_of(t), hits(&mut vs));
+                    let quick = vs.unlocked(&seq).gate(t, ev, cpu, || req);
                     if let Some(id) = quick {
+                        // Answered (and maybe counted) without the lock: the locked gate must
+                        // give the same VS, move nothing and count the same rule, once.
+                        let counted = hits(&mut vs);
+                        let locked = vs.on_gate(t, ev, req_arg);
                         prop_assert_eq!(id, locked, "unlocked answer");
                         prop_assert_eq!(vs.slot_of(t), slot, "the unlocked answer skipped a move");
-                    }
-                    // The locked gate filled the word of the task's VS: with no rule of the
-                    // event for it, the next answer needs no lock.
-                    let id = vs.id_of(t);
-                    if vs.slot_of(t) == slot && !vs.rules.applies(ev, id) {
-                        prop_assert_eq!(vs.unlocked(&seq).gate(t, ev), Some(id));
+                        let again = hits(&mut vs);
+                        let d1: Vec<u64> = counted.iter().zip(&before).map(|(a, b)| a - b).collect();
+                        let d2: Vec<u64> = again.iter().zip(&counted).map(|(a, b)| a - b).collect();
+                        prop_assert_eq!(d1, d2, "the unlocked gate counted another rule");
+                    } else {
+                        let id = vs.on_gate_cached(t, ev, req_arg, cpu);
+                        prop_assert_eq!(id, vs.id_of(t));
+                        // Where the rules left the task, or no rule applies to its VS, the
+                        // next answer needs no lock.
+                        if vs.slot_of(t) == slot {
+                            prop_assert_eq!(vs.unlocked(&seq).gate(t, ev, cpu, || req), Some(id), "not cached");
+                        }
                     }
                 }
                 Op::Rule { event, cur, target, delete } => {
@@ -301,7 +329,7 @@ proptest! {
                     } else {
                         let cur = if cur == 4 { VS_ANY } else { ids[cur] };
                         let _ = vs.add_rules(&[VsRule {
-                            event: GATE_EVENTS[event],
+                            event: GATE_EVENTS[event % 3],
                             cur,
                             // Not into web or batch: gates cannot refuse, and their limits
                             // are checked below.
@@ -340,7 +368,7 @@ proptest! {
                         let d2: Vec<u64> = locked.iter().zip(&counted).map(|(a, b)| a - b).collect();
                         prop_assert_eq!(d1, d2, "the unlocked gate counted another rule");
                     } else {
-                        vs.on_object_gate(t, ev, (req != 0).then_some(req), cpu);
+                        vs.on_gate_cached(t, ev, (req != 0).then_some(req), cpu);
                         // A read the rules leave where it was is counted without the lock
                         // next time, on the same CPU.
                         if vs.slot_of(t) == slot {
@@ -364,7 +392,7 @@ proptest! {
                     let pick = |i: usize| if i == 4 { VS_ANY } else { ids[i] };
                     // A requester in the root is none: such a rule never matches (it may exist).
                     let _ = vs.add_rules(&[VsRule {
-                        event: OBJECT_EVENTS[event],
+                        event: REQ_EVENTS[event],
                         cur: pick(cur),
                         req: pick(req),
                         // Not to the requester: gates cannot refuse, and the limits of web

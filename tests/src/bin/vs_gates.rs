@@ -695,17 +695,32 @@ impl Drop for Pin {
 /// A read that a rule applies to but leaves where it is is counted without the lock, in the
 /// reading CPU's stay cache (vs-core/src/stay_cache.rs): every such read counts exactly one hit
 /// to the rule that decided, whatever CPU it ran on, through `vsctl rules`' folds and through
-/// a rule added meanwhile (which empties the caches into the rules' counts).
+/// a rule added meanwhile (which empties the caches into the rules' counts). For pipe reads
+/// (the requester is the pipe's tag) and unix receives (the peer socket's).
 fn stayed_reads_count_every_hit() -> Outcome {
+    for event in [VS_EV_UNIX_RECV, VS_EV_PIPE_READ] {
+        stayed_reads_of(event)?;
+    }
+    Ok(())
+}
+
+fn stayed_reads_of(event: u32) -> Outcome {
     let f = Fixture::new()?;
     let a = mk(&f, "a")?;
     let keep = f
-        .add_rules(&[rule(VS_EV_PIPE_READ, VS_ANY, a, VS_TARGET_KEEP)])
+        .add_rules(&[rule(event, VS_ANY, a, VS_TARGET_KEEP)])
         .ctx("rule")?;
     f.add_process(a, getpid(), false).ctx("addprocess")?;
     let mut fds = [0i32; 2];
-    // SAFETY: valid out-array of two fds.
-    check_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: valid out-array of two fds; created in `a`, a socket pair's ends carry `a`.
+    let made = unsafe {
+        if event == VS_EV_PIPE_READ {
+            libc::pipe(fds.as_mut_ptr())
+        } else {
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr())
+        }
+    };
+    check_eq!(made, 0);
     let hits = |f: &Fixture| -> Result<u64, vs_selftests::Fail> {
         let rules = f.rules().ctx("rules")?;
         Ok(rules.iter().find(|r| r.id == keep).map_or(0, |r| r.hits))
@@ -715,7 +730,7 @@ fn stayed_reads_count_every_hit() -> Outcome {
         for i in 0..300 {
             let _pin = Pin::to(i / 7);
             let mut b = [0u8; 1];
-            // SAFETY: one byte from and into valid buffers, on our own pipe.
+            // SAFETY: one byte from and into valid buffers, on our own fds.
             let n = unsafe {
                 libc::write(fds[1], b"x".as_ptr() as *const _, 1)
                     + libc::read(fds[0], b.as_mut_ptr() as *mut _, 1)
@@ -723,11 +738,15 @@ fn stayed_reads_count_every_hit() -> Outcome {
             check_eq!(n, 2);
             want += 1;
         }
-        check_eq!(hits(&f)?, want, "round {round}: one hit a read");
+        check_eq!(
+            hits(&f)?,
+            want,
+            "event {event}, round {round}: one hit a read"
+        );
         check_eq!(f.which(getpid()), Ok(a), "kept where it was");
         if round == 1 {
             // A change of the rules empties every CPU's cache into the counts.
-            f.add_rules(&[rule(VS_EV_PIPE_READ, a, VS_ROOT, VS_TARGET_KEEP)])
+            f.add_rules(&[rule(event, a, VS_ROOT, VS_TARGET_KEEP)])
                 .ctx("second rule")?;
         }
     }
