@@ -83,7 +83,7 @@ bench-scale: setup module userspace
 # (0c8c199), and now (docs/bench-lockstat.md). Its own kernel flavour (lockstat: the bench
 # kernel plus CONFIG_LOCK_STAT), built on first use; LOCKSTAT_ROUNDS interleaved rounds.
 LOCKSTAT_ROUNDS ?= 2
-LOCKSTAT_MODULES ?= before-charge=d1f8434 before-gates=9a2301b before-objects=0c8c199 now=$(shell git rev-parse --short HEAD)
+LOCKSTAT_MODULES ?= before-charge=d1f8434 before-gates=9a2301b before-objects=0c8c199 before-stays=1965e5d now=$(shell git rev-parse --short HEAD)
 bench-lockstat: export VS_KFLAVOUR := lockstat
 bench-lockstat: export VS_TCG_THREAD := multi
 bench-lockstat: setup userspace

@@ -212,9 +212,12 @@ extern "C" fn vs_rust_accept_begin(pid: i32, listener: usize) -> bool {
         return false;
     }
     let key = u64::try_from(pid).unwrap_or(0);
+    // Most acceptors are in a VS no accept rule names (a web server's workers): no lock.
+    if state::unlocked().rule_may_apply(key, VS_EV_ACCEPT) == Some(false) {
+        return false;
+    }
     state::with(|s| {
-        let cur = s.vs.id_of(key);
-        if !s.vs.rules.applies(VS_EV_ACCEPT, cur) {
+        if !s.vs.rule_may_apply(key, VS_EV_ACCEPT) {
             return Ok(false);
         }
         if s.accept.manage(listener as u64).is_none() {

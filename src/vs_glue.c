@@ -547,6 +547,7 @@ static void notrace vs_fentry_call(unsigned long ip, unsigned long parent_ip,
 static struct vs_fentry vs_fentries[] = {
 	VS_FENTRY("exchange_tids", vs_fe_exchange_tids, VS_G_TID_EXCHANGE, VS_ARM_ALWAYS),
 	VS_FENTRY("__inet_accept", vs_fe_inet_accept, VS_G_INET_ACCEPT, VS_ARM_ALWAYS),
+	VS_FENTRY("inet_csk_accept", vs_net_fe_accept, VS_G_ACCEPT_QUEUE, VS_ARM_ALWAYS),
 	VS_FENTRY("unix_update_edges", vs_fe_unix_accept, VS_G_UNIX_ACCEPT, VS_ARM_ALWAYS),
 	VS_FENTRY("sock_alloc_file", vs_fe_sock_alloc_file, VS_G_SOCKET, VS_ARM_ALWAYS),
 	VS_FENTRY("unix_stream_connect", vs_fe_unix_connect, VS_G_UNIX_CONNECT, VS_ARM_ALWAYS),
@@ -692,7 +693,8 @@ static u32 vs_armed;
 static bool vs_arm_off;
 /*
  * Held by the work item while it arms, and by vs_glue_arm to see whether anything is to do.
- * Lock order: vs_arm_lock, then the state lock (in vs_rust_armed_gates), then kprobes' own.
+ * Lock order: vs_arm_lock, then the state lock (in vs_rust_armed_gates), then kprobes' and
+ * ftrace's own.
  */
 static DEFINE_MUTEX(vs_arm_lock);
 

@@ -81,7 +81,9 @@ void vs_rust_vsq_dequeued(void *drr, u32 pool, bool empty);
 void vs_rust_vsq_reset(void *drr);
 
 /* Provided by vs_net.c. */
+struct ftrace_regs;
 u32 vs_net_child_requester(struct sock *child);
+void vs_net_fe_accept(struct ftrace_regs *fregs);
 long vs_vsq_head_len(void *priv, u32 pool);
 unsigned long vs_net_probe_misses(void);
 int vs_net_register(void);

@@ -139,10 +139,11 @@ static u16 vs_queued_slot(const struct request_sock *req)
 /*
  * accept() is about to take the head of the listener's queue: if the listener is managed,
  * move the connection the Rust side picks (the requester most behind its share) to the head.
+ * A function hook on inet_csk_accept's entry (vs_glue.c's vs_fentries).
  */
-static int vs_kp_accept(struct kprobe *p, struct pt_regs *regs)
+void vs_net_fe_accept(struct ftrace_regs *fregs)
 {
-	struct sock *sk = (struct sock *)regs_get_kernel_argument(regs, 0);
+	struct sock *sk = (struct sock *)ftrace_regs_get_argument(fregs, 0);
 	struct request_sock_queue *queue;
 	struct request_sock *req, *prev;
 	u16 slots[VS_ACCEPT_SCAN];
@@ -150,10 +151,10 @@ static int vs_kp_accept(struct kprobe *p, struct pt_regs *regs)
 	int n = 0, pick;
 
 	if (!READ_ONCE(accept_by_share) || !sk || sk->sk_family != AF_INET)
-		return 0;
+		return;
 	queue = &inet_csk(sk)->icsk_accept_queue;
 	if (reqsk_queue_empty(queue) || !vs_rust_accept_begin(current->pid, (unsigned long)sk))
-		return 0;
+		return;
 	spin_lock_irqsave(&queue->rskq_lock, flags);
 	for (req = queue->rskq_accept_head; req && n < VS_ACCEPT_SCAN; req = req->dl_next)
 		slots[n++] = vs_queued_slot(req);
@@ -170,7 +171,6 @@ static int vs_kp_accept(struct kprobe *p, struct pt_regs *regs)
 		WRITE_ONCE(queue->rskq_accept_head, req);
 	}
 	spin_unlock_irqrestore(&queue->rskq_lock, flags);
-	return 0;
 }
 
 /*
@@ -249,13 +249,11 @@ static int vs_kp_listen_stop(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
-VS_TIMED_KPROBE(vs_kp_accept, VS_G_ACCEPT_QUEUE)
 VS_TIMED_KPROBE(vs_kp_conn_request, VS_G_CONN_REQUEST)
 VS_TIMED_KPROBE(vs_kp_syn_recv, VS_G_SYN_RECV)
 VS_TIMED_KPROBE(vs_kp_listen_stop, VS_G_LISTEN_STOP)
 
 static struct kprobe vs_net_kps[] = {
-	{ .symbol_name = "inet_csk_accept", .pre_handler = vs_kp_accept_timed },
 	{ .symbol_name = "tcp_v4_conn_request", .pre_handler = vs_kp_conn_request_timed,
 	  .post_handler = vs_kp_post_nop },
 	{ .symbol_name = "tcp_v4_syn_recv_sock", .pre_handler = vs_kp_syn_recv_timed,

@@ -29,8 +29,8 @@ rmmod_while_open() {
 	# No probe or function hook of vs's is left behind.
 	local hooks=/sys/kernel/debug/tracing/enabled_functions probes=/sys/kernel/debug/kprobes/list
 	[ -r "$hooks" ] && [ -r "$probes" ] || { ktap_print_msg "no $hooks or $probes"; insmod "$VS_KO"; return 1; }
-	if grep -qE " (kernel_clone|pipe_read|inet_csk_accept)\+" "$probes" ||
-		grep -qE "^(sock_alloc_file|free_pipe_info|exchange_tids|pipe_read|store_msg) " "$hooks"; then
+	if grep -qE " (kernel_clone|tcp_v4_conn_request|inet_csk_listen_stop)\+" "$probes" ||
+		grep -qE "^(sock_alloc_file|free_pipe_info|exchange_tids|pipe_read|store_msg|inet_csk_accept) " "$hooks"; then
 		ktap_print_msg "a probe or hook is left after rmmod"
 		insmod "$VS_KO"
 		return 1

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Which of the module's optional probes the configuration needs armed.
 //!
-//! An armed probe costs every call of its function (an ftrace-based kprobe: about 190
-//! instructions; a return probe more), whether or not a rule looks at the event. The gates
-//! that only a rule or a limit uses are therefore armed only while one exists, so a host that
-//! classifies by fork, exec and socket pays nothing on each pipe write. The hooks that keep
-//! vs's own state right (exit, the frees of tagged objects, tid exchange, socket tags, accept
-//! ordering) are always on; most are ftrace hooks of vs's own, about 35 instructions a call
-//! (`vs_glue.c`, `vs_fentries`).
+//! An armed hook costs every call of its function, whether or not a rule looks at the event:
+//! about 35 instructions for an ftrace hook of vs's own (`vs_glue.c`, `vs_fentries`), about
+//! 190 for a kprobe, more for a return probe. The gates that only a rule or a limit uses are
+//! therefore armed only while one exists, so a host that classifies by fork, exec and socket
+//! pays nothing on each pipe write. The hooks that keep vs's own state right (exit, the frees
+//! of tagged objects, tid exchange, socket tags, accept ordering) are always on.
 //!
 //! What arming later means: a pipe or message keeps the tag of its last write while its group
 //! was armed (or none), so its reader is classified by that until the next armed write; a fork

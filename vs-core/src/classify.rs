@@ -574,6 +574,16 @@ impl<S: Store> Vs<S> {
         self.reg.node(cur).map_or(VS_ROOT, |n| n.id)
     }
 
+    /// Whether some rule of `event` may decide for task `pid` (see `RuleTable::applies`);
+    /// fills the gate view word of its VS, so that the next answer needs no lock
+    /// (`unlocked::Unlocked::rule_may_apply`).
+    pub fn rule_may_apply(&mut self, pid: u64, event: u32) -> bool {
+        let cur = self.slot_of(pid);
+        self.fill_view(cur);
+        let id = self.reg.node(cur).map_or(VS_ROOT, |n| n.id);
+        self.rules.applies(event, id)
+    }
+
     /// Apply the rules of `event` to task `pid`: its slot before, the rule that decided, and
     /// whether the rules leave it there (`false`: a move was tried).
     fn gate(&mut self, pid: u64, event: u32, req: Option<usize>) -> (usize, Option<u32>, bool) {

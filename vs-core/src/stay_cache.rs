@@ -59,6 +59,7 @@ pub struct Key {
 
 impl Key {
     /// The key word with no hits; `None` if a field does not fit (such reads always lock).
+    #[inline(always)]
     fn word(self) -> Option<u64> {
         let (e, c, r) = (u64::from(self.event), self.cur as u64, self.req as u64);
         (e <= EVENT_MASK && c <= SLOT_MASK && r <= SLOT_MASK)
@@ -66,6 +67,7 @@ impl Key {
     }
 
     /// The entry of `cpu` this key maps to: (key word, rule id).
+    #[inline(always)]
     fn entry(self, table: &[AtomicU64], cpu: usize) -> Option<(&AtomicU64, &AtomicU64)> {
         let h = (self.cur as u32).wrapping_mul(0x9E37_79B9)
             ^ (self.req as u32).wrapping_mul(0x85EB_CA6B)
@@ -78,6 +80,8 @@ impl Key {
 
 /// Count one hit for `key` on `cpu` (the calling CPU, preemption off) if its entry holds it.
 /// `false`: not cached (or the count is full); take the lock.
+// Inlined: it is the whole of a cached pipe read's work after the lookups.
+#[inline(always)]
 pub fn hit(table: &[AtomicU64], cpu: usize, key: Key) -> bool {
     let (Some(want), Some((word, _))) = (key.word(), key.entry(table, cpu)) else {
         return false;

@@ -94,6 +94,7 @@ impl Unlocked<'_> {
     /// slot `req()`, read inside the same validated read: 0 for none or unknown); or the CPU's
     /// stay cache knows that the rules leave the task where it is (and counted the hit there).
     /// `None`: take the lock.
+    #[inline(always)]
     pub fn gate(
         &self,
         pid: u64,
@@ -133,6 +134,16 @@ impl Unlocked<'_> {
             // changed since (see `stay_cache`).
             (id, Some(key)) => stay_cache::hit(self.stays, cpu, key).then_some(id),
         }
+    }
+
+    /// Whether some rule of `event` may decide for task `pid` (one names its VS or any VS as
+    /// the current one); `None`: not known without the lock.
+    pub fn rule_may_apply(&self, pid: u64, event: u32) -> Option<bool> {
+        let bit = 1u32.checked_shl(event)?;
+        self.seq.read(|| {
+            let cur = self.word(shadow_lookup(self.members, pid).unwrap_or(0))?;
+            Some(cur.events & bit != 0)
+        })
     }
 
     fn word(&self, slot: usize) -> Option<Word> {

@@ -319,6 +319,14 @@ proptest! {
                             prop_assert_eq!(vs.unlocked(&seq).gate(t, ev, cpu, || req), Some(id), "not cached");
                         }
                     }
+                    // Whether a rule may apply (the accept queue's question), answered
+                    // without the lock once the locked answer filled the task's word.
+                    let id = vs.id_of(t);
+                    let quick = vs.unlocked(&seq).rule_may_apply(t, ev);
+                    let locked = vs.rule_may_apply(t, ev);
+                    prop_assert_eq!(locked, vs.rules.applies(ev, id));
+                    prop_assert!(quick.is_none_or(|q| q == locked), "unlocked rule_may_apply");
+                    prop_assert_eq!(vs.unlocked(&seq).rule_may_apply(t, ev), Some(locked));
                 }
                 Op::Rule { event, cur, target, delete } => {
                     if delete {
