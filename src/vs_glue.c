@@ -547,7 +547,7 @@ static void notrace vs_fentry_call(unsigned long ip, unsigned long parent_ip,
 static struct vs_fentry vs_fentries[] = {
 	VS_FENTRY("exchange_tids", vs_fe_exchange_tids, VS_G_TID_EXCHANGE, VS_ARM_ALWAYS),
 	VS_FENTRY("__inet_accept", vs_fe_inet_accept, VS_G_INET_ACCEPT, VS_ARM_ALWAYS),
-	VS_FENTRY("inet_csk_accept", vs_net_fe_accept, VS_G_ACCEPT_QUEUE, VS_ARM_ALWAYS),
+	VS_FENTRY("inet_csk_accept", vs_net_fe_accept, VS_G_ACCEPT_QUEUE, VS_ARM_ACCEPT),
 	VS_FENTRY("unix_update_edges", vs_fe_unix_accept, VS_G_UNIX_ACCEPT, VS_ARM_ALWAYS),
 	VS_FENTRY("sock_alloc_file", vs_fe_sock_alloc_file, VS_G_SOCKET, VS_ARM_ALWAYS),
 	VS_FENTRY("unix_stream_connect", vs_fe_unix_connect, VS_G_UNIX_CONNECT, VS_ARM_ALWAYS),
@@ -748,6 +748,8 @@ static bool vs_arm_group(u32 group, bool on)
 	for (i = 0; group != VS_ARM_ALWAYS && i < ARRAY_SIZE(vs_fentries); i++)
 		if (vs_fentries[i].arm == group && vs_fentries[i].filtered)
 			ok &= !vs_arm_fentry(&vs_fentries[i], on);
+	/* The network half's kprobes of the group (none, or not registered: nothing to do). */
+	ok &= !vs_net_arm(group, on);
 	for (i = 0; i < ARRAY_SIZE(vs_io_kps); i++)
 		if (vs_io_kps[i].arm == group && vs_io_kp_on[i])
 			ok &= !vs_arm_kprobe(&vs_io_kps[i].kp, on);

@@ -21,7 +21,9 @@ struct sock;
 #define VS_ARM_PIPE		(1U << 1)
 #define VS_ARM_MSG		(1U << 2)
 #define VS_ARM_UNIX_RECV	(1U << 3)
-#define VS_ARM_ALL		(VS_ARM_FORK_LIMIT | VS_ARM_PIPE | VS_ARM_MSG | VS_ARM_UNIX_RECV)
+#define VS_ARM_ACCEPT		(1U << 4)
+#define VS_ARM_ALL		(VS_ARM_FORK_LIMIT | VS_ARM_PIPE | VS_ARM_MSG | VS_ARM_UNIX_RECV | \
+				 VS_ARM_ACCEPT)
 
 /* Provided by Rust (src/device.rs, src/gates.rs). */
 long vs_rust_ioctl(unsigned int cmd, unsigned long arg);
@@ -84,6 +86,7 @@ void vs_rust_vsq_reset(void *drr);
 struct ftrace_regs;
 u32 vs_net_child_requester(struct sock *child);
 void vs_net_fe_accept(struct ftrace_regs *fregs);
+int vs_net_arm(u32 group, bool on);
 long vs_vsq_head_len(void *priv, u32 pool);
 unsigned long vs_net_probe_misses(void);
 int vs_net_register(void);

@@ -15,6 +15,7 @@
 #include <linux/kprobes.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/mutex.h>
 #include <linux/skbuff.h>
 #include <net/dsfield.h>
 #include <net/inet_connection_sock.h>
@@ -253,6 +254,13 @@ VS_TIMED_KPROBE(vs_kp_conn_request, VS_G_CONN_REQUEST)
 VS_TIMED_KPROBE(vs_kp_syn_recv, VS_G_SYN_RECV)
 VS_TIMED_KPROBE(vs_kp_listen_stop, VS_G_LISTEN_STOP)
 
+/*
+ * The admission probes are armed with VS_ARM_ACCEPT (while an accept rule exists: only then is
+ * a listener managed, see vs_rust_accept_begin), by vs_glue.c's arm work item through
+ * vs_net_arm; a listener's teardown is always watched, so that a managed listener is never
+ * left in the table after it closes.
+ */
+#define VS_NET_KP_ADMISSION 2
 static struct kprobe vs_net_kps[] = {
 	{ .symbol_name = "tcp_v4_conn_request", .pre_handler = vs_kp_conn_request_timed,
 	  .post_handler = vs_kp_post_nop },
@@ -261,6 +269,33 @@ static struct kprobe vs_net_kps[] = {
 	{ .symbol_name = "inet_csk_listen_stop", .pre_handler = vs_kp_listen_stop_timed },
 };
 static struct kprobe *vs_net_kp_ptrs[ARRAY_SIZE(vs_net_kps)];
+/*
+ * Whether vs_net_kps are registered. Guarded by vs_net_arm_lock, which vs_net_arm holds while
+ * it arms, so that the arm work item never touches a probe being registered or unregistered.
+ * Lock order: vs_glue.c's vs_arm_lock, then this one, then kprobes' own.
+ */
+static bool vs_net_kps_on;
+static DEFINE_MUTEX(vs_net_arm_lock);
+
+/* Arm (or disarm) the network probes of arming group `group`; 0 once they are as asked. */
+int vs_net_arm(u32 group, bool on)
+{
+	int i, ret = 0;
+
+	if (group != VS_ARM_ACCEPT)
+		return 0;
+	mutex_lock(&vs_net_arm_lock);
+	for (i = 0; vs_net_kps_on && i < VS_NET_KP_ADMISSION; i++) {
+		int r = on ? enable_kprobe(&vs_net_kps[i]) : disable_kprobe(&vs_net_kps[i]);
+
+		if (r)
+			pr_warn_ratelimited("cannot %s the probe on %s (%d); retrying\n",
+					    on ? "arm" : "disarm", vs_net_kps[i].symbol_name, r);
+		ret = ret ?: r;
+	}
+	mutex_unlock(&vs_net_arm_lock);
+	return ret;
+}
 
 /* --- vsq: per-pool queues served by deficit round robin --- */
 
@@ -446,13 +481,28 @@ unsigned long vs_net_probe_misses(void)
 	return n;
 }
 
+static void vs_net_unregister_kprobes(void)
+{
+	mutex_lock(&vs_net_arm_lock);
+	if (vs_net_kps_on)
+		unregister_kprobes(vs_net_kp_ptrs, ARRAY_SIZE(vs_net_kps));
+	vs_net_kps_on = false;
+	mutex_unlock(&vs_net_arm_lock);
+}
+
 int vs_net_register(void)
 {
 	int i, ret;
 
-	for (i = 0; i < ARRAY_SIZE(vs_net_kps); i++)
+	mutex_lock(&vs_net_arm_lock);
+	for (i = 0; i < ARRAY_SIZE(vs_net_kps); i++) {
+		/* The admission probes start disarmed: the arm work item arms them. */
+		vs_net_kps[i].flags = i < VS_NET_KP_ADMISSION ? KPROBE_FLAG_DISABLED : 0;
 		vs_net_kp_ptrs[i] = &vs_net_kps[i];
+	}
 	ret = register_kprobes(vs_net_kp_ptrs, ARRAY_SIZE(vs_net_kps));
+	vs_net_kps_on = !ret;
+	mutex_unlock(&vs_net_arm_lock);
 	if (ret) {
 		pr_err("network kprobes: %d\n", ret);
 		return ret;
@@ -460,8 +510,9 @@ int vs_net_register(void)
 	ret = register_qdisc(&vsq_ops);
 	if (ret) {
 		pr_err("register_qdisc(vsq): %d\n", ret);
-		unregister_kprobes(vs_net_kp_ptrs, ARRAY_SIZE(vs_net_kps));
+		vs_net_unregister_kprobes();
 	}
+	/* Nothing to arm yet: the state is new, with no accept rule. */
 	return ret;
 }
 
@@ -469,5 +520,5 @@ void vs_net_unregister(void)
 {
 	/* No vsq instance exists: each holds a reference on the module. */
 	unregister_qdisc(&vsq_ops);
-	unregister_kprobes(vs_net_kp_ptrs, ARRAY_SIZE(vs_net_kps));
+	vs_net_unregister_kprobes();
 }

@@ -5,15 +5,16 @@
 //! about 35 instructions for an ftrace hook of vs's own (`vs_glue.c`, `vs_fentries`), about
 //! 190 for a kprobe, more for a return probe. The gates that only a rule or a limit uses are
 //! therefore armed only while one exists, so a host that classifies by fork, exec and socket
-//! pays nothing on each pipe write. The hooks that keep vs's own state right (exit, the frees
-//! of tagged objects, tid exchange, socket tags, accept ordering) are always on.
+//! pays nothing on each pipe write, and one with no accept rule nothing on each TCP handshake.
+//! The hooks that keep vs's own state right (exit, the frees of tagged objects, tid exchange,
+//! socket tags, a managed listener's teardown) are always on.
 //!
 //! What arming later means: a pipe or message keeps the tag of its last write while its group
 //! was armed (or none), so its reader is classified by that until the next armed write; a fork
 //! that passed `kernel_clone`'s entry before a limit armed the fork group joins without a limit
 //! check (as a task moved by a gate does).
 
-use crate::abi::{VS_EV_MSG_RECV, VS_EV_PIPE_READ, VS_EV_UNIX_RECV};
+use crate::abi::{VS_EV_ACCEPT, VS_EV_MSG_RECV, VS_EV_PIPE_READ, VS_EV_UNIX_RECV};
 
 /// `kernel_clone`'s entry and return probes: the process-count limit.
 pub const ARM_FORK_LIMIT: u32 = 1 << 0;
@@ -23,6 +24,10 @@ pub const ARM_PIPE: u32 = 1 << 1;
 pub const ARM_MSG: u32 = 1 << 2;
 /// `unix_stream_recvmsg` and `unix_dgram_recvmsg` (the unix receive gate).
 pub const ARM_UNIX_RECV: u32 = 1 << 3;
+/// The accept queue served by share: `inet_csk_accept` (orders a managed listener's queue,
+/// and makes a listener managed), `tcp_v4_conn_request` and `tcp_v4_syn_recv_sock` (a
+/// requester's share of the backlog). A listener is managed only while an accept rule exists.
+pub const ARM_ACCEPT: u32 = 1 << 4;
 
 /// The groups to arm, given the events that have rules (bit `1 << event`) and whether some VS
 /// has a process-count limit.
@@ -31,6 +36,7 @@ pub fn wanted(rule_events: u32, any_limit: bool) -> u32 {
         (VS_EV_PIPE_READ, ARM_PIPE),
         (VS_EV_MSG_RECV, ARM_MSG),
         (VS_EV_UNIX_RECV, ARM_UNIX_RECV),
+        (VS_EV_ACCEPT, ARM_ACCEPT),
     ];
     let mut arm = if any_limit { ARM_FORK_LIMIT } else { 0 };
     for (event, group) in by_event {
@@ -44,7 +50,7 @@ pub fn wanted(rule_events: u32, any_limit: bool) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::abi::{VS_EV_ACCEPT, VS_EV_EXEC, VS_EV_FORK, VS_EV_SOCKET};
+    use crate::abi::{VS_EV_CONNECT, VS_EV_EXEC, VS_EV_FORK, VS_EV_SOCKET};
 
     #[test]
     fn nothing_armed_without_rules_or_limits() {
@@ -53,7 +59,7 @@ mod tests {
 
     #[test]
     fn always_armed_gates_arm_nothing_optional() {
-        let always = [VS_EV_FORK, VS_EV_EXEC, VS_EV_SOCKET, VS_EV_ACCEPT]
+        let always = [VS_EV_FORK, VS_EV_EXEC, VS_EV_SOCKET, VS_EV_CONNECT]
             .iter()
             .fold(0, |m, e| m | 1 << e);
         assert_eq!(wanted(always, false), 0);
@@ -64,6 +70,7 @@ mod tests {
         assert_eq!(wanted(1 << VS_EV_PIPE_READ, false), ARM_PIPE);
         assert_eq!(wanted(1 << VS_EV_MSG_RECV, false), ARM_MSG);
         assert_eq!(wanted(1 << VS_EV_UNIX_RECV, false), ARM_UNIX_RECV);
+        assert_eq!(wanted(1 << VS_EV_ACCEPT, false), ARM_ACCEPT);
         assert_eq!(wanted(0, true), ARM_FORK_LIMIT);
         assert_eq!(
             wanted(1 << VS_EV_PIPE_READ | 1 << VS_EV_UNIX_RECV, true),

@@ -1,6 +1,6 @@
 //! The kernel glue's copy of the arming groups (src/vs_glue.h) matches vs-core's.
 
-use vs_core::arming::{ARM_FORK_LIMIT, ARM_MSG, ARM_PIPE, ARM_UNIX_RECV};
+use vs_core::arming::{ARM_ACCEPT, ARM_FORK_LIMIT, ARM_MSG, ARM_PIPE, ARM_UNIX_RECV};
 
 /// The value of `#define NAME (1U << n)` in the glue header.
 fn glue_define(header: &str, name: &str) -> u32 {
@@ -25,6 +25,7 @@ fn glue_header_has_the_same_groups() {
         ("VS_ARM_PIPE", ARM_PIPE),
         ("VS_ARM_MSG", ARM_MSG),
         ("VS_ARM_UNIX_RECV", ARM_UNIX_RECV),
+        ("VS_ARM_ACCEPT", ARM_ACCEPT),
     ] {
         assert_eq!(glue_define(&header, name), value, "{name}");
     }

@@ -803,8 +803,8 @@ fn disarmed_soon(sym: &str) -> Result<bool, vs_selftests::Fail> {
 }
 
 /// The gates only a rule or a limit uses are armed while one exists (vs-core/src/arming.rs):
-/// the pipe gate by a pipe rule, the message gate by a message rule, the fork limit's entry
-/// and return probes by a VS with a process limit. Armed before the ioctl returns; disarmed
+/// the pipe gate by a pipe rule, the message gate by a message rule, the accept queue by an
+/// accept rule, the fork limit's entry and return probes by a VS with a process limit. Armed before the ioctl returns; disarmed
 /// within seconds of the last user going. The always-on gates stay armed. Where no return
 /// value is needed or changed, a gate is a function hook (ftrace), not a kprobe.
 fn optional_probes_armed_only_while_needed() -> Outcome {
@@ -820,9 +820,17 @@ fn optional_probes_armed_only_while_needed() -> Outcome {
         "store_msg",
         "load_msg",
         "kernel_clone",
+        "inet_csk_accept",
+        "tcp_v4_conn_request",
+        "tcp_v4_syn_recv_sock",
     ] {
         check_eq!(disarmed_soon(sym)?, false, "{sym} without rules");
     }
+    check_eq!(
+        probes_armed("inet_csk_listen_stop")?,
+        vec![true],
+        "a managed listener's teardown is always watched"
+    );
     let (rd, wr) = (mk(&f, "rd")?, mk(&f, "wr")?);
     let id = f
         .add_rules(&[rule(VS_EV_PIPE_READ, rd, wr, VS_TARGET_REQ)])
@@ -848,6 +856,22 @@ fn optional_probes_armed_only_while_needed() -> Outcome {
     check!(hooked("unix_dgram_recvmsg")?);
     f.del_rule(unix).ctx("delrule")?;
     check_eq!(disarmed_soon("unix_dgram_recvmsg")?, false);
+    let accept = f
+        .add_rules(&[rule(VS_EV_ACCEPT, rd, VS_ANY, VS_TARGET_KEEP)])
+        .ctx("accept rule")?;
+    check!(
+        hooked("inet_csk_accept")?,
+        "an accept rule hooks the accept queue"
+    );
+    check_eq!(
+        probes_armed("tcp_v4_conn_request")?,
+        vec![true],
+        "and arms its admission"
+    );
+    check_eq!(probes_armed("tcp_v4_syn_recv_sock")?, vec![true]);
+    f.del_rule(accept).ctx("delrule")?;
+    check_eq!(disarmed_soon("tcp_v4_conn_request")?, false);
+    check_eq!(disarmed_soon("inet_csk_accept")?, false);
     let msg = f
         .add_rules(&[rule(VS_EV_MSG_RECV, VS_ANY, VS_ANY, VS_TARGET_KEEP)])
         .ctx("message rule")?;
