@@ -707,7 +707,8 @@ static u32 vs_arm_wanted(void)
 	return READ_ONCE(vs_arm_off) ? 0 : vs_rust_armed_gates() | VS_ARM_ALWAYS;
 }
 
-static int vs_arm_kprobe(struct kprobe *kp, bool on)
+/* Arm or disarm one kprobe, saying so when it fails (the work item retries). */
+int vs_arm_kprobe(struct kprobe *kp, bool on)
 {
 	int ret = on ? enable_kprobe(kp) : disable_kprobe(kp);
 

@@ -87,6 +87,9 @@ struct ftrace_regs;
 u32 vs_net_child_requester(struct sock *child);
 void vs_net_fe_accept(struct ftrace_regs *fregs);
 int vs_net_arm(u32 group, bool on);
+/* Provided by vs_glue.c, for vs_net.c. */
+struct kprobe;
+int vs_arm_kprobe(struct kprobe *kp, bool on);
 long vs_vsq_head_len(void *priv, u32 pool);
 unsigned long vs_net_probe_misses(void);
 int vs_net_register(void);

@@ -285,14 +285,8 @@ int vs_net_arm(u32 group, bool on)
 	if (group != VS_ARM_ACCEPT)
 		return 0;
 	mutex_lock(&vs_net_arm_lock);
-	for (i = 0; vs_net_kps_on && i < VS_NET_KP_ADMISSION; i++) {
-		int r = on ? enable_kprobe(&vs_net_kps[i]) : disable_kprobe(&vs_net_kps[i]);
-
-		if (r)
-			pr_warn_ratelimited("cannot %s the probe on %s (%d); retrying\n",
-					    on ? "arm" : "disarm", vs_net_kps[i].symbol_name, r);
-		ret = ret ?: r;
-	}
+	for (i = 0; vs_net_kps_on && i < VS_NET_KP_ADMISSION; i++)
+		ret = vs_arm_kprobe(&vs_net_kps[i], on) ?: ret;
 	mutex_unlock(&vs_net_arm_lock);
 	return ret;
 }

@@ -109,24 +109,22 @@ impl Unlocked<'_> {
             if cur.events & bit == 0 {
                 return Some((cur.id, None));
             }
-            if !vs_event_has_req(event) {
-                return Some((
-                    cur.id,
-                    Some(Key {
-                        event,
-                        cur: cur_slot,
-                        req: 0,
-                    }),
-                ));
-            }
-            let req_slot = req();
-            let r = self.word(req_slot)?;
+            // An event without a requester keys the stay cache by slot 0.
+            let req_slot = if vs_event_has_req(event) {
+                let slot = req();
+                if self.word(slot)?.req_events & bit == 0 {
+                    return Some((cur.id, None));
+                }
+                slot
+            } else {
+                0
+            };
             let key = Key {
                 event,
                 cur: cur_slot,
                 req: req_slot,
             };
-            Some((cur.id, (r.req_events & bit != 0).then_some(key)))
+            Some((cur.id, Some(key)))
         });
         match read? {
             (id, None) => Some(id),
