@@ -174,11 +174,11 @@ extern "C" fn vs_rust_fork_failed(pid: i32) {
 /// it agrees with the tree wherever the state's seqcount validates a read, and under the lock.
 /// The probe runs with preemption off: the CPU is the same for both tries, and the locked one
 /// fills that CPU's stay cache.
-fn gate(pid: i32, event: u32, req: Option<u32>) -> u32 {
+fn gate(pid: i32, cpu: u32, event: u32, req: Option<u32>) -> u32 {
     if HINTS.idle(event) {
         return VS_ROOT;
     }
-    let cpu = glue::this_cpu();
+    let cpu = cpu as usize;
     let req_slot = || req.map_or(0, crate::net::slot_of_tag);
     if let Some(id) = state::unlocked().gate(key(pid), event, cpu, req_slot) {
         return id;
@@ -191,40 +191,40 @@ fn gate(pid: i32, event: u32, req: Option<u32>) -> u32 {
 }
 
 #[no_mangle]
-extern "C" fn vs_rust_on_socket(pid: i32) -> u32 {
-    gate(pid, VS_EV_SOCKET, None)
+extern "C" fn vs_rust_on_socket(pid: i32, cpu: u32) -> u32 {
+    gate(pid, cpu, VS_EV_SOCKET, None)
 }
 
 #[no_mangle]
-extern "C" fn vs_rust_on_connect(pid: i32) -> u32 {
-    gate(pid, VS_EV_CONNECT, None)
+extern "C" fn vs_rust_on_connect(pid: i32, cpu: u32) -> u32 {
+    gate(pid, cpu, VS_EV_CONNECT, None)
 }
 
 /// `dscp` is the requester's DSCP: a global VSID (or 0).
 #[no_mangle]
-extern "C" fn vs_rust_on_accept(pid: i32, dscp: u32) -> u32 {
-    gate(pid, VS_EV_ACCEPT, Some(dscp))
+extern "C" fn vs_rust_on_accept(pid: i32, cpu: u32, dscp: u32) -> u32 {
+    gate(pid, cpu, VS_EV_ACCEPT, Some(dscp))
 }
 
 #[no_mangle]
-extern "C" fn vs_rust_on_unix_connect(pid: i32) -> u32 {
-    gate(pid, VS_EV_UNIX_CONNECT, None)
+extern "C" fn vs_rust_on_unix_connect(pid: i32, cpu: u32) -> u32 {
+    gate(pid, cpu, VS_EV_UNIX_CONNECT, None)
 }
 
 #[no_mangle]
-extern "C" fn vs_rust_on_unix_accept(pid: i32, req: u32) -> u32 {
-    gate(pid, VS_EV_UNIX_ACCEPT, Some(req))
+extern "C" fn vs_rust_on_unix_accept(pid: i32, cpu: u32, req: u32) -> u32 {
+    gate(pid, cpu, VS_EV_UNIX_ACCEPT, Some(req))
 }
 
 #[no_mangle]
-extern "C" fn vs_rust_on_unix_recv(pid: i32, req: u32) {
-    gate(pid, VS_EV_UNIX_RECV, Some(req));
+extern "C" fn vs_rust_on_unix_recv(pid: i32, cpu: u32, req: u32) {
+    gate(pid, cpu, VS_EV_UNIX_RECV, Some(req));
 }
 
 /// A pipe read or message receive: [`gate`] with the VS that wrote the object (its tag) as
 /// the requester.
-fn object_gate(pid: i32, event: u32, obj: usize) {
-    let cpu = glue::this_cpu();
+fn object_gate(pid: i32, cpu: u32, event: u32, obj: usize) {
+    let cpu = cpu as usize;
     if HINTS.idle(event)
         || state::unlocked().object_gate(key(pid), event, object_key(obj as u64), cpu)
     {
@@ -238,13 +238,13 @@ fn object_gate(pid: i32, event: u32, obj: usize) {
 }
 
 #[no_mangle]
-extern "C" fn vs_rust_on_pipe_read(pid: i32, pipe: usize) {
-    object_gate(pid, VS_EV_PIPE_READ, pipe);
+extern "C" fn vs_rust_on_pipe_read(pid: i32, cpu: u32, pipe: usize) {
+    object_gate(pid, cpu, VS_EV_PIPE_READ, pipe);
 }
 
 #[no_mangle]
-extern "C" fn vs_rust_on_msg_recv(pid: i32, msg: usize) {
-    object_gate(pid, VS_EV_MSG_RECV, msg);
+extern "C" fn vs_rust_on_msg_recv(pid: i32, cpu: u32, msg: usize) {
+    object_gate(pid, cpu, VS_EV_MSG_RECV, msg);
 }
 
 #[no_mangle]

@@ -127,71 +127,61 @@ fn bit(event: u32) -> u32 {
     1u32.checked_shl(event).unwrap_or(0)
 }
 
-/// A table of the state that paths without the lock use: the state's own heap buffer of
-/// atomics, published at load after it was filled and withdrawn at unload after the probes
-/// that read it are gone (so no reader remains when the table is freed with the state).
-struct SharedTable {
-    ptr: AtomicPtr<AtomicU64>,
-    len: AtomicUsize,
+/// What the paths without the lock read: the state's own heap buffers of atomics (they do not
+/// move with the state), gathered in one block so that a probe reaches every table with one
+/// load of [`SHARED`]. Published at load after the tables were filled, withdrawn at unload
+/// after the probes that read it are gone (so no reader remains when it is freed).
+pub(crate) struct Shared {
+    /// The gates' unlocked reader: member shadow, gate view, object shadow, stay caches.
+    unlocked: Unlocked<'static>,
+    /// The per-CPU charge slots (`charge_cache`), for the scheduler path.
+    charges: &'static [AtomicU64],
+    /// What the unlocked paths count for the root VS, per CPU: [`ROOT_WORDS`] words a CPU
+    /// (one cache line), so that an unclassified task's fork, exec, exit and CPU time add to
+    /// a line of their own CPU's, not to one every CPU writes.
+    root_counts: &'static [AtomicU64],
 }
 
-impl SharedTable {
-    const fn new() -> Self {
-        Self {
-            ptr: AtomicPtr::new(core::ptr::null_mut()),
-            len: AtomicUsize::new(0),
-        }
-    }
-
-    /// Publish `t` (pointer first, then length: a reader that sees the length sees both).
-    fn set(&self, t: &[AtomicU64]) {
-        self.ptr.store(t.as_ptr().cast_mut(), Ordering::Release);
-        self.len.store(t.len(), Ordering::Release);
-    }
-
-    /// Withdraw it (length first).
-    fn clear(&self) {
-        self.len.store(0, Ordering::Release);
-        self.ptr.store(core::ptr::null_mut(), Ordering::Release);
-    }
-
-    /// The table; empty while the module is not initialised.
-    fn get(&self) -> &'static [AtomicU64] {
-        let len = self.len.load(Ordering::Acquire);
-        let ptr = self.ptr.load(Ordering::Acquire);
-        if ptr.is_null() || len == 0 {
-            return &[];
-        }
-        // SAFETY: `ptr` and `len` describe a table of the published state (`set` in `init`
-        // after it was filled, `clear` before the state is dropped), which lives until
-        // `Published` drops; that happens after every probe that calls this is unregistered
-        // and finished. The elements are atomics: shared access from any CPU is sound, and
-        // the table is never reallocated (the state moves, its heap buffers do not).
-        unsafe { core::slice::from_raw_parts(ptr, len) }
-    }
-}
-
-/// The per-CPU charge slots (`charge_cache`), for the scheduler path to fill without the lock.
-static CHARGES: SharedTable = SharedTable::new();
-/// What the unlocked paths count for the root VS, per CPU: [`ROOT_WORDS`] words a CPU (one
-/// cache line), so that an unclassified task's fork, exec, exit and CPU time add to a line
-/// of their own CPU's, not to one every CPU writes.
-static ROOT_COUNTS: SharedTable = SharedTable::new();
 const ROOT_WORDS: usize = 8;
-/// The member shadow and the gate view, for the gates' unlocked reads (`unlocked.rs`).
-static MEMBER_SHADOW: SharedTable = SharedTable::new();
-static GATE_VIEW: SharedTable = SharedTable::new();
-/// The object tags' shadow, for the pipe and message gates' unlocked reads.
-static OBJECT_SHADOW: SharedTable = SharedTable::new();
-/// The per-CPU stay caches, for the pipe and message gates' unlocked hits (`stay_cache`).
-static STAYS: SharedTable = SharedTable::new();
+
+/// The published [`Shared`] (null while the module is not initialised).
+static SHARED: AtomicPtr<Shared> = AtomicPtr::new(core::ptr::null_mut());
+
+/// What the lock-free paths see while nothing is published: empty tables.
+static EMPTY: Shared = Shared {
+    unlocked: Unlocked {
+        seq: &SEQ,
+        members: &[],
+        view: &[],
+        objects: &[],
+        stays: &[],
+    },
+    charges: &[],
+    root_counts: &[],
+};
+
 /// Every locked section is a write section of this count (see `with`), so an unlocked read
 /// that overlapped one is thrown away.
 static SEQ: SeqCount = SeqCount::new();
 
+/// The published tables, or empty ones.
+#[inline(always)]
+fn shared() -> &'static Shared {
+    let p = SHARED.load(Ordering::Acquire);
+    if p.is_null() {
+        return &EMPTY;
+    }
+    // SAFETY: a non-null `SHARED` points to the `Shared` that `allocate` boxed and published,
+    // whose slices point into the published state's heap buffers; `Published::drop` nulls it
+    // before freeing either, and runs after every probe that calls this is unregistered and
+    // finished. The tables are atomics: shared access from any CPU is sound.
+    unsafe { &*p }
+}
+
 /// The per-CPU charge slots; empty while the module is not initialised.
+#[inline(always)]
 pub(crate) fn charge_slots() -> &'static [AtomicU64] {
-    CHARGES.get()
+    shared().charges
 }
 
 /// A counter of the root VS that the unlocked paths keep.
@@ -206,7 +196,7 @@ pub(crate) enum RootCount {
 pub(crate) fn root_add(c: RootCount, cpu: usize, n: u64) {
     let word = cpu
         .checked_mul(ROOT_WORDS)
-        .and_then(|i| ROOT_COUNTS.get().get(i + c as usize));
+        .and_then(|i| shared().root_counts.get(i + c as usize));
     match word {
         Some(w) => w.fetch_add(n, Ordering::Relaxed),
         // Not loaded, or a CPU id past the table: the shared fallback.
@@ -216,7 +206,7 @@ pub(crate) fn root_add(c: RootCount, cpu: usize, n: u64) {
 
 /// The root's counter `c`: every CPU's part and the fallback's.
 pub(crate) fn root_total(c: RootCount) -> u64 {
-    let per_cpu = ROOT_COUNTS.get().chunks(ROOT_WORDS);
+    let per_cpu = shared().root_counts.chunks(ROOT_WORDS);
     per_cpu
         .filter_map(|w| w.get(c as usize))
         .fold(HINTS.root[c as usize].load(Ordering::Relaxed), |sum, w| {
@@ -225,14 +215,9 @@ pub(crate) fn root_total(c: RootCount) -> u64 {
 }
 
 /// What the gates can read without the lock (see `unlocked.rs`).
-pub(crate) fn unlocked() -> Unlocked<'static> {
-    Unlocked {
-        seq: &SEQ,
-        members: MEMBER_SHADOW.get(),
-        view: GATE_VIEW.get(),
-        objects: OBJECT_SHADOW.get(),
-        stays: STAYS.get(),
-    }
+#[inline(always)]
+pub(crate) fn unlocked() -> &'static Unlocked<'static> {
+    &shared().unlocked
 }
 
 /// Run `f` on the state with the lock held. `ENODEV` when the module is not initialised.
@@ -314,7 +299,12 @@ fn atomic_table(n: usize) -> Result<VVec<AtomicU64>> {
 }
 
 /// The published state: freed when this drops.
-pub(crate) struct Published(());
+pub(crate) struct Published(*mut Shared);
+
+// SAFETY: the pointer is only used (freed) by `drop`, on whichever thread unloads the module.
+unsafe impl Send for Published {}
+// SAFETY: no method reads through the pointer; `&Published` gives access to nothing.
+unsafe impl Sync for Published {}
 
 /// Allocate and publish the state: the registry with its root VS, empty tables.
 pub(crate) fn init() -> Result<Published> {
@@ -363,24 +353,39 @@ fn allocate() -> Result<Published> {
     drop(publish(Some(state)));
     // SAFETY: the six point into heap buffers of the state just published, which stay put
     // until `Published` drops (and withdraws them first); nothing frees them in between.
-    unsafe {
-        CHARGES.set(&*charges);
-        MEMBER_SHADOW.set(&*shadow);
-        GATE_VIEW.set(&*view);
-        OBJECT_SHADOW.set(&*objects);
-        STAYS.set(&*stays);
-        ROOT_COUNTS.set(&*root);
-    }
-    Ok(Published(()))
+    let shared = unsafe {
+        Shared {
+            unlocked: Unlocked {
+                seq: &SEQ,
+                members: &*shadow,
+                view: &*view,
+                objects: &*objects,
+                stays: &*stays,
+            },
+            charges: &*charges,
+            root_counts: &*root,
+        }
+    };
+    let shared = match KBox::new(shared, gfp_quiet()) {
+        Ok(b) => b,
+        Err(e) => {
+            drop(publish(None));
+            return Err(e.into());
+        }
+    };
+    let shared = KBox::into_raw(shared);
+    SHARED.store(shared, Ordering::Release);
+    Ok(Published(shared))
 }
 
 impl Drop for Published {
     /// Unpublish and free the state. No ioctl, gate or tick can run any more: the guards of
     /// the device, the probes and the controller dropped first (see `VsModule`).
     fn drop(&mut self) {
-        for t in [&CHARGES, &MEMBER_SHADOW, &GATE_VIEW, &OBJECT_SHADOW, &STAYS, &ROOT_COUNTS] {
-            t.clear();
-        }
+        SHARED.store(core::ptr::null_mut(), Ordering::Release);
+        // SAFETY: `self.0` came from `KBox::into_raw` in `allocate` and is freed only here;
+        // nothing reads it any more (see `shared`).
+        drop(unsafe { KBox::from_raw(self.0) });
         drop(publish(None));
         for h in [&HINTS.members, &HINTS.objects] {
             h.store(0, Ordering::Release);

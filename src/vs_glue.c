@@ -262,7 +262,7 @@ static void vs_tp_sock_state(void *data, const struct sock *sk, const int oldsta
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT && in_task()) {
 		u64 t0 = vs_cost_begin();
 
-		vs_tag_sock((struct sock *)sk, vs_rust_on_connect(current->pid));
+		vs_tag_sock((struct sock *)sk, vs_rust_on_connect(current->pid, smp_processor_id()));
 		vs_cost_end(VS_G_SOCK_STATE, t0);
 	}
 }
@@ -365,21 +365,21 @@ static void vs_fe_sock_alloc_file(struct ftrace_regs *fregs)
 	struct socket *sock = (struct socket *)ftrace_regs_get_argument(fregs, 0);
 
 	if (sock && sock->sk)
-		vs_tag_sock(sock->sk, vs_rust_on_socket(current->pid));
+		vs_tag_sock(sock->sk, vs_rust_on_socket(current->pid, smp_processor_id()));
 }
 
 static void vs_fe_unix_connect(struct ftrace_regs *fregs)
 {
 	struct socket *sock = (struct socket *)ftrace_regs_get_argument(fregs, 0);
 
-	vs_tag_sock(sock->sk, vs_rust_on_unix_connect(current->pid));
+	vs_tag_sock(sock->sk, vs_rust_on_unix_connect(current->pid, smp_processor_id()));
 }
 
 static void vs_fe_unix_recv(struct ftrace_regs *fregs)
 {
 	struct socket *sock = (struct socket *)ftrace_regs_get_argument(fregs, 0);
 
-	vs_rust_on_unix_recv(current->pid, vs_unix_peer_tag(sock->sk));
+	vs_rust_on_unix_recv(current->pid, smp_processor_id(), vs_unix_peer_tag(sock->sk));
 }
 
 /*
@@ -397,7 +397,7 @@ static void vs_fe_inet_accept(struct ftrace_regs *fregs)
 	/* The client's own socket when it is on this host, else the DSCP it sent. */
 	req = vs_net_child_requester(newsk);
 	vs_rust_count_accept(vs_rust_slot_of_tag(req));
-	vs_tag_sock(newsk, vs_rust_on_accept(current->pid, req));
+	vs_tag_sock(newsk, vs_rust_on_accept(current->pid, smp_processor_id(), req));
 }
 
 /*
@@ -412,7 +412,7 @@ static void vs_fe_unix_accept(struct ftrace_regs *fregs)
 	struct sock *peer = READ_ONCE(unix_peer(sk));
 	u32 req = peer ? READ_ONCE(peer->sk_mark) : 0;
 
-	vs_tag_sock(sk, vs_rust_on_unix_accept(current->pid, req));
+	vs_tag_sock(sk, vs_rust_on_unix_accept(current->pid, smp_processor_id(), req));
 }
 
 /*
@@ -442,7 +442,7 @@ static void vs_fe_pipe_write(struct ftrace_regs *fregs)
 
 static void vs_fe_pipe_read(struct ftrace_regs *fregs)
 {
-	vs_rust_on_pipe_read(current->pid, (unsigned long)vs_pipe_of(fregs));
+	vs_rust_on_pipe_read(current->pid, smp_processor_id(), (unsigned long)vs_pipe_of(fregs));
 }
 
 static void vs_fe_free_obj(struct ftrace_regs *fregs)
@@ -452,7 +452,7 @@ static void vs_fe_free_obj(struct ftrace_regs *fregs)
 
 static void vs_fe_store_msg(struct ftrace_regs *fregs)
 {
-	vs_rust_on_msg_recv(current->pid, ftrace_regs_get_argument(fregs, 1));
+	vs_rust_on_msg_recv(current->pid, smp_processor_id(), ftrace_regs_get_argument(fregs, 1));
 }
 
 VS_TIMED_KPROBE(vs_kp_fork, VS_G_FORK_LIMIT)

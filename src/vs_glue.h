@@ -42,16 +42,17 @@ u32 vs_rust_armed_gates(void);
 /*
  * Socket and IPC gates: apply the rules of that event; `req` is the requester's tag (a VSID,
  * 0 if unknown), `obj` the address of the pipe or message that carries it. Those that return
- * a value return the task's VSID afterwards, for tagging the socket.
+ * a value return the task's VSID afterwards, for tagging the socket. `cpu` is the caller's
+ * (preemption off, as in every probe handler): the gate's stay cache is that CPU's.
  */
-u32 vs_rust_on_socket(pid_t pid);
-u32 vs_rust_on_connect(pid_t pid);
-u32 vs_rust_on_accept(pid_t pid, u32 req);
-u32 vs_rust_on_unix_connect(pid_t pid);
-u32 vs_rust_on_unix_accept(pid_t pid, u32 req);
-void vs_rust_on_unix_recv(pid_t pid, u32 req);
-void vs_rust_on_pipe_read(pid_t pid, unsigned long obj);
-void vs_rust_on_msg_recv(pid_t pid, unsigned long obj);
+u32 vs_rust_on_socket(pid_t pid, unsigned int cpu);
+u32 vs_rust_on_connect(pid_t pid, unsigned int cpu);
+u32 vs_rust_on_accept(pid_t pid, unsigned int cpu, u32 req);
+u32 vs_rust_on_unix_connect(pid_t pid, unsigned int cpu);
+u32 vs_rust_on_unix_accept(pid_t pid, unsigned int cpu, u32 req);
+void vs_rust_on_unix_recv(pid_t pid, unsigned int cpu, u32 req);
+void vs_rust_on_pipe_read(pid_t pid, unsigned int cpu, unsigned long obj);
+void vs_rust_on_msg_recv(pid_t pid, unsigned int cpu, unsigned long obj);
 /* The DSCP value that carries VS `vsid` on the wire (0: it does not travel). */
 u8 vs_rust_dscp_of(u32 vsid);
 void vs_rust_tag_object(unsigned long addr, pid_t pid);

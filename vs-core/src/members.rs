@@ -71,6 +71,7 @@ fn shadow_word(e: &Entry) -> u64 {
 /// The slot of `pid`'s entry read from a shadow (`None`: no entry), without the lock: the
 /// answer is only good if the caller's seqcount read shows no change overlapped it. Bounded
 /// even on a torn table (one pass at most).
+#[inline]
 pub fn shadow_lookup(shadow: &[AtomicU64], pid: u64) -> Option<usize> {
     let len = shadow.len();
     if pid == 0 || !len.is_power_of_two() || pid >> 48 != 0 {
@@ -91,6 +92,7 @@ pub fn shadow_lookup(shadow: &[AtomicU64], pid: u64) -> Option<usize> {
     None
 }
 
+#[inline]
 fn hash(pid: u64, mask: usize) -> usize {
     // Fibonacci hashing, taking the high bits: consecutive pids and aligned addresses both
     // spread over the table.

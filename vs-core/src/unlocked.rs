@@ -59,6 +59,7 @@ struct Word {
     req_events: u32,
 }
 
+#[inline]
 fn parse(w: u64) -> Option<Word> {
     (w & VALID != 0).then_some(Word {
         id: w as u32,
@@ -136,6 +137,7 @@ impl Unlocked<'_> {
 
     /// Whether some rule of `event` may decide for task `pid` (one names its VS or any VS as
     /// the current one); `None`: not known without the lock.
+    #[inline]
     pub fn rule_may_apply(&self, pid: u64, event: u32) -> Option<bool> {
         let bit = 1u32.checked_shl(event)?;
         self.seq.read(|| {
@@ -144,6 +146,7 @@ impl Unlocked<'_> {
         })
     }
 
+    #[inline]
     fn word(&self, slot: usize) -> Option<Word> {
         parse(self.view.get(slot)?.load(Relaxed))
     }
@@ -151,6 +154,7 @@ impl Unlocked<'_> {
     /// Whether the pipe or message gate of `event` has nothing left to do for task `pid` on
     /// CPU `cpu` reading the object with key `obj` ([`object_key`]): [`gate`](Self::gate)
     /// with the VS that wrote the object as the requester. `false`: take the lock.
+    #[inline]
     pub fn object_gate(&self, pid: u64, event: u32, obj: u64, cpu: usize) -> bool {
         self.gate(pid, event, cpu, || {
             shadow_lookup(self.objects, obj).unwrap_or(0)
@@ -160,6 +164,7 @@ impl Unlocked<'_> {
 
     /// Whether the object with key `obj` already carries the tag a write by task `pid` gives
     /// it (the writer's VS, or none for a writer in the root).
+    #[inline]
     pub fn tag_unchanged(&self, obj: u64, pid: u64) -> bool {
         self.seq
             .read(|| {
@@ -170,6 +175,7 @@ impl Unlocked<'_> {
     }
 
     /// Whether the object with key `obj` has no tag (its free has nothing to remove).
+    #[inline]
     pub fn untagged(&self, obj: u64) -> bool {
         self.seq
             .read(|| shadow_lookup(self.objects, obj).is_none().then_some(()))
@@ -179,6 +185,7 @@ impl Unlocked<'_> {
     /// Whether task `pid` has no membership entry: in the root, nothing reserved, no nice
     /// value of vs's to give back. Its exit gate then has only its cached CPU time to charge
     /// (to the root).
+    #[inline]
     pub fn has_no_entry(&self, pid: u64) -> bool {
         self.seq
             .read(|| shadow_lookup(self.members, pid).is_none().then_some(()))
