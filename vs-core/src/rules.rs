@@ -171,12 +171,8 @@ pub struct RuleTable<R, I, D = &'static mut [Decision]> {
     per_event: [u32; VS_EV_MAX as usize + 1],
     /// Bit `1 << event` for each event whose `per_event` is not 0.
     mask: u32,
-    /// Rules per event that name any VS (`*`) as the current one, and the mask of those
-    /// events: such a rule may apply to every task.
-    per_event_any: [u32; VS_EV_MAX as usize + 1],
-    any_mask: u32,
-    /// The same for rules that take any requester (`req=` left out): such a rule may apply to
-    /// every requester, tagged or not.
+    /// Rules per event that take any requester (`req=` left out), and the mask of those
+    /// events: such a rule may apply to every requester, tagged or not.
     per_event_any_req: [u32; VS_EV_MAX as usize + 1],
     any_req_mask: u32,
     /// Recent decisions of the gates that have no path (all but exec), so that a task that
@@ -220,8 +216,6 @@ where
             next_id: 1,
             per_event: [0; VS_EV_MAX as usize + 1],
             mask: 0,
-            per_event_any: [0; VS_EV_MAX as usize + 1],
-            any_mask: 0,
             per_event_any_req: [0; VS_EV_MAX as usize + 1],
             any_req_mask: 0,
             decisions,
@@ -241,11 +235,6 @@ where
         self.gen
     }
 
-    /// Bit `1 << event` for every event with a rule for any current VS (`*`).
-    pub fn any_cur_mask(&self) -> u32 {
-        self.any_mask
-    }
-
     /// Count rule `spec` in (`added`) or out of the per-event counts and masks.
     fn count_event(&mut self, spec: &VsRule, added: bool) {
         let event = spec.event;
@@ -262,9 +251,6 @@ where
             }
         };
         count(&mut self.per_event, &mut self.mask);
-        if spec.cur == VS_ANY {
-            count(&mut self.per_event_any, &mut self.any_mask);
-        }
         if spec.req == VS_ANY {
             count(&mut self.per_event_any_req, &mut self.any_req_mask);
         }

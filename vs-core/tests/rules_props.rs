@@ -132,8 +132,6 @@ proptest! {
         }
         let mask = model.iter().fold(0u32, |m, r| m | 1 << r.event);
         prop_assert_eq!(t.event_mask(), mask);
-        let any = model.iter().filter(|r| r.cur == VS_ANY).fold(0u32, |m, r| m | 1 << r.event);
-        prop_assert_eq!(t.any_cur_mask(), any);
         let ids: Vec<u32> = t.iter().map(|r| r.spec.id).collect();
         prop_assert_eq!(ids, model.iter().map(|r| r.id).collect::<Vec<_>>());
         resolve_all(&mut t);
