@@ -23,6 +23,9 @@ mod accept;
 #[path = "../vs-core/src/arming.rs"]
 mod arming;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/budget.rs"]
+mod budget;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/charge_cache.rs"]
 mod charge_cache;
 #[allow(dead_code, unreachable_pub)]

@@ -155,17 +155,25 @@ else
 fi
 
 share_budget() {
+	# t_p keeps root's shares: its children draw from root's pool.
 	vsctl create t_p >/dev/null &&
 		vsctl create t_c1 --parent t_p --cpu-share 60 >/dev/null &&
 		vsctl create t_c3 --parent t_p --net-share 70 >/dev/null || return 1
-	fails 1 "vsctl: create 't_c2': parent 't_p' has only 40% cpu share left" vsctl create t_c2 --parent t_p --cpu-share 50 &&
-		fails 1 "vsctl: create 't_c2': parent 't_p' has only 30% net share left" vsctl create t_c2 --parent t_p --net-share 31 &&
-		fails 1 "vsctl: set 't_c3': parent 't_p' has only 40% cpu share left" vsctl set t_c3 --cpu-share 41 || return 1
+	fails 1 "vsctl: create 't_c2': parent 't_p' draws its cpu share from root, which has only 40% left" vsctl create t_c2 --parent t_p --cpu-share 50 &&
+		fails 1 "vsctl: create 't_c2': parent 't_p' draws its net share from root, which has only 30% left" vsctl create t_c2 --parent t_p --net-share 31 &&
+		fails 1 "vsctl: set 't_c3': parent 't_p' draws its cpu share from root, which has only 40% left" vsctl set t_c3 --cpu-share 41 &&
+		fails 1 "vsctl: create 't_r': parent root has only 40% cpu share left" vsctl create t_r --cpu-share 41 || return 1
 	# Exactly the rest fits.
 	vsctl create t_c2 --parent t_p --cpu-share 40 >/dev/null &&
-		want "t_c2 cpu" "$(vsctl show t_c2 --json | jget 'd["cpu_share"]["own"]')" 40
+		want "t_c2 cpu" "$(vsctl show t_c2 --json | jget 'd["cpu_share"]["own"]')" 40 || return 1
+	# With a share of its own, t_p is the pool its children draw from; giving it up again
+	# would put their 100 beside its sibling's.
+	vsctl destroy t_c2 >/dev/null && vsctl set t_p --cpu-share 50 >/dev/null &&
+		vsctl create t_s --cpu-share 50 >/dev/null &&
+		fails 1 "vsctl: set 't_p': without its own cpu share, the shares drawn from it would go to root's pool, which would then hold 110% (at most 100%)" vsctl set t_p --attach cpu &&
+		vsctl destroy t_s >/dev/null
 }
-t "share_budget_of_the_parent" share_budget
+t "share_budget_of_the_pool" share_budget
 
 destroy_refused() {
 	vsctl create t_p >/dev/null && vsctl create t_c --parent t_p >/dev/null || return 1

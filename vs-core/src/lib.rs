@@ -18,6 +18,7 @@ extern crate alloc;
 pub mod abi;
 pub mod accept;
 pub mod arming;
+pub mod budget;
 pub mod charge_cache;
 pub mod classify;
 pub mod cpu_control;

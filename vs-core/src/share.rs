@@ -140,7 +140,7 @@ pub fn cache_pools<S: core::ops::DerefMut<Target = [Slot]>>(
 /// Per-slot scratch space for [`pool_own_ppm_all`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PoolScratch {
-    /// Σ detached shares of the slot's children.
+    /// For pools: Σ own shares of the VSs that draw from it (see `budget.rs`).
     children: u32,
     /// The pool the slot draws from, and that pool's part of the machine (ppm).
     pool: u16,
@@ -151,7 +151,7 @@ pub struct PoolScratch {
 
 /// For every VS: the fraction of the machine (parts per million) that the pool it draws `attr`
 /// from keeps for its own tasks when every VS is busy: the pool's part of the machine less
-/// what its detached children take. The weight of a VS's work in the accept queue (CPU) and in
+/// what the pools drawing from it take. The weight of a VS's work in the accept queue (CPU) and in
 /// `vsq` (net); what `vsctl show` reports as the pool's machine fraction, less the children.
 /// One pass, O(slots) (asking `Registry::machine_ppm` per VS would be O(slots²)): calls
 /// `f(slot, pool, own_ppm)` for each VS. `scratch` is at least as long as the registry's
@@ -166,14 +166,6 @@ pub fn pool_own_ppm_all<S: core::ops::DerefMut<Target = [Slot]>>(
     let high = reg.high().min(scratch.len());
     for s in scratch[..high].iter_mut() {
         *s = PoolScratch::default();
-    }
-    for slot in 1..high {
-        let Some(n) = reg.node(slot) else { continue };
-        if n.detached & (1 << attr) != 0 {
-            if let Some(p) = scratch.get_mut(n.parent as usize) {
-                p.children += n.own[attr];
-            }
-        }
     }
     if let Some(root) = scratch.first_mut() {
         *root = PoolScratch {
@@ -210,6 +202,19 @@ pub fn pool_own_ppm_all<S: core::ops::DerefMut<Target = [Slot]>>(
             scratch[c].pool = pool;
             scratch[c].pool_ppm = pool_ppm;
             scratch[c].done = true;
+        }
+    }
+    // What the pools drawing from each pool take of it (see `budget.rs`): a detached VS draws
+    // from its parent's pool, which is not always its parent.
+    for slot in 1..high {
+        let Some(n) = reg.node(slot) else { continue };
+        if n.detached & (1 << attr) != 0 {
+            let Some(above) = scratch.get(n.parent as usize).map(|p| usize::from(p.pool)) else {
+                continue;
+            };
+            if let Some(p) = scratch.get_mut(above) {
+                p.children = p.children.saturating_add(n.own[attr]);
+            }
         }
     }
     for slot in 0..high {

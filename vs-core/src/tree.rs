@@ -10,16 +10,17 @@
 //! Inheritance (the paper's `servctl(DETACH ...)`): each attribute of a VS is either
 //! *detached* (the VS has its own value) or *shared* (the VS draws from the pool of its nearest
 //! detached ancestor, its *source*). The root has every attribute detached.
-//! Shares are percentages of the parent's pool; the detached shares of the children of one
-//! VS may add up to at most 100 (the rest is the parent's own pool, used by its own tasks and
-//! by its undetached children). `max_procs` has no budget: a task counts against the limit of
-//! its source and of every detached ancestor above it, like the pids cgroup.
+//! Shares are percentages of the pool the parent is in; the detached shares drawn from one
+//! pool may add up to at most 100 (the rest is the pool's own tasks', see `budget.rs`).
+//! `max_procs` has no budget: a task counts against the limit of its source and of every
+//! detached ancestor above it, like the pids cgroup.
 
 use crate::abi::{
     VsAttrInfo, VsAttrs, VsInfo, VS_ATTR_MASK_ALL, VS_ATTR_PROCS, VS_GLOBAL_MAX, VS_GLOBAL_MIN,
     VS_ID_AUTO, VS_LOCAL_MAX, VS_LOCAL_MIN, VS_MAX_DEPTH, VS_NAME_LEN, VS_NR_ATTRS,
     VS_PROCS_UNLIMITED, VS_ROOT, VS_SHARE_MAX, VS_SHARE_MIN,
 };
+use crate::budget;
 
 /// Why an operation on the hierarchy was refused; the module maps each to one errno.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +33,7 @@ pub enum Error {
     Exists,
     /// The VS has children or members, or is the root.
     Busy,
-    /// No free slot, the tree is too deep, or the parent's share budget is exhausted.
+    /// No free slot, the tree is too deep, or a pool's share budget is exhausted.
     NoSpace,
     /// A process-count limit on the VS or an ancestor is reached.
     Again,
@@ -150,14 +151,14 @@ pub fn apply_set(
     (own, (detached & !attach_mask) | detach_mask | values.mask)
 }
 
-/// The share budget: what is left of a parent's 100 for one attribute when its other
-/// children hold `siblings` (their own values of that attribute, where detached).
+/// The share budget: what is left of a pool's 100 for one attribute when the VSs drawing from
+/// it hold `siblings` (their own values of that attribute).
 pub fn budget_left(siblings: impl Iterator<Item = u32>) -> u32 {
     VS_SHARE_MAX.saturating_sub(siblings.fold(0, u32::saturating_add))
 }
 
 /// The first share attribute whose own value (detached in `detached`) is more than what is
-/// left of the parent's budget for it (`left(attr)`, see [`budget_left`]).
+/// left of the budget it draws from (`left(attr)`, see [`budget_left`]).
 pub fn over_budget(
     own: &[u32; VS_NR_ATTRS],
     detached: u32,
@@ -174,12 +175,13 @@ pub enum NoRoom {
     Depth,
     /// `capacity` VSs exist.
     Full,
-    /// The parent's budget for share attribute `VS_ATTR_*` is too small for the new VS's own.
+    /// What is left of the pool the parent is in, for share attribute `VS_ATTR_*`, is too
+    /// small for the new VS's own.
     Budget(u32),
 }
 
 /// Whether a VS with `attrs` fits under a parent at `parent_depth` while `count` of
-/// `capacity` VSs exist and the parent has `left(attr)` of each share budget.
+/// `capacity` VSs exist and the pool the parent is in has `left(attr)` of each share.
 pub fn create_room(
     parent_depth: u32,
     count: usize,
@@ -320,17 +322,9 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         Err(Error::NoSpace)
     }
 
-    /// Share left in `parent`'s budget for `attr` if `skip` held none.
-    pub fn share_left(&self, parent: usize, attr: usize, skip: Option<usize>) -> u32 {
-        budget_left(
-            self.slots[..self.high]
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| Some(i) != skip && i != 0)
-                .filter_map(|(_, s)| s.as_ref())
-                .filter(|n| n.parent as usize == parent && n.detached & (1 << attr) != 0)
-                .map(|n| n.own[attr]),
-        )
+    /// Share of `attr` left in the pool the children of `parent` draw from (see `budget.rs`).
+    pub fn share_left(&self, parent: usize, attr: usize) -> u32 {
+        budget::pool_left(self, budget::pool_of(self, parent, attr), attr)
     }
 
     /// Create a VS named `name` under `parent_id`, with id `id` (or [`VS_ID_AUTO`]); the
@@ -365,7 +359,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
             self.count as usize,
             self.slots.len(),
             attrs,
-            |attr| self.share_left(parent, attr, None),
+            |attr| self.share_left(parent, attr),
         )
         .map_err(|_| Error::NoSpace)?;
         let free = self
@@ -449,12 +443,17 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
             if attach_mask != 0 || own != n.own {
                 return Err(Error::Invalid);
             }
-        } else if over_budget(&own, detached, |attr| {
-            self.share_left(n.parent as usize, attr, Some(slot))
-        })
-        .is_some()
-        {
-            return Err(Error::NoSpace);
+        } else {
+            let edit = budget::Edit {
+                tree: self,
+                key: slot,
+                parent: n.parent as usize,
+                own: core::array::from_fn(|a| (detached & 1 << a != 0).then_some(own[a])),
+                added: false,
+            };
+            if budget::overflow(&edit, slot).is_some() {
+                return Err(Error::NoSpace);
+            }
         }
         let node = self.node_mut(slot)?;
         node.own = own;
@@ -627,5 +626,29 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         let n = self.node_mut(slot)?;
         n.nr_members = n.nr_members.checked_sub(1).ok_or(Error::Invalid)?;
         self.add_subtree(slot, -1)
+    }
+}
+
+/// The registry as the share budget sees it: VSs by slot.
+impl<S: core::ops::DerefMut<Target = [Slot]>> budget::ShareTree for Registry<S> {
+    type Key = usize;
+
+    fn root(&self) -> usize {
+        0
+    }
+
+    fn others(&self) -> impl Iterator<Item = usize> + '_ {
+        (1..self.high).filter(|&s| self.slots[s].is_some())
+    }
+
+    fn parent(&self, slot: usize) -> usize {
+        self.node(slot).map_or(0, |n| n.parent as usize)
+    }
+
+    fn own(&self, slot: usize, attr: usize) -> Option<u32> {
+        let n = self.node(slot)?;
+        (n.detached & 1 << attr != 0)
+            .then(|| n.own.get(attr).copied())
+            .flatten()
     }
 }

@@ -895,8 +895,7 @@ proptest! {
                 TreeOp::Tick => {
                     vs.cpu_tick(&[], &mut acts);
                     // The child pools drawing from `pool` (detached VSs whose parent draws
-                    // from it) leave its own tasks 100 - their shares; budgets are checked
-                    // per parent VS, so under attached VSs they can take all of it.
+                    // from it) leave its own tasks 100 - their shares, which may be nothing.
                     let children = |pool: usize| -> u32 {
                         let reg = &vs.reg;
                         live.iter()

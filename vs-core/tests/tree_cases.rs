@@ -105,7 +105,7 @@ fn share_budget() {
     );
     r.set(a, 0, 0, &VsAttrs::default().with(VS_ATTR_CPU, 70))
         .unwrap();
-    assert_eq!(r.share_left(0, 0, None), 5);
+    assert_eq!(r.share_left(0, 0), 5);
     // The net budget is separate.
     r.create(
         &name("c"),
@@ -287,7 +287,7 @@ fn pool_own_ppm(r: &Registry<Vec<Slot>>, slot: usize, attr: usize) -> u32 {
     } else {
         u64::from(r.machine_ppm(pool, attr))
     };
-    (whole * u64::from(r.share_left(pool, attr, None)) / u64::from(VS_SHARE_MAX)) as u32
+    (whole * u64::from(r.share_left(pool, attr)) / u64::from(VS_SHARE_MAX)) as u32
 }
 
 /// `share::pool_own_ppm_all` as a map slot -> own ppm.
@@ -407,4 +407,43 @@ fn any_limit_follows_the_limits_in_force() {
     assert!(r.any_limit());
     r.destroy(db).unwrap();
     assert!(!r.any_limit(), "destroyed with its VS");
+}
+
+#[test]
+fn share_budget_is_per_pool() {
+    let mut r = reg(8);
+    let cpu = |v: u32| VsAttrs::default().with(VS_ATTR_CPU, v);
+    let web = r.create(&name("web"), 0, VS_ID_AUTO, &cpu(80)).unwrap();
+    // site1 and site2 keep web's share: VSs below them draw from web's pool.
+    let site1 = r
+        .create(&name("site1"), web, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let site2 = r
+        .create(&name("site2"), web, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let a = r.create(&name("a"), site1, VS_ID_AUTO, &cpu(60)).unwrap();
+    assert_eq!(
+        r.share_left(r.find(site2).unwrap(), VS_ATTR_CPU as usize),
+        40
+    );
+    assert_eq!(
+        r.create(&name("b"), site2, VS_ID_AUTO, &cpu(60)),
+        Err(Error::NoSpace),
+        "a and b would take 120 % of web's pool"
+    );
+    let b = r.create(&name("b"), site2, VS_ID_AUTO, &cpu(40)).unwrap();
+    assert_eq!(r.set(b, 0, 0, &cpu(41)), Err(Error::NoSpace));
+    // site1 taking a share of its own moves a into site1's pool: b may grow.
+    r.set(site1, 0, 0, &cpu(30)).unwrap();
+    r.set(b, 0, 0, &cpu(70)).unwrap();
+    // Giving it up again would put a's 60 back beside b's 70.
+    assert_eq!(
+        r.set(site1, 1 << VS_ATTR_CPU, 0, &VsAttrs::default()),
+        Err(Error::NoSpace)
+    );
+    r.set(a, 0, 0, &cpu(30)).unwrap();
+    r.set(site1, 1 << VS_ATTR_CPU, 0, &VsAttrs::default())
+        .unwrap();
+    assert_eq!(r.share_left(0, VS_ATTR_CPU as usize), 20);
+    assert_eq!(r.share_left(r.find(web).unwrap(), VS_ATTR_CPU as usize), 0);
 }

@@ -726,4 +726,66 @@ name = "new"
             ]
         );
     }
+    #[test]
+    fn shares_moving_between_pools_apply_in_an_order_that_fits() {
+        let m = Model::new();
+        let yz = "[[vs]]\nname = \"y\"\nparent = \"v\"\ncpu_share = 50\n\
+                  [[vs]]\nname = \"z\"\nparent = \"v\"\ncpu_share = 30\n";
+        // v keeps root's cpu: y, z and foo draw 100 from root's pool.
+        apply_text(
+            &m,
+            &format!(
+                "[[vs]]\nname = \"v\"\n{yz}[[vs]]\nname = \"foo\"\nparent = \"v\"\n\
+                 cpu_share = 20\n"
+            ),
+        )
+        .unwrap();
+        // v takes 10 of root's (y and z then draw from v's pool); foo moves under root (so it
+        // is replaced) with 60 and a child. The usual order would create foo's 60 beside y's
+        // and z's 80; bar waits for the new foo.
+        let done = apply_text(
+            &m,
+            &format!(
+                "[[vs]]\nname = \"v\"\ncpu_share = 10\n{yz}[[vs]]\nname = \"foo\"\n\
+                 cpu_share = 60\n[[vs]]\nname = \"bar\"\nparent = \"foo\"\ncpu_share = 10\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            done,
+            [
+                "destroy 'foo' (id 67)",
+                "update 'v' (id 64): cpu_share inherited -> 10%",
+                "create 'foo' (a new id) under root: cpu_share 60%",
+                "create 'bar' (a new id) under 'foo': cpu_share 10%",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_create_with_an_id_goes_before_one_without() {
+        let m = Model::new();
+        apply_text(
+            &m,
+            "[[vs]]\nname = \"v\"\n[[vs]]\nname = \"y\"\nparent = \"v\"\ncpu_share = 50\n\
+             [[vs]]\nname = \"z\"\nparent = \"v\"\ncpu_share = 30\n\
+             [[vs]]\nname = \"w\"\nparent = \"v\"\ncpu_share = 20\n",
+        )
+        .unwrap();
+        // q (id 68, the next id the module would pick) does not fit until v gets a share;
+        // p (no id) fits at once, but must not take q's id.
+        let done = apply_text(
+            &m,
+            "[[vs]]\nname = \"v\"\ncpu_share = 20\n[[vs]]\nname = \"y\"\nparent = \"v\"\n\
+             cpu_share = 50\n[[vs]]\nname = \"z\"\nparent = \"v\"\ncpu_share = 30\n\
+             [[vs]]\nname = \"q\"\nid = 68\ncpu_share = 40\n\
+             [[vs]]\nname = \"p\"\ncpu_share = 20\n",
+        )
+        .unwrap();
+        assert!(
+            done.iter().position(|s| s.starts_with("create 'q'"))
+                < done.iter().position(|s| s.starts_with("create 'p'")),
+            "{done:?}"
+        );
+    }
 }

@@ -35,8 +35,11 @@ use vs_core::abi::{
     VS_GLOBAL_MIN, VS_LOCAL_MAX, VS_LOCAL_MIN, VS_MAX_DEPTH, VS_MAX_RULES, VS_NR_ATTRS,
     VS_PROCS_UNLIMITED, VS_ROOT, VS_SHARE_MAX, VS_SHARE_MIN,
 };
+use vs_core::budget::pool_of;
 use vs_core::rule_parse::{format_rule, parse_rule};
 use vs_core::tree::{budget_left, id_in_range, is_valid_name};
+
+use crate::shares::Shares;
 
 use crate::args::name_rule;
 use crate::error::Error;
@@ -535,34 +538,54 @@ fn check_tree(vss: &[VsSpec], problems: &mut Vec<Problem>) {
             });
         }
     }
-    // Share budgets (the module's rule, `vs_core::tree::budget_left`): the detached shares of
-    // the children of one VS add up to at most 100. The VS that overflows it is reported.
+    // Share budgets (the module's rule, `vs_core::budget`): the own shares drawn from one pool
+    // add up to at most 100. The VS that overflows a pool is reported, once per pool.
+    let index: HashMap<&str, usize> = vss
+        .iter()
+        .enumerate()
+        .map(|(k, s)| (s.name.as_str(), k))
+        .collect();
+    let mut t = Shares::default();
+    for s in vss {
+        t.add(
+            0,
+            std::array::from_fn(|a| s.own[a].as_ref().map(|v| v.value)),
+        );
+    }
+    // Unknown parents and cycles are reported above; here such VSs count as root's children.
+    for k in parents_first(vss) {
+        let p = index
+            .get(vss[k].parent.value.as_str())
+            .map_or(0, |&p| p + 1);
+        t.set_parent(k + 1, p);
+    }
     for attr in [VS_ATTR_CPU, VS_ATTR_NET] {
-        let mut siblings: HashMap<&str, Vec<(&str, u32)>> = HashMap::new();
+        let a = attr as usize;
+        let mut drawn: HashMap<usize, Vec<(&str, u32)>> = HashMap::new();
         let mut reported = HashSet::new();
-        for s in vss {
-            let Some(v) = &s.own[attr as usize] else {
+        for (k, s) in vss.iter().enumerate() {
+            let Some(v) = &s.own[a] else {
                 continue;
             };
-            let before = siblings.entry(s.parent.value.as_str()).or_default();
+            let pool = pool_of(&t, t.parent_of(k + 1), a);
+            let before = drawn.entry(pool).or_default();
             let left = budget_left(before.iter().map(|&(_, v)| v));
             before.push((&s.name, v.value));
-            if v.value > left && reported.insert(s.parent.value.as_str()) {
-                let parent = if s.parent.value == "root" {
-                    "root".to_string()
-                } else {
-                    format!("'{}'", s.parent.value)
+            if v.value > left && reported.insert(pool) {
+                let pool = match pool {
+                    0 => "root's pool".to_string(),
+                    k => format!("the pool of '{}'", vss[k - 1].name),
                 };
                 let held: Vec<String> = before.iter().map(|(n, v)| format!("{n} {v}")).collect();
                 let total: u32 = before.iter().map(|&(_, v)| v).sum();
                 problems.push(Problem {
                     line: Some(v.line),
                     what: format!(
-                        "vs '{}': {}: the children of {parent} with their own {} add up to \
-                         {total}% ({}): at most {VS_SHARE_MAX}%",
+                        "vs '{}': {}: the VSs drawing {} from {pool} add up to {total}% \
+                         ({}): at most {VS_SHARE_MAX}%",
                         s.name,
-                        ATTR_KEYS[attr as usize],
-                        ATTR_KEYS[attr as usize],
+                        ATTR_KEYS[a],
+                        ATTR_KEYS[a],
                         held.join(", ")
                     ),
                 });
@@ -885,15 +908,26 @@ id = 70
     }
 
     #[test]
-    fn share_budgets_are_checked_per_parent() {
+    fn share_budgets_are_checked_per_pool() {
         let e = errors(
             "[[vs]]\nname = \"a\"\ncpu_share = 60\n[[vs]]\nname = \"b\"\ncpu_share = 50\n\
              net_share = 100\n[[vs]]\nname = \"c\"\nparent = \"a\"\ncpu_share = 100\n",
         );
         assert_eq!(
             e,
-            "t.toml:6: vs 'b': cpu_share: the children of root with their own cpu_share add up \
-             to 110% (a 60, b 50): at most 100%\nt.toml: 1 error: nothing was changed"
+            "t.toml:6: vs 'b': cpu_share: the VSs drawing cpu_share from root's pool add up to \
+             110% (a 60, b 50): at most 100%\nt.toml: 1 error: nothing was changed"
+        );
+        // s1 and s2 keep web's share, so x and y both draw from web's pool.
+        let e = errors(
+            "[[vs]]\nname = \"web\"\ncpu_share = 50\n[[vs]]\nname = \"s1\"\nparent = \"web\"\n\
+             [[vs]]\nname = \"s2\"\nparent = \"web\"\n[[vs]]\nname = \"x\"\nparent = \"s1\"\n\
+             cpu_share = 60\n[[vs]]\nname = \"y\"\nparent = \"s2\"\ncpu_share = 60\n",
+        );
+        assert_eq!(
+            e,
+            "t.toml:17: vs 'y': cpu_share: the VSs drawing cpu_share from the pool of 'web' add \
+             up to 120% (x 60, y 60): at most 100%\nt.toml: 1 error: nothing was changed"
         );
     }
 

@@ -9,14 +9,16 @@ use std::io;
 use vs_client::{Error as DevError, Op};
 use vs_core::abi::{
     name_bytes, VsAttrs, VsInfo, VsRule, VsSet, VsVersion, VS_ABI_VERSION, VS_ANY, VS_ATTR_CPU,
-    VS_ATTR_PROCS, VS_DEVICE, VS_MAX_DEPTH, VS_MAX_RULES, VS_NR_ATTRS, VS_ROOT, VS_TARGET_KEEP,
-    VS_TARGET_REQ,
+    VS_ATTR_PROCS, VS_DEVICE, VS_MAX_DEPTH, VS_MAX_RULES, VS_NR_ATTRS, VS_ROOT, VS_SHARE_MAX,
+    VS_TARGET_KEEP, VS_TARGET_REQ,
 };
-use vs_core::tree::{apply_set, budget_left, create_room, over_budget, NoRoom};
+use vs_core::budget::{draws_from, overflow, pool_left, pool_of, Edit};
+use vs_core::tree::{apply_set, create_room, NoRoom};
 
 use crate::error::Error;
 use crate::output::{fmt_limit, label};
 use crate::resolve::by_id;
+use crate::shares::Shares;
 
 /// The C library's text for `errno`.
 pub fn strerror(errno: i32) -> String {
@@ -86,15 +88,35 @@ pub fn get_failed(e: DevError, target: &VsInfo) -> Error {
     }
 }
 
-/// Share of `parent`'s pool for `attr` not taken by its detached children other than `skip`.
-pub fn share_left(list: &[VsInfo], parent: u32, attr: u32, skip: Option<u32>) -> u32 {
-    budget_left(
-        list.iter()
-            .filter(|i| i.parent == parent && i.id != parent && Some(i.id) != skip)
-            .map(|i| &i.attr[attr as usize])
-            .filter(|a| a.detached != 0)
-            .map(|a| a.own),
-    )
+/// Share of `attr` left in the pool that the children of `parent` draw from (the module's
+/// rule, `vs_core::budget`), and that pool's VS.
+pub fn share_left(list: &[VsInfo], parent: u32, attr: u32) -> (u32, u32) {
+    let (t, at) = Shares::from_live(list);
+    let pool = pool_of(&t, at.get(&parent).copied().unwrap_or(0), attr as usize);
+    let id = at
+        .iter()
+        .find(|&(_, &k)| k == pool)
+        .map_or(VS_ROOT, |(&id, _)| id);
+    (pool_left(&t, pool, attr as usize), id)
+}
+
+/// "parent P has only N% cpu share left", or, when P shares the pool of an ancestor A, "parent
+/// P draws its cpu share from A, which has only N% left".
+fn no_share_left(list: &[VsInfo], parent: u32, attr: u32, left: u32, pool: u32) -> String {
+    if pool == parent {
+        format!(
+            "parent {} has only {left}% {} share left",
+            label_of(list, parent),
+            share_name(attr)
+        )
+    } else {
+        format!(
+            "parent {} draws its {} share from {}, which has only {left}% left",
+            label_of(list, parent),
+            share_name(attr),
+            label_of(list, pool)
+        )
+    }
 }
 
 fn share_name(attr: u32) -> &'static str {
@@ -152,7 +174,7 @@ pub fn create_failed(errno: i32, c: &CreateCtx) -> Error {
 
 /// Which of the three causes of `ENOSPC` stopped a `create`, by the module's own check.
 fn create_nospc(c: &CreateCtx) -> String {
-    let left = |attr: usize| share_left(c.list, c.parent.id, attr as u32, None);
+    let left = |attr: usize| share_left(c.list, c.parent.id, attr as u32).0;
     match create_room(
         c.parent.depth,
         c.nr_vs as usize,
@@ -162,12 +184,10 @@ fn create_nospc(c: &CreateCtx) -> String {
     ) {
         Err(NoRoom::Depth) => format!("the hierarchy is at most {VS_MAX_DEPTH} levels deep"),
         Err(NoRoom::Full) => format!("the limit of {} VSs is reached", c.max_vs),
-        Err(NoRoom::Budget(attr)) => format!(
-            "parent {} has only {}% {} share left",
-            label(c.parent),
-            left(attr as usize),
-            share_name(attr)
-        ),
+        Err(NoRoom::Budget(attr)) => {
+            let (left, pool) = share_left(c.list, c.parent.id, attr);
+            no_share_left(c.list, c.parent.id, attr, left, pool)
+        }
         Ok(()) => {
             "no room: the VS limit, the depth limit or the parent's share budget is exhausted"
                 .into()
@@ -290,7 +310,7 @@ pub fn set_failed(errno: i32, target: &VsInfo, req: &VsSet, list: &[VsInfo]) -> 
     Error::Failed(format!("set {}: {what}", label(target)))
 }
 
-/// Which share budget of the parent a `set` overflowed, by the module's own check.
+/// Which pool's share budget a `set` overflowed, by the module's own check.
 fn set_nospc(target: &VsInfo, req: &VsSet, list: &[VsInfo]) -> String {
     let a = &target.attr;
     let own: [u32; VS_NR_ATTRS] = core::array::from_fn(|k| a[k].own);
@@ -303,16 +323,38 @@ fn set_nospc(target: &VsInfo, req: &VsSet, list: &[VsInfo]) -> String {
         req.detach_mask,
         &req.values,
     );
-    let left = |attr: usize| share_left(list, target.parent, attr as u32, Some(target.id));
-    match over_budget(&own, detached, left) {
-        Some(attr) => format!(
-            "parent {} has only {}% {} share left",
-            label_of(list, target.parent),
-            left(attr),
-            share_name(attr as u32)
+    let (t, at) = Shares::from_live(list);
+    let Some(&key) = at.get(&target.id) else {
+        return "no such VS (destroyed meanwhile?)".into();
+    };
+    let edit = Edit {
+        tree: &t,
+        key,
+        parent: t.parent_of(key),
+        own: core::array::from_fn(|k| (detached & 1 << k != 0).then_some(own[k])),
+        added: false,
+    };
+    let id_of = |k: usize| {
+        at.iter()
+            .find(|&(_, &v)| v == k)
+            .map_or(VS_ROOT, |(&id, _)| id)
+    };
+    match overflow(&edit, key) {
+        // The VS's own share does not fit beside the others drawn from its pool.
+        Some(o) if draws_from(&edit, key, o.attr) == Some(o.pool) => {
+            let left = VS_SHARE_MAX.saturating_sub(o.load - own[o.attr].min(o.load));
+            no_share_left(list, target.parent, o.attr as u32, left, id_of(o.pool))
+        }
+        // Giving up its own share moves the shares drawn from it to the pool above.
+        Some(o) => format!(
+            "without its own {} share, the shares drawn from it would go to {}'s pool, which \
+             would then hold {}% (at most 100%)",
+            share_name(o.attr as u32),
+            label_of(list, id_of(o.pool)),
+            o.load
         ),
-        None => "the parent's share budget is exhausted (its children's own shares add up to \
-                 at most 100%)"
+        None => "a pool's share budget is exhausted (the own shares drawn from one pool add up \
+                 to at most 100%)"
             .into(),
     }
 }
@@ -465,11 +507,12 @@ mod tests {
             "create 'x': parent root has only 5% cpu share left"
         );
         let web = l[1];
-        // web's only child www1 has 20% net of its own: 80 left, so 90 does not fit.
+        // web keeps root's net share, so its children draw from root's pool, where www1 has
+        // 20% net of its own: 80 left, so 90 does not fit.
         let net = VsAttrs::default().with(VS_ATTR_NET, 90);
         assert_eq!(
             msg(create_failed(libc::ENOSPC, &ctx("x", None, &web, &net, &l))),
-            "create 'x': parent 'web' has only 80% net share left"
+            "create 'x': parent 'web' draws its net share from root, which has only 80% left"
         );
         let mut full = ctx("x", None, &web, &net, &l);
         full.nr_vs = VS_MAX;
@@ -499,14 +542,11 @@ mod tests {
     #[test]
     fn budget_arithmetic() {
         let l = sample();
-        assert_eq!(share_left(&l, 0, VS_ATTR_CPU, None), 50);
-        assert_eq!(share_left(&l, 0, VS_ATTR_CPU, Some(64)), 100);
-        assert_eq!(
-            share_left(&l, 0, VS_ATTR_NET, None),
-            100,
-            "root itself does not count"
-        );
-        assert_eq!(share_left(&l, 64, VS_ATTR_NET, None), 80);
+        assert_eq!(share_left(&l, 0, VS_ATTR_CPU), (50, 0));
+        assert_eq!(share_left(&l, 64, VS_ATTR_CPU), (100, 64));
+        // www1's net 20 is drawn from root's pool: web, its parent, shares it.
+        assert_eq!(share_left(&l, 0, VS_ATTR_NET), (80, 0));
+        assert_eq!(share_left(&l, 64, VS_ATTR_NET), (80, 0));
     }
 
     #[test]
@@ -678,6 +718,51 @@ mod tests {
         );
         assert!(
             msg(set_failed(libc::EIO, &web, &r, &l)).starts_with("set 'web': Input/output error")
+        );
+    }
+    #[test]
+    fn set_nospc_names_the_pool() {
+        // site (cpu 80 of its own) under web draws from web's pool; web draws from root's,
+        // beside batch's 45.
+        let mut l = sample_with_batch();
+        l.push(vs(
+            67,
+            64,
+            "site",
+            2,
+            [
+                (true, 80, 67, 400_000),
+                (false, 100, 0, 0),
+                (false, 0, 0, 0),
+            ],
+        ));
+        let web = l[1];
+        let attach = VsSet {
+            id: 64,
+            attach_mask: 1 << VS_ATTR_CPU,
+            detach_mask: 0,
+            _pad: 0,
+            values: VsAttrs::default(),
+        };
+        assert_eq!(
+            msg(set_failed(libc::ENOSPC, &web, &attach, &l)),
+            "set 'web': without its own cpu share, the shares drawn from it would go to root's \
+             pool, which would then hold 125% (at most 100%)"
+        );
+        // www1 keeps web's cpu: a share of its own is drawn from web's pool, beside site's 80.
+        let www1 = *l.iter().find(|i| i.id == 65).unwrap();
+        let grow = VsSet {
+            id: 65,
+            values: VsAttrs::default().with(VS_ATTR_CPU, 30),
+            ..attach
+        };
+        let grow = VsSet {
+            attach_mask: 0,
+            ..grow
+        };
+        assert_eq!(
+            msg(set_failed(libc::ENOSPC, &www1, &grow, &l)),
+            "set 'www1': parent 'web' has only 20% cpu share left"
         );
     }
 }

@@ -81,7 +81,8 @@ optional: the name of another VS of the file, or root (the default).
 .TP
 .BR cpu_share ", " net_share
 1..100, percent of the parent's share. Given: the VS has its own (detached) value;
-left out: it inherits. The detached shares of the children of one VS add up to at most 100.
+left out: it inherits. The own shares drawn from one pool (those of the VSs whose parent
+is in it) add up to at most 100.
 .TP
 .B max_procs
 1..4294967295 or "unlimited"; left out: inherited.

@@ -23,6 +23,7 @@ mod output;
 mod plan;
 mod prometheus;
 mod resolve;
+mod shares;
 mod top;
 
 use std::io::{self, Write};

@@ -22,8 +22,12 @@
 //! 5. update kept VSs, the part that grows a share budget;
 //! 6. add the new rules, in one batch (all or none).
 //!
-//! Steps 2 and 3 only lower each parent's sum of detached shares and steps 4 and 5 only
-//! raise it towards the file's (checked to be at most 100 %), so no step overflows a budget.
+//! Steps 2 and 3 mostly lower what is drawn from each pool and steps 4 and 5 raise it
+//! towards the file's (checked to be at most 100 % per pool). Not always: a VS that gets or
+//! gives up a share of its own moves the shares drawn from it between its pool and the one
+//! above. So the updates and creates are then put in an order in which every step fits,
+//! simulated on the live tree with the module's rule (`order_for_budgets`), keeping the order
+//! above wherever it fits.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -36,6 +40,8 @@ use vs_core::rule_parse::format_rule;
 
 use crate::config::{Config, Problem, ATTR_KEYS, PLACEHOLDER};
 use crate::output::fmt_limit;
+use crate::shares::Shares;
+use vs_core::budget::{overflow, Edit};
 
 /// The own value of each attribute (`None`: inherited), indexed by `VS_ATTR_*`.
 pub type Own = [Option<u32>; VS_NR_ATTRS];
@@ -489,6 +495,7 @@ pub fn plan(
         });
     }
     steps.extend(grow);
+    order_for_budgets(&mut steps, live);
     if kept_rules < want.len() {
         let rules = want[kept_rules..].to_vec();
         let texts = rules.iter().map(|r| format_rule(r, file_name)).collect();
@@ -499,6 +506,94 @@ pub fn plan(
         names: cfg.vss.iter().map(|s| s.name.clone()).collect(),
         notes,
     })
+}
+
+/// Reorder the updates and creates of `steps` (which follow the rule deletions and the
+/// destroys) so that none overflows a pool's share budget (`vs_core::budget`) on the way: each
+/// step in turn is the first of those left whose parent exists and after which every pool
+/// still fits, simulated on the live tree. The order above (shrinking updates, creates,
+/// growing updates) is kept wherever it already fits; it does not always, since a VS that
+/// gets or gives up a share of its own moves the shares drawn from it between two pools. If
+/// no step fits, the next one goes as it is and the module refuses it (apply then undoes).
+fn order_for_budgets(steps: &mut Vec<Step>, live: &[VsInfo]) {
+    let movable = |s: &Step| matches!(s, Step::Set { .. } | Step::Create { .. });
+    let Some(start) = steps.iter().position(movable) else {
+        return;
+    };
+    let (mut t, at_id) = Shares::from_live(live);
+    let mut at_name: HashMap<String, usize> = live
+        .iter()
+        .map(|i| {
+            (
+                if i.id == VS_ROOT {
+                    "root".into()
+                } else {
+                    name_of(i)
+                },
+                at_id[&i.id],
+            )
+        })
+        .collect();
+    for s in &steps[..start] {
+        if let Step::Destroy { info } = s {
+            t.remove(at_id[&info.id]);
+            // A VS of that name created again is not this one: it exists once created.
+            at_name.remove(&name_of(info));
+        }
+    }
+    let end = steps.iter().rposition(movable).map_or(start, |e| e + 1);
+    let mut pending: Vec<Step> = steps.drain(start..end).collect();
+    let mut done = Vec::with_capacity(pending.len());
+    // The step as an edit of `t`: (key, parent, own values after, a new VS).
+    let edit_of = |t: &Shares, at_name: &HashMap<String, usize>, s: &Step| match s {
+        Step::Set { info, changes } => {
+            let k = at_id[&info.id];
+            let mut own = t.own_of(k);
+            for &(a, _, to) in changes {
+                own[a] = to;
+            }
+            Some((k, t.parent_of(k), own, false))
+        }
+        Step::Create { parent, own, .. } => Some((t.next_key(), *at_name.get(parent)?, *own, true)),
+        _ => None,
+    };
+    while !pending.is_empty() {
+        let fits = |s: &Step| {
+            edit_of(&t, &at_name, s).is_some_and(|(key, parent, own, added)| {
+                let e = Edit {
+                    tree: &t,
+                    key,
+                    parent,
+                    own,
+                    added,
+                };
+                overflow(&e, key).is_none()
+            })
+        };
+        let ready = |s: &Step| edit_of(&t, &at_name, s).is_some();
+        // A create with an id goes before every create without one whenever it can (its
+        // parent exists), fitting or not, so that an id the module picks cannot take its id.
+        let with_id = |s: &Step| matches!(s, Step::Create { id: Some(_), .. });
+        let id_first = pending.iter().any(|s| with_id(s) && ready(s));
+        let allowed = |s: &Step| !id_first || with_id(s) || !matches!(s, Step::Create { .. });
+        let at = pending
+            .iter()
+            .position(|s| allowed(s) && fits(s))
+            .or_else(|| pending.iter().position(|s| allowed(s) && ready(s)))
+            .or_else(|| pending.iter().position(ready))
+            .unwrap_or(0);
+        let s = pending.remove(at);
+        match (edit_of(&t, &at_name, &s), &s) {
+            (Some((_, parent, own, true)), Step::Create { name, .. }) => {
+                let k = t.add(parent, own);
+                at_name.insert(name.clone(), k);
+            }
+            (Some((key, _, own, false)), _) => t.set_own(key, own),
+            _ => {}
+        }
+        done.push(s);
+    }
+    steps.splice(start..start, done);
 }
 
 /// What `VS_IOC_CREATE` needs, as [`vs_client::Device::create`] takes it.
@@ -635,6 +730,56 @@ id = 9
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_share_that_moves_pools_is_ordered_to_fit() {
+        use crate::output::tests::vs;
+        // root -> web (cpu 80) -> s1 (keeps web's) -> x (cpu 70, drawn from web's pool).
+        let mut live = vec![
+            vs(
+                0,
+                0,
+                "root",
+                0,
+                [(true, 100, 0, 0), (true, 100, 0, 0), (true, 0, 0, 0)],
+            ),
+            vs(
+                64,
+                0,
+                "web",
+                1,
+                [(true, 80, 64, 0), (false, 100, 0, 0), (false, 0, 0, 0)],
+            ),
+            vs(
+                65,
+                64,
+                "s1",
+                2,
+                [(false, 80, 64, 0), (false, 100, 0, 0), (false, 0, 0, 0)],
+            ),
+            vs(
+                66,
+                65,
+                "x",
+                3,
+                [(true, 70, 66, 0), (false, 100, 0, 0), (false, 0, 0, 0)],
+            ),
+        ];
+        live[0].nr_children = 1;
+        // s1 takes 50 of web's pool (x then draws from s1's), which leaves room for z's 50.
+        let text = "[[vs]]\nname = \"web\"\ncpu_share = 80\n[[vs]]\nname = \"s1\"\n\
+                    parent = \"web\"\ncpu_share = 50\n[[vs]]\nname = \"x\"\nparent = \"s1\"\n\
+                    cpu_share = 70\n[[vs]]\nname = \"z\"\nparent = \"web\"\ncpu_share = 50\n";
+        let p = plan(&cfg(text), &live, &[], 4096).unwrap();
+        // Creating z first (the usual order) would put 120 % in web's pool.
+        assert_eq!(
+            lines(&p),
+            [
+                "update 's1' (id 65): cpu_share inherited -> 50%",
+                "create 'z' (a new id) under 'web': cpu_share 50%",
+            ]
+        );
     }
 
     #[test]

@@ -173,6 +173,37 @@ fn set_all_or_nothing() -> Outcome {
     Ok(())
 }
 
+/// The budget is per pool: VSs under two inheriting children of `web` both draw from `web`'s
+/// pool, and giving a share up moves the shares drawn from the VS to the pool above.
+fn share_budget_is_per_pool() -> Outcome {
+    let f = Fixture::new()?;
+    let web = f.create("web", VS_ROOT, VS_ID_AUTO, cpu(80)).ctx("web")?;
+    let s1 = f
+        .create("s1", web, VS_ID_AUTO, VsAttrs::default())
+        .ctx("s1")?;
+    let s2 = f
+        .create("s2", web, VS_ID_AUTO, VsAttrs::default())
+        .ctx("s2")?;
+    f.create("x", s1, VS_ID_AUTO, cpu(60)).ctx("x")?;
+    check_eq!(
+        f.create("y", s2, VS_ID_AUTO, cpu(60)).errno(),
+        Err(ENOSPC),
+        "x and y would take 120 % of web's pool"
+    );
+    let y = f.create("y", s2, VS_ID_AUTO, cpu(40)).ctx("y 40")?;
+    check_eq!(f.set(y, 0, 0, cpu(41)).errno(), Err(ENOSPC), "y 41");
+    // s1 with a share of its own: x draws from s1's pool, and y may grow.
+    f.set(s1, 0, 0, cpu(30)).ctx("s1 30")?;
+    f.set(y, 0, 0, cpu(70)).ctx("y 70")?;
+    check_eq!(
+        f.set(s1, 1 << VS_ATTR_CPU, 0, VsAttrs::default()).errno(),
+        Err(ENOSPC),
+        "attaching s1 would put x's 60 beside y's 70"
+    );
+    check_eq!(f.get(s1).ctx("GET s1")?.attr[0].own, 30, "s1 unchanged");
+    Ok(())
+}
+
 fn list_small_buffer() -> Outcome {
     let f = Fixture::new()?;
     for n in ["l1", "l2", "l3"] {
@@ -553,6 +584,7 @@ fn main() {
             create_with_attributes,
             hierarchy_inheritance,
             set_all_or_nothing,
+            share_budget_is_per_pool,
             list_small_buffer,
             einval,
             enoent,
