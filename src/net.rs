@@ -204,29 +204,17 @@ extern "C" fn vs_rust_slot_of_tag(vsid: u32) -> u16 {
     slot_of_tag(vsid) as u16
 }
 
-/// `accept()` on `listener` by task `pid`: whether to serve its queue by share, which is the
-/// case when an accept rule applies to the acceptor's VS. Manages the listener from now on.
+/// `accept()` by task `pid`: whether its listener's queue may be served by share, which is the
+/// case when an accept rule applies to the acceptor's VS. Without the lock: most acceptors are
+/// in a VS no accept rule names (a web server's workers); [`vs_rust_accept_pick`] checks again
+/// under it.
 #[no_mangle]
-extern "C" fn vs_rust_accept_begin(pid: i32, listener: usize) -> bool {
+extern "C" fn vs_rust_accept_may_manage(pid: i32) -> bool {
     if HINTS.rule_events.load(Ordering::Acquire) & (1 << VS_EV_ACCEPT) == 0 {
         return false;
     }
     let key = u64::try_from(pid).unwrap_or(0);
-    // Most acceptors are in a VS no accept rule names (a web server's workers): no lock.
-    if state::unlocked().rule_may_apply(key, VS_EV_ACCEPT) == Some(false) {
-        return false;
-    }
-    state::with(|s| {
-        if !s.vs.rule_may_apply(key, VS_EV_ACCEPT) {
-            return Ok(false);
-        }
-        if s.accept.manage(listener as u64).is_none() {
-            ACCEPT_UNMANAGED.fetch_add(1, Ordering::Relaxed);
-            return Ok(false);
-        }
-        Ok(true)
-    })
-    .unwrap_or(false)
+    state::unlocked().rule_may_apply(key, VS_EV_ACCEPT) != Some(false)
 }
 
 fn cpu_weight(slot: usize) -> u32 {
@@ -235,23 +223,40 @@ fn cpu_weight(slot: usize) -> u32 {
         .map_or(accept::MIN_WEIGHT_PPM, |w| w.load(Ordering::Relaxed))
 }
 
-/// Which of the `n` queued connections (requester slots in queue order at `slots`) of the
-/// managed `listener` to hand out next: its index, or -1 to leave the queue as it is.
+/// `accept()` on `listener` by task `pid`, whose queue holds connections of the requester
+/// slots at `slots` (`n` of them, in queue order): if an accept rule applies to the acceptor's
+/// VS, manage the listener (from now on, until it closes) and return the index of the
+/// connection to hand out next; -1 to leave the queue as it is. One locked section for both.
 ///
 /// # Safety
 ///
-/// `slots` points to `n` readable `u16`s for the duration of the call.
+/// `slots` points to `n` readable `u16`s for the duration of the call (or `n` is 0).
 #[no_mangle]
-unsafe extern "C" fn vs_rust_accept_pick(listener: usize, slots: *const u16, n: u32) -> i32 {
-    if slots.is_null() || n == 0 {
-        return -1;
-    }
-    // SAFETY: the caller guarantees `n` readable elements at `slots`.
-    let queued = unsafe { core::slice::from_raw_parts(slots, n as usize) };
+unsafe extern "C" fn vs_rust_accept_pick(
+    pid: i32,
+    listener: usize,
+    slots: *const u16,
+    n: u32,
+) -> i32 {
+    let queued = if slots.is_null() || n == 0 {
+        &[][..]
+    } else {
+        // SAFETY: the caller guarantees `n` readable elements at `slots`.
+        unsafe { core::slice::from_raw_parts(slots, n as usize) }
+    };
+    let key = u64::try_from(pid).unwrap_or(0);
     state::with(|s| {
-        let Some(l) = s.accept.get(listener as u64) else {
+        if !s.vs.rule_may_apply(key, VS_EV_ACCEPT) {
+            return Ok(-1);
+        }
+        let Some(l) = s.accept.manage(listener as u64) else {
+            ACCEPT_UNMANAGED.fetch_add(1, Ordering::Relaxed);
             return Ok(-1);
         };
+        if queued.is_empty() {
+            // Emptied since the caller looked: nothing to order, and nobody left the queue.
+            return Ok(-1);
+        }
         Ok(l.pick(queued, cpu_weight).map_or(-1, |i| i as i32))
     })
     .unwrap_or(-1)

@@ -61,8 +61,8 @@ void vs_rust_bind_task(void *ctx, pid_t pid, const void *task);
 
 /* Provided by Rust (src/net.rs): the accept queue by share, and the vsq qdisc. */
 u16 vs_rust_slot_of_tag(u32 vsid);
-bool vs_rust_accept_begin(pid_t pid, unsigned long listener);
-int vs_rust_accept_pick(unsigned long listener, const u16 *slots, u32 n);
+bool vs_rust_accept_may_manage(pid_t pid);
+int vs_rust_accept_pick(pid_t pid, unsigned long listener, const u16 *slots, u32 n);
 bool vs_rust_accept_managed(unsigned long listener);
 bool vs_rust_accept_admit(u32 slot, u32 held, u32 backlog);
 void vs_rust_count_accept(u32 slot);

@@ -154,12 +154,13 @@ void vs_net_fe_accept(struct ftrace_regs *fregs)
 	if (!READ_ONCE(accept_by_share) || !sk || sk->sk_family != AF_INET)
 		return;
 	queue = &inet_csk(sk)->icsk_accept_queue;
-	if (reqsk_queue_empty(queue) || !vs_rust_accept_begin(current->pid, (unsigned long)sk))
+	if (reqsk_queue_empty(queue) || !vs_rust_accept_may_manage(current->pid))
 		return;
 	spin_lock_irqsave(&queue->rskq_lock, flags);
 	for (req = queue->rskq_accept_head; req && n < VS_ACCEPT_SCAN; req = req->dl_next)
 		slots[n++] = vs_queued_slot(req);
-	pick = n ? vs_rust_accept_pick((unsigned long)sk, slots, n) : -1;
+	/* Manages the listener (if an accept rule applies) and picks, under one state lock. */
+	pick = vs_rust_accept_pick(current->pid, (unsigned long)sk, slots, n);
 	if (pick > 0 && pick < n) {
 		/* Unlink the picked request and put it at the head. */
 		for (prev = queue->rskq_accept_head; --pick; prev = prev->dl_next)
@@ -256,7 +257,7 @@ VS_TIMED_KPROBE(vs_kp_listen_stop, VS_G_LISTEN_STOP)
 
 /*
  * The admission probes are armed with VS_ARM_ACCEPT (while an accept rule exists: only then is
- * a listener managed, see vs_rust_accept_begin), by vs_glue.c's arm work item through
+ * a listener managed, see vs_rust_accept_pick), by vs_glue.c's arm work item through
  * vs_net_arm; a listener's teardown is always watched, so that a managed listener is never
  * left in the table after it closes.
  */
