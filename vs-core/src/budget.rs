@@ -30,7 +30,7 @@ pub trait ShareTree {
     fn others(&self) -> impl Iterator<Item = Self::Key> + '_;
     /// `v`'s parent (the root's: the root).
     fn parent(&self, v: Self::Key) -> Self::Key;
-    /// `v`'s own value of share attribute `attr`, if it has one (the root always has).
+    /// `v`'s own value of attribute `attr`, if it has one (the root always has).
     fn own(&self, v: Self::Key, attr: usize) -> Option<u32>;
 }
 
@@ -61,15 +61,19 @@ pub fn draws_from<T: ShareTree>(t: &T, v: T::Key, attr: usize) -> Option<T::Key>
 /// What the VSs that draw `attr` from `pool` take of it, in percent (may exceed 100 only in a
 /// tree that breaks the rule).
 pub fn pool_load<T: ShareTree>(t: &T, pool: T::Key, attr: usize) -> u32 {
-    t.others()
-        .filter(|&v| draws_from(t, v, attr) == Some(pool))
-        .filter_map(|v| t.own(v, attr))
-        .fold(0, u32::saturating_add)
+    drawn(t, pool, attr).fold(0, u32::saturating_add)
 }
 
 /// What is left of `pool` for `attr`: for its own tasks, or for one more VS to draw.
 pub fn pool_left<T: ShareTree>(t: &T, pool: T::Key, attr: usize) -> u32 {
-    VS_SHARE_MAX.saturating_sub(pool_load(t, pool, attr))
+    crate::tree::budget_left(drawn(t, pool, attr))
+}
+
+/// The own shares of `attr` drawn from `pool`.
+fn drawn<T: ShareTree>(t: &T, pool: T::Key, attr: usize) -> impl Iterator<Item = u32> + '_ {
+    t.others()
+        .filter(move |&v| draws_from(t, v, attr) == Some(pool))
+        .filter_map(move |v| t.own(v, attr))
 }
 
 /// A pool over its budget.

@@ -464,17 +464,14 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
 
     /// The value of `attr` in force for the VS in `slot`, and the slot it comes from.
     pub fn effective(&self, slot: usize, attr: usize) -> (u32, usize) {
-        let mut s = slot;
-        // Depth is bounded, and the root is detached for everything, so this ends.
-        for _ in 0..=VS_MAX_DEPTH {
-            match self.node(s) {
-                Some(n) if n.detached & (1 << attr) != 0 => return (n.own[attr], s),
-                Some(n) => s = n.parent as usize,
-                None => break,
-            }
-        }
-        let root = self.node(0).map_or(0, |n| n.own[attr]);
-        (root, 0)
+        // The walk up to the nearest detached VS is the share budget's pool (any attribute:
+        // the root is detached for everything); a missing slot ends at the root.
+        let source = budget::pool_of(self, slot, attr);
+        let value = self
+            .node(source)
+            .and_then(|n| n.own.get(attr).copied())
+            .unwrap_or(0);
+        (value, source)
     }
 
     /// The machine fraction (parts per million) of the pool `slot` draws `attr` from.

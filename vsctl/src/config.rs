@@ -35,7 +35,7 @@ use vs_core::abi::{
     VS_GLOBAL_MIN, VS_LOCAL_MAX, VS_LOCAL_MIN, VS_MAX_DEPTH, VS_MAX_RULES, VS_NR_ATTRS,
     VS_PROCS_UNLIMITED, VS_ROOT, VS_SHARE_MAX, VS_SHARE_MIN,
 };
-use vs_core::budget::pool_of;
+use vs_core::budget::{pool_of, SHARES};
 use vs_core::rule_parse::{format_rule, parse_rule};
 use vs_core::tree::{budget_left, id_in_range, is_valid_name};
 
@@ -559,8 +559,7 @@ fn check_tree(vss: &[VsSpec], problems: &mut Vec<Problem>) {
             .map_or(0, |&p| p + 1);
         t.set_parent(k + 1, p);
     }
-    for attr in [VS_ATTR_CPU, VS_ATTR_NET] {
-        let a = attr as usize;
+    for a in SHARES {
         let mut drawn: HashMap<usize, Vec<(&str, u32)>> = HashMap::new();
         let mut reported = HashSet::new();
         for (k, s) in vss.iter().enumerate() {

@@ -18,7 +18,7 @@ use vs_core::tree::{apply_set, create_room, NoRoom};
 use crate::error::Error;
 use crate::output::{fmt_limit, label};
 use crate::resolve::by_id;
-use crate::shares::Shares;
+use crate::shares::Live;
 
 /// The C library's text for `errno`.
 pub fn strerror(errno: i32) -> String {
@@ -91,13 +91,9 @@ pub fn get_failed(e: DevError, target: &VsInfo) -> Error {
 /// Share of `attr` left in the pool that the children of `parent` draw from (the module's
 /// rule, `vs_core::budget`), and that pool's VS.
 pub fn share_left(list: &[VsInfo], parent: u32, attr: u32) -> (u32, u32) {
-    let (t, at) = Shares::from_live(list);
-    let pool = pool_of(&t, at.get(&parent).copied().unwrap_or(0), attr as usize);
-    let id = at
-        .iter()
-        .find(|&(_, &k)| k == pool)
-        .map_or(VS_ROOT, |(&id, _)| id);
-    (pool_left(&t, pool, attr as usize), id)
+    let live = Live::new(list);
+    let pool = pool_of(&live.tree, live.key(parent), attr as usize);
+    (pool_left(&live.tree, pool, attr as usize), live.id(pool))
 }
 
 /// "parent P has only N% cpu share left", or, when P shares the pool of an ancestor A, "parent
@@ -323,34 +319,30 @@ fn set_nospc(target: &VsInfo, req: &VsSet, list: &[VsInfo]) -> String {
         req.detach_mask,
         &req.values,
     );
-    let (t, at) = Shares::from_live(list);
-    let Some(&key) = at.get(&target.id) else {
+    let live = Live::new(list);
+    let t = &live.tree;
+    let Some(&key) = live.at.get(&target.id) else {
         return "no such VS (destroyed meanwhile?)".into();
     };
     let edit = Edit {
-        tree: &t,
+        tree: t,
         key,
         parent: t.parent_of(key),
         own: core::array::from_fn(|k| (detached & 1 << k != 0).then_some(own[k])),
         added: false,
     };
-    let id_of = |k: usize| {
-        at.iter()
-            .find(|&(_, &v)| v == k)
-            .map_or(VS_ROOT, |(&id, _)| id)
-    };
     match overflow(&edit, key) {
         // The VS's own share does not fit beside the others drawn from its pool.
         Some(o) if draws_from(&edit, key, o.attr) == Some(o.pool) => {
             let left = VS_SHARE_MAX.saturating_sub(o.load - own[o.attr].min(o.load));
-            no_share_left(list, target.parent, o.attr as u32, left, id_of(o.pool))
+            no_share_left(list, target.parent, o.attr as u32, left, live.id(o.pool))
         }
         // Giving up its own share moves the shares drawn from it to the pool above.
         Some(o) => format!(
             "without its own {} share, the shares drawn from it would go to {}'s pool, which \
              would then hold {}% (at most 100%)",
             share_name(o.attr as u32),
-            label_of(list, id_of(o.pool)),
+            label_of(list, live.id(o.pool)),
             o.load
         ),
         None => "a pool's share budget is exhausted (the own shares drawn from one pool add up \

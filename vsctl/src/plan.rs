@@ -40,7 +40,7 @@ use vs_core::rule_parse::format_rule;
 
 use crate::config::{Config, Problem, ATTR_KEYS, PLACEHOLDER};
 use crate::output::fmt_limit;
-use crate::shares::Shares;
+use crate::shares::{Live, Shares};
 use vs_core::budget::{overflow, Edit};
 
 /// The own value of each attribute (`None`: inherited), indexed by `VS_ATTR_*`.
@@ -520,7 +520,11 @@ fn order_for_budgets(steps: &mut Vec<Step>, live: &[VsInfo]) {
     let Some(start) = steps.iter().position(movable) else {
         return;
     };
-    let (mut t, at_id) = Shares::from_live(live);
+    let Live {
+        tree: mut t,
+        at: at_id,
+        ..
+    } = Live::new(live);
     let mut at_name: HashMap<String, usize> = live
         .iter()
         .map(|i| {

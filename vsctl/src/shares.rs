@@ -6,11 +6,10 @@
 
 use std::collections::HashMap;
 
-use vs_core::abi::{VsInfo, VS_NR_ATTRS, VS_ROOT};
+use vs_core::abi::{VsInfo, VS_ROOT};
 use vs_core::budget::ShareTree;
 
-/// Own values by `VS_ATTR_*` (`None`: shared with the parent).
-pub type Own = [Option<u32>; VS_NR_ATTRS];
+use crate::plan::{own_of, Own};
 
 /// A VS tree by index; the root is 0 and has every share.
 #[derive(Clone, Debug)]
@@ -69,20 +68,41 @@ impl Shares {
             *a = false;
         }
     }
+}
 
-    /// The live VSs (`VS_IOC_LIST`), and the index of each id.
-    pub fn from_live(list: &[VsInfo]) -> (Self, HashMap<u32, usize>) {
-        let mut t = Self::default();
+/// The live VSs (`VS_IOC_LIST`) as a tree, with the index of each id and back.
+pub struct Live {
+    pub tree: Shares,
+    /// The index of each id (the root's: 0).
+    pub at: HashMap<u32, usize>,
+    /// The id of each index.
+    ids: Vec<u32>,
+}
+
+impl Live {
+    pub fn new(list: &[VsInfo]) -> Self {
+        let mut tree = Shares::default();
         let mut at = HashMap::from([(VS_ROOT, 0)]);
+        let mut ids = vec![VS_ROOT];
         for i in list.iter().filter(|i| i.id != VS_ROOT) {
-            let own = std::array::from_fn(|a| (i.attr[a].detached != 0).then_some(i.attr[a].own));
-            at.insert(i.id, t.add(0, own));
+            at.insert(i.id, tree.add(0, own_of(i)));
+            ids.push(i.id);
         }
         // Parents in a second pass: the list has parents first, but need not.
         for i in list.iter().filter(|i| i.id != VS_ROOT) {
-            t.parent[at[&i.id]] = at.get(&i.parent).copied().unwrap_or(0);
+            tree.parent[at[&i.id]] = at.get(&i.parent).copied().unwrap_or(0);
         }
-        (t, at)
+        Self { tree, at, ids }
+    }
+
+    /// The index of VS `id` (the root's for an unknown id).
+    pub fn key(&self, id: u32) -> usize {
+        self.at.get(&id).copied().unwrap_or(0)
+    }
+
+    /// The id of index `k`.
+    pub fn id(&self, k: usize) -> u32 {
+        self.ids.get(k).copied().unwrap_or(VS_ROOT)
     }
 }
 
@@ -118,17 +138,18 @@ mod tests {
 
     #[test]
     fn the_live_list_as_a_tree() {
-        let (t, at) = Shares::from_live(&sample());
+        let live = Live::new(&sample());
+        let (t, at) = (&live.tree, &live.at);
         let (cpu, net) = (VS_ATTR_CPU as usize, VS_ATTR_NET as usize);
         // web has cpu 50 of root's; www1 keeps web's cpu and has net 20, of root's pool.
-        assert_eq!(pool_of(&t, at[&65], cpu), at[&64]);
-        assert_eq!(pool_of(&t, at[&65], net), at[&65]);
-        assert_eq!(pool_left(&t, 0, cpu), 50);
+        assert_eq!(pool_of(t, at[&65], cpu), at[&64]);
+        assert_eq!(pool_of(t, at[&65], net), at[&65]);
+        assert_eq!(pool_left(t, 0, cpu), 50);
         assert_eq!(
-            pool_left(&t, 0, net),
+            pool_left(t, 0, net),
             80,
             "www1 draws its net share from root's pool"
         );
-        assert_eq!(pool_left(&t, at[&64], cpu), 100);
+        assert_eq!(pool_left(t, at[&64], cpu), 100);
     }
 }
