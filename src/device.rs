@@ -14,7 +14,7 @@ use kernel::uaccess::UserSlice;
 
 use crate::abi::*;
 use crate::error::to_errno;
-use crate::{glue, net, state};
+use crate::{arming, glue, net, state};
 
 /// Called by the glue for every ioctl on `/dev/vs`.
 #[no_mangle]
@@ -201,6 +201,15 @@ fn add_rules(_: Admin, arg: usize) -> Result {
     let mut rules = KVVec::<VsRule>::with_capacity(count, state::gfp_quiet())?;
     for _ in 0..count {
         rules.push(reader.read::<VsRule>()?, state::gfp_quiet())?;
+    }
+    // A rule for a gate this kernel would not let vs hook could never match (an unknown
+    // event is left to the rule table's validation: EINVAL).
+    let events = rules
+        .iter()
+        .fold(0u32, |m, r| m | 1u32.checked_shl(r.event).unwrap_or(0));
+    if arming::unavailable(events, glue::missing_gates()) != 0 {
+        // 6.12's `kernel::error::code` has no EOPNOTSUPP (ENOTSUPP is kernel-internal, 524).
+        return Err(Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32)));
     }
     req.first_id = state::with(|s| s.vs.add_rules(&rules).map_err(to_errno))?;
     // Exec rules with a path match the file it names: resolve it before returning, so the

@@ -14,6 +14,7 @@ extern "C" {
     fn vs_glue_probes_register() -> core::ffi::c_int;
     fn vs_glue_probes_unregister();
     fn vs_glue_arm();
+    fn vs_glue_missing_gates() -> u32;
     fn vs_net_register() -> core::ffi::c_int;
     fn vs_net_unregister();
     fn vs_glue_for_each_task(
@@ -154,6 +155,13 @@ pub(crate) fn probes() -> kernel::error::Result<Registration> {
 pub(crate) fn arm() {
     // SAFETY: process context (an ioctl), no lock held; the work item serialises the arming.
     unsafe { vs_glue_arm() }
+}
+
+/// The optional probe groups (`arming`) whose hook could not be set up at load: their gates'
+/// rules are refused.
+pub(crate) fn missing_gates() -> u32 {
+    // SAFETY: reads a value set at load, before /dev/vs existed, and constant since.
+    unsafe { vs_glue_missing_gates() }
 }
 
 /// Register the network half (the accept-queue probes and the vsq qdisc), all or none;

@@ -593,11 +593,28 @@ static void vs_fentries_unregister(void)
 	}
 }
 
-/* Set every hook's filter; register the always-armed ones. */
+/*
+ * The arming groups with a hook that could not be set up at load (constant after it): their
+ * gates' rules are refused with EOPNOTSUPP (arming.rs, unavailable), not accepted and never
+ * matched.
+ */
+static u32 vs_missing_groups;
+
+u32 vs_glue_missing_gates(void)
+{
+	return vs_missing_groups;
+}
+
+/*
+ * Set every hook's filter; register the always-armed ones. An always-armed hook keeps vs's
+ * own state right and must attach; an optional one that cannot (its function is missing from
+ * this kernel, or ftrace refuses it) only takes its gate away, and the load goes on.
+ */
 static int vs_fentries_register(void)
 {
 	int i, ret = 0;
 
+	vs_missing_groups = 0;
 	for (i = 0; i < ARRAY_SIZE(vs_fentries) && !ret; i++) {
 		struct vs_fentry *fe = &vs_fentries[i];
 		unsigned long addr = vs_symbol_addr(fe->sym);
@@ -605,6 +622,13 @@ static int vs_fentries_register(void)
 		/* An empty filter would hook every function: set it first, or fail. */
 		ret = addr ? ftrace_set_filter_ip(&fe->ops, addr, 0, 0) : -ENOENT;
 		fe->filtered = !ret;
+		if (ret && fe->arm != VS_ARM_ALWAYS) {
+			pr_warn("cannot hook %s (%d): rules for its gate are refused\n", fe->sym,
+				ret);
+			vs_missing_groups |= fe->arm;
+			ret = 0;
+			continue;
+		}
 		if (!ret && fe->arm == VS_ARM_ALWAYS)
 			ret = vs_fentry_arm(fe, true);
 		if (ret)
@@ -614,6 +638,23 @@ static int vs_fentries_register(void)
 		vs_fentries_unregister();
 	return ret;
 }
+
+/* Read-only module parameter `unhooked`: the optional hooks that could not be set up. */
+static int vs_unhooked_get(char *buf, const struct kernel_param *kp)
+{
+	int i, len = 0;
+
+	for (i = 0; i < ARRAY_SIZE(vs_fentries); i++)
+		if (vs_fentries[i].arm != VS_ARM_ALWAYS && !vs_fentries[i].filtered)
+			len += sysfs_emit_at(buf, len, "%s%s", len ? " " : "", vs_fentries[i].sym);
+	return len + sysfs_emit_at(buf, len, "\n");
+}
+
+static const struct kernel_param_ops vs_unhooked_ops = {
+	.get = vs_unhooked_get,
+};
+module_param_cb(unhooked, &vs_unhooked_ops, NULL, 0444);
+MODULE_PARM_DESC(unhooked, "Optional gate hooks this kernel would not let vs set up at load (their gates' rules are refused with EOPNOTSUPP)");
 
 /* --- kretprobes --- */
 
@@ -763,11 +804,26 @@ static bool vs_arm_group(u32 group, bool on)
 /*
  * Arming patches kernel text and allocates (ftrace's filter hashes), so it runs here, in a
  * kworker, not under the ioctl caller's memory policy; a group that fails (ENOMEM) is tried
- * again 100 ms later. enable_kprobe and disable_kprobe of a probe already in that state do
- * nothing, so a partly armed group is simply armed again.
+ * again 100 ms later, then at twice the delay each time up to a minute, so that a failure
+ * that lasts (text another tracer holds exclusively) costs a retry a minute, not ten a second.
+ * A run that fails nothing starts the delay over. enable_kprobe and disable_kprobe of a probe
+ * already in that state do nothing, so a partly armed group is simply armed again.
  */
+#define VS_ARM_RETRY_MIN (HZ / 10)
+#define VS_ARM_RETRY_MAX (60 * HZ)
+
 static void vs_arm_workfn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(vs_arm_work, vs_arm_workfn);
+/* The delay before the next retry, and the count below: under vs_arm_lock. */
+static unsigned long vs_arm_retry = VS_ARM_RETRY_MIN;
+
+/*
+ * Arming runs that left some group not as wanted: read-only module parameter `arm_failures`,
+ * so that a gate left unarmed is visible (the kernel log says which probe, rate-limited).
+ */
+static unsigned long arm_failures;
+module_param(arm_failures, ulong, 0444);
+MODULE_PARM_DESC(arm_failures, "Runs of the arm work item that could not arm or disarm some gate (retried, up to a minute apart)");
 
 static void vs_arm_workfn(struct work_struct *work)
 {
@@ -787,8 +843,13 @@ static void vs_arm_workfn(struct work_struct *work)
 		else
 			retry = true;
 	}
-	if (retry)
-		schedule_delayed_work(&vs_arm_work, HZ / 10);
+	if (retry) {
+		WRITE_ONCE(arm_failures, arm_failures + 1);
+		schedule_delayed_work(&vs_arm_work, vs_arm_retry);
+		vs_arm_retry = min(vs_arm_retry * 2, (unsigned long)VS_ARM_RETRY_MAX);
+	} else {
+		vs_arm_retry = VS_ARM_RETRY_MIN;
+	}
 	mutex_unlock(&vs_arm_lock);
 }
 

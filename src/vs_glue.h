@@ -110,6 +110,7 @@ void vs_glue_misc_deregister(void);
 int vs_glue_probes_register(void);
 void vs_glue_probes_unregister(void);
 void vs_glue_arm(void);
+u32 vs_glue_missing_gates(void);
 int vs_glue_for_each_task(pid_t vpid, bool tree, void *ctx);
 bool vs_glue_task_exiting(const void *task);
 int vs_glue_global_pid(pid_t vpid);

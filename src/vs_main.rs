@@ -79,14 +79,15 @@ module! {
 
 /// The module's registrations, each undone when its guard drops. Fields drop in declaration
 /// order: the device goes first (once it is gone no ioctl can start, and none is running
-/// because an open file holds a module reference, fops.owner), then the network half and the
-/// gates, then the controller (its last tick done, every task vs reniced gets its own nice
+/// because an open file holds a module reference, fops.owner), then the gates, then the
+/// network half (its probe on a listener's teardown outlives the accept gate, which can make
+/// a listener managed, so none is left managed after it closes), then the controller (its last tick done, every task vs reniced gets its own nice
 /// back), and the state last. If `init` fails part way, what it registered so far is undone
 /// in reverse order, which is the same order.
 struct VsModule {
     _misc: glue::Registration,
-    _net: glue::Registration,
     _probes: glue::Registration,
+    _net: glue::Registration,
     _cpu: cpu::Controller,
     _state: state::Published,
 }
@@ -94,8 +95,8 @@ struct VsModule {
 impl kernel::Module for VsModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let state = state::init()?;
-        let probes = glue::probes()?;
         let net = glue::net()?;
+        let probes = glue::probes()?;
         let misc = glue::misc()?;
         let cpu = cpu::Controller::start();
         pr_info!(
@@ -105,8 +106,8 @@ impl kernel::Module for VsModule {
         );
         Ok(VsModule {
             _misc: misc,
-            _net: net,
             _probes: probes,
+            _net: net,
             _cpu: cpu,
             _state: state,
         })

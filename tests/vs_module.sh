@@ -5,7 +5,7 @@
 . "$VS_KTAP_HELPERS"
 
 ktap_print_header
-ktap_set_plan 7
+ktap_set_plan 8
 
 nr_vs() { vsctl version --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["nr_vs"])'; }
 
@@ -13,6 +13,19 @@ loaded() {
 	[ -c /dev/vs ] && [ -d /sys/module/vs ] && vsctl version >/dev/null
 }
 ktap_test_result "module_loaded_device_present" loaded
+
+# Every optional hook attached on this kernel (a missing one would refuse its gate's rules),
+# and arming has not failed. A pipe rule, added and deleted, arms and disarms its group.
+hooks_complete() {
+	local p=/sys/module/vs/parameters id
+	[ -z "$(cat $p/unhooked)" ] || { ktap_print_msg "unhooked: $(cat $p/unhooked)"; return 1; }
+	id=$(vsctl addrule '(pipe-read, *, req=root) -> (keep)') || return 1
+	grep -q "pipe_read" /sys/kernel/debug/tracing/enabled_functions ||
+		{ ktap_print_msg "a pipe rule did not hook pipe_read"; vsctl delrule "$id"; return 1; }
+	vsctl delrule "$id" >/dev/null || return 1
+	[ "$(cat $p/arm_failures)" = 0 ] || { ktap_print_msg "arm_failures: $(cat $p/arm_failures)"; return 1; }
+}
+ktap_test_result "every_optional_hook_attached_and_armed" hooks_complete
 
 rmmod_while_open() {
 	exec 3</dev/vs || return 1

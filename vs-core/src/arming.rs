@@ -47,6 +47,20 @@ pub fn wanted(rule_events: u32, any_limit: bool) -> u32 {
     arm
 }
 
+/// The event bits of `rule_events` whose gate is in one of the `missing` groups (hooks the
+/// running kernel would not let the module attach at load): rules for them would never
+/// match, so the module refuses them (`EOPNOTSUPP`) rather than accept rules it cannot keep.
+pub fn unavailable(rule_events: u32, missing: u32) -> u32 {
+    let mut events = 0;
+    for event in 0..u32::BITS {
+        let bit = 1u32 << event;
+        if rule_events & bit != 0 && wanted(bit, false) & missing != 0 {
+            events |= bit;
+        }
+    }
+    events
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +90,19 @@ mod tests {
             wanted(1 << VS_EV_PIPE_READ | 1 << VS_EV_UNIX_RECV, true),
             ARM_PIPE | ARM_UNIX_RECV | ARM_FORK_LIMIT
         );
+    }
+
+    #[test]
+    fn only_events_of_a_missing_group_are_unavailable() {
+        let all = (0..u32::BITS).fold(0, |m, e| m | 1 << e);
+        assert_eq!(unavailable(all, 0), 0);
+        assert_eq!(unavailable(all, ARM_PIPE), 1 << VS_EV_PIPE_READ);
+        assert_eq!(
+            unavailable(all, ARM_MSG | ARM_UNIX_RECV),
+            1 << VS_EV_MSG_RECV | 1 << VS_EV_UNIX_RECV
+        );
+        assert_eq!(unavailable(1 << VS_EV_FORK, ARM_PIPE | ARM_MSG), 0);
+        // The fork limit's group belongs to no rule event.
+        assert_eq!(unavailable(all, ARM_FORK_LIMIT), 0);
     }
 }

@@ -225,6 +225,9 @@ pub fn addrule_failed(errno: i32, rules: &[VsRule], list: &[VsInfo]) -> Error {
             }
         }
         libc::ENOSPC => format!("the rule table is full ({VS_MAX_RULES} rules)"),
+        libc::EOPNOTSUPP => "this kernel would not let vs hook the gate of this rule's event \
+                             (see /sys/module/vs/parameters/unhooked and the kernel log)"
+            .into(),
         _ => reason(errno),
     };
     Error::Failed(format!("addrule: {what}"))
@@ -596,6 +599,11 @@ mod tests {
         assert_eq!(
             msg(addrule_failed(libc::EPERM, &ok, &l)),
             "addrule: permission denied: needs CAP_SYS_ADMIN"
+        );
+        assert_eq!(
+            msg(addrule_failed(libc::EOPNOTSUPP, &ok, &l)),
+            "addrule: this kernel would not let vs hook the gate of this rule's event (see \
+             /sys/module/vs/parameters/unhooked and the kernel log)"
         );
     }
 
