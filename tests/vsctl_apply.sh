@@ -5,13 +5,14 @@
 # nothing, a changed file is applied as a diff (kept VSs and rules keep their ids), a step the
 # module refuses (a VS with a task in it) is rolled back to the state found, a file with errors
 # changes nothing and its message names the lines; `vsctl stats --format prometheus` is read
-# by Prometheus' own parser (prometheus_client). Ends with the empty configuration, which
-# removes every VS and rule. Runs in the guest as root with vs.ko loaded.
+# by Prometheus' own parser (prometheus_client); the empty configuration removes every VS and
+# rule; shares that move between pools are applied in an order the module's per-pool budget
+# accepts. Runs in the guest as root with vs.ko loaded.
 . "$VS_KTAP_HELPERS"
 . "$(dirname "$0")/vsctl_lib.sh"
 
 ktap_print_header
-ktap_set_plan 7
+ktap_set_plan 8
 
 T=$(mktemp -d)
 SLEEPER=
@@ -207,7 +208,7 @@ from prometheus_client.parser import text_string_to_metric_families
 fams = list(text_string_to_metric_families(open(sys.argv[1]).read()))
 vss = json.load(open(sys.argv[2]))
 www1 = json.load(open(sys.argv[3]))
-assert len(fams) == 16, f"{len(fams)} families"
+assert len(fams) == 17, f"{len(fams)} families"
 want = {(v["name"], str(v["id"])) for v in vss}
 for f in fams:
     assert f.documentation, f"{f.name}: no HELP"
@@ -224,7 +225,7 @@ assert value[("vs_forks", "www1")] == s["forks"], (value[("vs_forks", "www1")], 
 assert value[("vs_execs", "www1")] == s["execs"]
 assert value[("vs_processes", "www1")] == s["nr_procs"]
 one = list(text_string_to_metric_families(open(sys.argv[4]).read()))
-assert len(one) == 16 and all(len(f.samples) == 1 and f.samples[0].labels == {"vs": "www1", "id": "11"} for f in one)
+assert len(one) == 17 and all(len(f.samples) == 1 and f.samples[0].labels == {"vs": "www1", "id": "11"} for f in one)
 print(f"{len(fams)} families, {sum(len(f.samples) for f in fams)} series")
 EOF
 	ktap_print_msg "prometheus_client: $(cat "$ERR")"
@@ -240,5 +241,66 @@ empty_configuration() {
 		want "rules left" "$(vsctl rules --json | jget 'len(d)')" 0
 }
 ktap_test_result "the_empty_configuration_removes_every_vs_and_rule" empty_configuration
+
+# v keeps root's CPU share, so y, z and foo (below v) draw 100 % from root's pool. Then v
+# takes 10 % of root's (y and z draw from v's pool from then on), and foo moves under root
+# with 60 %, so it is replaced, with a child: foo's 60 fits in root's pool only once v has its
+# own share. The usual order (updates after creates) would be refused; apply orders the
+# steps so that each one fits.
+cat >"$T/pools1.toml" <<'EOF'
+[[vs]]
+name = "v"
+[[vs]]
+name = "y"
+parent = "v"
+cpu_share = 50
+[[vs]]
+name = "z"
+parent = "v"
+cpu_share = 30
+[[vs]]
+name = "foo"
+parent = "v"
+cpu_share = 20
+EOF
+cat >"$T/pools2.toml" <<'EOF'
+[[vs]]
+name = "v"
+cpu_share = 10
+[[vs]]
+name = "y"
+parent = "v"
+cpu_share = 50
+[[vs]]
+name = "z"
+parent = "v"
+cpu_share = 30
+[[vs]]
+name = "foo"
+cpu_share = 60
+[[vs]]
+name = "bar"
+parent = "foo"
+cpu_share = 10
+EOF
+
+shares_between_pools() {
+	local out v foo
+	vsctl apply "$T/pools1.toml" >/dev/null || return 1
+	v=$(id v) foo=$(id foo)
+	# The module's budget first hand: root's pool is full while v draws from it.
+	fails 1 "vsctl: create 't_x': parent root has only 0% cpu share left" vsctl create t_x --cpu-share 60 ||
+		return 1
+	out=$(vsctl apply "$T/pools2.toml") || return 1
+	want "steps" "$out" "destroy 'foo' (id $foo)
+update 'v' (id $v): cpu_share inherited -> 10%
+create 'foo' (a new id) under root: cpu_share 60%
+create 'bar' (a new id) under 'foo': cpu_share 10%
+applied $T/pools2.toml: VSs: 2 created, 1 updated, 1 destroyed; rules: 0 added, 0 deleted" || return 1
+	want "v, foo, bar" "$(for n in v foo bar; do vsctl show $n --json | jget 'd["parent_name"], d["cpu_share"]["own"]'; done | tr -d '\n')" \
+		'["root", 10]["root", 60]["foo", 10]' &&
+		want "again" "$(vsctl apply "$T/pools2.toml")" "nothing to do: the configuration in force is $T/pools2.toml's"
+}
+ktap_test_result "shares_moving_between_pools_are_applied_in_an_order_that_fits" shares_between_pools
 
 ktap_finished

@@ -176,7 +176,10 @@ pub struct VsStats {
     /// already held its share of the listener's backlog (the client retries, as with a full
     /// backlog).
     pub accepts_refused: u64,
-    pub _reserved: [u64; 1],
+    /// Pipe writes and message sends of this VS that left the pipe or message without its
+    /// tag, because the VS already held its quarter of the object-tag table (or the table
+    /// was full): their readers are classified as if an unclassified task had written.
+    pub tags_refused: u64,
 }
 
 /// [`VS_IOC_GET`]: in: `id`; out: everything else. Also the element of [`VS_IOC_LIST`].

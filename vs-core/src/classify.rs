@@ -187,20 +187,21 @@ impl<S: Store> Vs<S> {
         if self.reg.find(id).is_some() && self.rules.references(id) {
             return Err(Error::Busy);
         }
+        let tagged = self
+            .reg
+            .find(id)
+            .and_then(|slot| self.reg.node(slot))
+            .is_some_and(|n| n.nr_tags != 0);
         self.reg.destroy(id)?;
         if (VS_GLOBAL_MIN..=VS_GLOBAL_MAX).contains(&id) {
             self.global[id as usize] = 0;
         }
-        // Pipe/message tags of the VS would now point at a dead (or reused) slot.
-        loop {
+        // Pipe/message tags of the VS would now point at a dead (or reused) slot. One pass
+        // over the table, and none for a VS without tags: this runs under the state lock.
+        if tagged {
             let reg = &self.reg;
-            let stale = self
-                .objects
-                .iter()
-                .find(|e| reg.node(usize::from(e.slot)).is_none())
-                .map(|e| e.pid);
-            let Some(key) = stale else { break };
-            self.objects.remove(key);
+            self.objects
+                .retain(|e| reg.node(usize::from(e.slot)).is_some());
         }
         Ok(())
     }
@@ -669,14 +670,43 @@ impl<S: Store> Vs<S> {
         }
     }
 
-    /// Remember that the object at `addr` (a pipe, a message) carries the VS of `pid`.
+    /// Most object tags one VS may hold: a quarter of the table, so that a tenant who writes
+    /// to many pipes cannot take the tags of every other VS's pipes away.
+    pub fn tag_quota(&self) -> u32 {
+        (self.objects.limit() / 4) as u32
+    }
+
+    /// Remember that the object at `addr` (a pipe, a message) carries the VS of `pid`. A VS
+    /// at its [`Vs::tag_quota`] (or a full table) leaves the object untagged instead, and
+    /// counts it in `tags_refused`: its reader is then classified as if an unclassified task
+    /// wrote, never by the tag of an earlier writer.
     pub fn tag_object(&mut self, addr: u64, pid: u64) {
         let key = object_key(addr);
         let slot = self.slot_of(pid);
+        let old = self.objects.get(key).map(|e| usize::from(e.slot));
+        if old == Some(slot) {
+            return;
+        }
+        let room = slot != 0
+            && self
+                .reg
+                .node(slot)
+                .is_some_and(|n| n.nr_tags < self.tag_quota())
+            && (old.is_some() || self.objects.len() < self.objects.limit());
+        if let Some(old) = old {
+            self.reg.count_tag(old, false);
+            if !room {
+                self.objects.remove(key);
+            }
+        }
         if slot == 0 {
-            self.objects.remove(key);
-        } else if self.objects.entry(key).is_ok() {
+            return;
+        }
+        if room && self.objects.entry(key).is_ok() {
             self.objects.set_slot(key, slot as u16);
+            self.reg.count_tag(slot, true);
+        } else if let Some(c) = self.counters(slot) {
+            c.tags_refused += 1;
         }
     }
 
@@ -689,6 +719,8 @@ impl<S: Store> Vs<S> {
 
     /// The object at `addr` is freed.
     pub fn untag_object(&mut self, addr: u64) {
-        self.objects.remove(object_key(addr));
+        if let Some(e) = self.objects.remove(object_key(addr)) {
+            self.reg.count_tag(usize::from(e.slot), false);
+        }
     }
 }

@@ -302,6 +302,27 @@ where
         Some(old)
     }
 
+    /// Remove every entry for which `keep` is false, in one pass over the positions: O(table)
+    /// where removing them one lookup at a time from the start would be O(table x removed).
+    /// A removal shifts later entries of its probe run back, possibly into the position just
+    /// looked at (which is therefore looked at again), never into an earlier one that could
+    /// still need removing: every entry before the current position was kept. `keep` may see
+    /// an entry more than once. Returns how many were removed.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) -> usize {
+        let mut removed = 0;
+        let mut i = 0;
+        while i < self.entries.len() {
+            let e = self.entries[i];
+            if e.pid != 0 && !keep(&e) {
+                self.remove(e.pid);
+                removed += 1;
+            } else {
+                i += 1;
+            }
+        }
+        removed
+    }
+
     /// Drop the entry of `pid` if it holds nothing: in the root VS, with no reservation and
     /// no nice value to give back.
     pub fn tidy(&mut self, pid: u64) {

@@ -59,6 +59,8 @@ pub struct Node {
     pub nr_reserved: u32,
     /// Members and reservations of this VS and all its descendants: what `max_procs` limits.
     pub subtree: u32,
+    /// Pipes and messages that carry this VS's tag (`classify::Vs::tag_object`).
+    pub nr_tags: u32,
     pub depth: u32,
 }
 
@@ -237,6 +239,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
             nr_members: 0,
             nr_reserved: 0,
             subtree: 0,
+            nr_tags: 0,
             depth: 0,
         });
         Ok(Self {
@@ -289,6 +292,17 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
     /// The VS in `slot`, if any.
     pub fn node(&self, slot: usize) -> Option<&Node> {
         self.slots.get(slot).and_then(|s| s.as_ref())
+    }
+
+    /// Count one tag more (`up`) or one fewer for the VS in `slot` (nothing if it is gone).
+    pub fn count_tag(&mut self, slot: usize, up: bool) {
+        if let Ok(n) = self.node_mut(slot) {
+            n.nr_tags = if up {
+                n.nr_tags.saturating_add(1)
+            } else {
+                n.nr_tags.saturating_sub(1)
+            };
+        }
     }
 
     fn node_mut(&mut self, slot: usize) -> Result<&mut Node> {
@@ -382,6 +396,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
             nr_members: 0,
             nr_reserved: 0,
             subtree: 0,
+            nr_tags: 0,
             depth: depth + 1,
         });
         self.node_mut(parent)?.nr_children += 1;

@@ -433,6 +433,8 @@ proptest! {
                     prop_assert_eq!(n.nr_members, members, "slot {}", slot);
                 }
                 prop_assert_eq!(n.nr_reserved, 0);
+                let tags = vs.objects.iter().filter(|e| usize::from(e.slot) == slot).count();
+                prop_assert_eq!(n.nr_tags as usize, tags, "tags of slot {}", slot);
                 prop_assert_eq!(u64::from(n.nr_members), vs.stats(slot).nr_procs);
             }
             prop_assert_eq!(vs.members.len(), live.iter().filter(|&&t| vs.slot_of(t) != 0).count());
@@ -523,6 +525,49 @@ fn destroy_needs_no_rule_naming_it_and_clears_object_tags() {
     vs.on_exit(7);
     vs.destroy(x).unwrap();
     assert_eq!(vs.object_slot(0xffff_0000_1000), 0);
+}
+
+#[test]
+fn a_vs_at_its_tag_quota_leaves_objects_untagged_and_others_keep_theirs() {
+    let (mut vs, a, _, sa, sb) = two_vs();
+    vs.add_process(7, sa).unwrap();
+    vs.add_process(8, sb).unwrap();
+    let quota = vs.tag_quota() as u64;
+    assert_eq!(
+        quota, 14,
+        "a quarter of the 56 tags a 64-position table holds"
+    );
+    let obj = |i: u64| 0xffff_8880_0001_0000 + 0x40 * i;
+    for i in 0..quota {
+        vs.tag_object(obj(i), 7);
+    }
+    assert_eq!(vs.reg.node(sa).unwrap().nr_tags as u64, quota);
+    // a's next pipe stays untagged, counted; b still tags its own.
+    vs.tag_object(obj(quota), 7);
+    assert_eq!(vs.object_slot(obj(quota)), 0);
+    assert_eq!(vs.stats(sa).tags_refused, 1);
+    vs.tag_object(obj(100), 8);
+    assert_eq!(vs.object_slot(obj(100)), sb);
+    // a writes b's pipe: it cannot take the tag, and b's tag goes (the last writer was a).
+    vs.tag_object(obj(100), 7);
+    assert_eq!(vs.object_slot(obj(100)), 0);
+    assert_eq!(vs.stats(sa).tags_refused, 2);
+    assert_eq!(vs.reg.node(sb).unwrap().nr_tags, 0);
+    // b writes one of a's: the tag moves to b, which frees one of a's quarter.
+    vs.tag_object(obj(0), 8);
+    assert_eq!(vs.object_slot(obj(0)), sb);
+    vs.tag_object(obj(quota), 7);
+    assert_eq!(vs.object_slot(obj(quota)), sa);
+    // A write by a task in the root, and a free, give tags back.
+    vs.tag_object(obj(1), 99);
+    vs.untag_object(obj(2));
+    assert_eq!(vs.reg.node(sa).unwrap().nr_tags as u64, quota - 2);
+    // Destroying a drops its tags (in one pass), b's stay.
+    vs.on_exit(7);
+    vs.destroy(a).unwrap();
+    assert_eq!(vs.objects.len(), 1);
+    assert_eq!(vs.object_slot(obj(0)), sb);
+    assert_eq!(vs.reg.node(sb).unwrap().nr_tags, 1);
 }
 
 #[test]

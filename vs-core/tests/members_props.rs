@@ -10,6 +10,8 @@ enum Op {
     Set(u64, u16),
     Remove(u64),
     Pending(u64, u16),
+    /// Keep only the entries whose slot is above this.
+    Retain(u16),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -23,6 +25,7 @@ fn op() -> impl Strategy<Value = Op> {
         (pid.clone(), 1u16..50).prop_map(|(p, s)| Op::Set(p, s)),
         pid.clone().prop_map(Op::Remove),
         (pid, 0u16..3).prop_map(|(p, s)| Op::Pending(p, s)),
+        (0u16..50).prop_map(Op::Retain),
     ]
 }
 
@@ -51,6 +54,11 @@ proptest! {
                     m.tidy(p);
                     if model.get(&p) == Some(&(0, 0)) { model.remove(&p); }
                 }
+                Op::Retain(min) => {
+                    let before = model.len();
+                    model.retain(|_, v| v.0 > min);
+                    prop_assert_eq!(m.retain(|e| e.slot > min), before - model.len());
+                }
             }
             prop_assert_eq!(m.len(), model.len());
             for (&p, &(s, pe)) in &model {
@@ -78,6 +86,7 @@ proptest! {
                 Op::Set(p, s) => { if let Ok(e) = m.entry(p) { e.slot = s; } }
                 Op::Remove(p) => { m.remove(p); }
                 Op::Pending(p, v) => { if let Some(e) = m.get_mut(p) { e.pending = v; } m.tidy(p); }
+                Op::Retain(min) => { m.retain(|e| e.slot > min); }
             }
         }
         let all: Vec<u64> = m.iter().map(|e| e.pid).collect();
@@ -90,6 +99,33 @@ proptest! {
             i += 1;
         }
         prop_assert_eq!(scanned, all);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+    /// One pass of `retain` over a table filled to its limit, where probe runs are long and
+    /// wrap around the end: exactly the kept entries are left, each found, shadow in step.
+    #[test]
+    fn retain_on_a_full_table_keeps_exactly_the_kept(
+        pids in prop::collection::hash_set(1u64..100_000, 56),
+        drop_mask in any::<u64>(),
+    ) {
+        let shadow: Vec<AtomicU64> = (0..64).map(|_| AtomicU64::new(0)).collect();
+        let mut m = Members::with_shadow(vec![Entry::default(); 64], Some(shadow), None).unwrap();
+        let pids: Vec<u64> = pids.into_iter().collect();
+        for (i, &p) in pids.iter().enumerate() {
+            m.entry(p).unwrap();
+            m.set_slot(p, i as u16);
+        }
+        let dropped = |slot: u16| drop_mask >> slot & 1 == 1;
+        let removed = m.retain(|e| !dropped(e.slot));
+        prop_assert_eq!(removed, (0..56u16).filter(|&s| dropped(s)).count());
+        prop_assert_eq!(m.len(), 56 - removed);
+        for (i, &p) in pids.iter().enumerate() {
+            prop_assert_eq!(m.get(p).is_some(), !dropped(i as u16), "pid {}", p);
+        }
+        prop_assert!(m.shadow_agrees());
     }
 }
 

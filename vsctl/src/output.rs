@@ -153,7 +153,7 @@ struct Counter {
 
 /// Every counter of [`VsStats`] but the reserved ones, in the order the text views show them;
 /// the one table that `stats_json`, `stats_lines` and `stats_table` read.
-const COUNTERS: [Counter; 16] = {
+const COUNTERS: [Counter; 17] = {
     use Unit::{Count, Ns};
     macro_rules! counter {
         ($field:ident, $line:expr, $column:expr, $unit:expr) => {
@@ -190,6 +190,7 @@ const COUNTERS: [Counter; 16] = {
             Some("ACC_REFUSED"),
             Count
         ),
+        counter!(tags_refused, Some("tags refused"), None, Count),
         // The controller's view: one "cpu share now" line in the text (`cpu_now_text`).
         counter!(cpu_target_ppm, None, None, Count),
         counter!(cpu_used_ppm, None, None, Count),
@@ -799,7 +800,7 @@ pub(crate) mod tests {
         assert_eq!(v["stats"]["cpu_time_ns"], 1_234_567_890u64);
         assert_eq!(v["stats"]["tx_bytes"], 1500);
         let keys = v["stats"].as_object().map(|o| o.len());
-        assert_eq!(keys, Some(16), "every VsStats field but _pad and _reserved");
+        assert_eq!(keys, Some(17), "every VsStats field but _pad");
         assert_eq!(
             [
                 &v["stats"]["cpu_subtree_ns"],

@@ -160,6 +160,13 @@ const METRICS: &[Metric] = &[
         help: "Connections of the VS as the requester refused by accept-queue admission.",
         scale: Scale::One,
     },
+    Metric {
+        key: "tags_refused",
+        name: "vs_tags_refused_total",
+        counter: true,
+        help: "Pipe writes and message sends of the VS left untagged: its quarter of the object-tag table was used up.",
+        scale: Scale::One,
+    },
 ];
 
 /// A label value with `\`, `"` and newlines escaped.

@@ -583,6 +583,125 @@ fn addprocess_tree_includes_children_of_threads() -> Outcome {
     Ok(())
 }
 
+/// The tags one VS may hold: a quarter of the module's 28,672 (README, "Pipe and message
+/// tags").
+const TAG_QUOTA: usize = 7168;
+
+/// Close every fd of `fds`.
+fn close_all(fds: &[[i32; 2]]) {
+    for p in fds {
+        // SAFETY: closing fds this test opened.
+        unsafe {
+            libc::close(p[0]);
+            libc::close(p[1]);
+        }
+    }
+}
+
+/// Read one byte from `fd`; true if one came.
+fn read_byte(fd: i32) -> bool {
+    let mut b = [0u8; 1];
+    // SAFETY: reading one byte into a valid buffer.
+    unsafe { libc::read(fd, b.as_mut_ptr() as *mut _, 1) == 1 }
+}
+
+/// A child in `vs` writes one byte to the write end of each pipe of `fds`; its exit status.
+fn write_each_in(vs: u32, fds: &[[i32; 2]]) -> i32 {
+    in_child(|| {
+        let d = Dev::open().unwrap();
+        if d.add_process(vs, getpid(), false).is_err() {
+            return 1;
+        }
+        let all = fds
+            .iter()
+            // SAFETY: writing one byte from a valid buffer to a pipe of this test.
+            .all(|p| unsafe { libc::write(p[1], b"x".as_ptr() as *const _, 1) } == 1);
+        (!all) as i32 * 2
+    })
+}
+
+/// The object-tag table is shared by every VS: a tenant writing to more pipes than its quarter
+/// must not take the tags (and with them the pipe-read classification) of other VSs. Beyond
+/// its quarter its pipes stay untagged and are counted; another VS's pipe still carries its
+/// writer's VS.
+fn a_tenant_cannot_take_every_pipe_tag() -> Outcome {
+    let f = Fixture::new()?;
+    let (rd, wr, hog) = (
+        f.create_simple("t_rd").ctx("rd")?,
+        f.create_simple("t_wr").ctx("wr")?,
+        f.create_simple("t_hog").ctx("hog")?,
+    );
+    f.add_rules(&[
+        rule(VS_EV_PIPE_READ, rd, wr, VS_TARGET_REQ),
+        rule(VS_EV_PIPE_READ, rd, hog, VS_TARGET_REQ),
+    ])
+    .ctx("rules")?;
+    let n = TAG_QUOTA + 10;
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let want = (2 * n + 64) as libc::rlim_t;
+    let more = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: want,
+    };
+    // SAFETY: valid rlimit pointers; root may raise its own limit.
+    check_eq!(
+        unsafe {
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut old)
+                + libc::setrlimit(libc::RLIMIT_NOFILE, &more)
+        },
+        0,
+        "RLIMIT_NOFILE"
+    );
+    let mut fds = vec![[0i32; 2]; n];
+    let mut made = 0;
+    for p in fds.iter_mut() {
+        // SAFETY: valid out-array of two fds.
+        if unsafe { libc::pipe(p.as_mut_ptr()) } != 0 {
+            break;
+        }
+        made += 1;
+    }
+    let result = (|| -> Outcome {
+        check_eq!(made, n, "pipes made");
+        check_eq!(write_each_in(hog, &fds), 0, "the hog's writes");
+        let st = f.get(hog).ctx("GET hog")?.stats;
+        check_eq!(st.tags_refused, 10, "the hog's writes beyond its quarter");
+        // The last pipes are untagged: reading one leaves the reader where it is; an earlier
+        // one carries the hog's VS.
+        f.add_process(rd, getpid(), false).ctx("to rd")?;
+        check!(read_byte(fds[n - 1][0]));
+        check_eq!(f.which(getpid()), Ok(rd), "a pipe the hog could not tag");
+        check!(read_byte(fds[0][0]));
+        check_eq!(
+            f.which(getpid()),
+            Ok(hog),
+            "(pipe-read, rd, req=t_hog) -> (req)"
+        );
+        // Another VS still tags its pipe.
+        let mine = [fds[1]];
+        check_eq!(write_each_in(wr, &mine), 0, "the writer in wr");
+        f.add_process(rd, getpid(), false).ctx("back to rd")?;
+        check!(
+            read_byte(fds[1][0]) && read_byte(fds[1][0]),
+            "two bytes in fds[1]"
+        );
+        check_eq!(
+            f.which(getpid()),
+            Ok(wr),
+            "(pipe-read, rd, req=t_wr) -> (req)"
+        );
+        check_eq!(f.get(wr).ctx("GET wr")?.stats.tags_refused, 0);
+        Ok(())
+    })();
+    close_all(&fds[..made]);
+    // SAFETY: a valid rlimit, the one read above.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
+    result
+}
+
 fn main() {
     run(
         "vs_hostile",
@@ -596,6 +715,7 @@ fn main() {
             path_rules_match_the_file_not_the_path,
             io_uring_workers_join_their_process,
             addprocess_tree_includes_children_of_threads,
+            a_tenant_cannot_take_every_pipe_tag: 120,
         ],
     )
 }
