@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The vsq qdisc end to end: attaching it (as root, under tbf; options refused), per-VS tx
 # counters against what was sent, replace/delete under traffic, a VS destroyed while its
-# packets are queued, the per-pool queue limit, the net-share split, and rmmod with a vsq in
-# place. Traffic goes only through a veth pair into a network namespace this test creates
+# packets are queued, the per-pool queue limit, the net-share split (also of a nested pool),
+# and rmmod with a vsq in place. Traffic goes only through a veth pair into a network namespace this test creates
 # (TEST-NET-2 addresses); every test kills its senders, removes its qdisc and destroys its VSs
 # (all named vq_*), and the namespace goes on exit. Senders are Python processes moved into a
 # VS before they create their socket.
@@ -11,7 +11,7 @@
 . "$(dirname "$0")/vsctl_lib.sh"
 
 ktap_print_header
-ktap_set_plan 10
+ktap_set_plan 11
 
 NS=vsq$$ DEV=vq$$ PEER=vqp$$
 SRC=198.51.100.1 DST=198.51.100.2
@@ -263,7 +263,8 @@ reset() {
 	ip link show "$DEV" >/dev/null 2>&1 && tc qdisc del dev "$DEV" root 2>/dev/null
 	tc qdisc del dev lo root 2>/dev/null
 	echo "$LIMIT0" >$PARAMS/vsq_limit
-	for v in $(vsctl list 2>/dev/null | grep -oE 'vq_[a-z0-9]+'); do vsctl destroy "$v" >/dev/null; done
+	# Children first: the list has a parent before its children.
+	for v in $(vsctl list 2>/dev/null | grep -oE 'vq_[a-z0-9]+' | tac); do vsctl destroy "$v" >/dev/null; done
 }
 cleanup() {
 	reset
@@ -482,32 +483,53 @@ t "queue_limit_drops_counted" limit
 
 # Low enough for two Python senders under TCG to keep both queues full.
 RATE=${VS_VSQ_RATE:-5mbit}
-split() {
-	local s0 s1 t0 t1 r
-	PORT=9007
-	vsctl create vq_s70 --net-share 70 >/dev/null && vsctl create vq_s30 --net-share 30 >/dev/null || return 1
+
+# split_of A B: flood from VSs A and B through tbf $RATE for 3 s; A's part of the bytes both
+# sent (0..1) is in $SPLIT. Not run in a command substitution: its senders are this shell's.
+split_of() {
+	local s0 s1 t0 t1 r fa fb
 	shaped "$RATE" 16k && sink_start 0 300 || return 1
-	flood vq_s70 >/dev/null
-	local f70=$LAST
-	flood vq_s30 >/dev/null
-	local f30=$LAST
-	sending vq_s70 vq_s30 || return 1
+	flood "$1" >/dev/null
+	fa=$LAST
+	flood "$2" >/dev/null
+	fb=$LAST
+	sending "$1" "$2" || return 1
 	sleep 0.5
 	t0=$(date +%s.%N)
-	s0="$(tx vq_s70) $(tx vq_s30)"
+	s0="$(tx "$1") $(tx "$2")"
 	sleep 3
 	t1=$(date +%s.%N)
-	s1="$(tx vq_s70) $(tx vq_s30)"
-	kill -0 "$f70" && kill -0 "$f30" || { ktap_print_msg "a sender ended early"; return 1; }
-	# Fields: packets bytes drops, vq_s70 then vq_s30.
+	s1="$(tx "$1") $(tx "$2")"
+	kill -0 "$fa" && kill -0 "$fb" || { ktap_print_msg "a sender ended early"; return 1; }
+	# Fields: packets bytes drops, A then B.
 	r=$(awk -v a="$s0" -v b="$s1" -v t0="$t0" -v t1="$t1" 'BEGIN {
 		split(a, x); split(b, y)
 		h = y[2] - x[2]; l = y[5] - x[5]
 		printf "%.3f %.2f", (h + l) ? h / (h + l) : 0, (h + l) * 8 / (t1 - t0) / 1e6 }')
-	ktap_print_msg "vq_s70 share of the bytes: ${r% *}, total ${r#* } Mbit/s through tbf $RATE; before: $s0, after: $s1"
-	awk -v s="${r% *}" 'BEGIN { exit !(s >= 0.6 && s <= 0.8) }'
+	ktap_print_msg "$1's part of the bytes: ${r% *}, total ${r#* } Mbit/s through tbf $RATE; before: $s0, after: $s1"
+	SPLIT=${r% *}
+}
+
+split() {
+	PORT=9007
+	vsctl create vq_s70 --net-share 70 >/dev/null && vsctl create vq_s30 --net-share 30 >/dev/null || return 1
+	split_of vq_s70 vq_s30 || return 1
+	awk -v s="$SPLIT" 'BEGIN { exit !(s >= 0.6 && s <= 0.8) }'
 }
 t "net_shares_70_30_split_the_bandwidth" split
+
+# A pool's own part is what the shares drawn from it leave, also those drawn through a VS
+# without a share of its own: vq_x (80 % of vq_p's pool, through vq_m, which keeps vq_p's)
+# leaves vq_p's own tasks 20 %. Counting only vq_p's direct children would leave them all of
+# vq_p's 60 % against vq_x's 48 %: 0.56 of the bytes.
+pool_split() {
+	PORT=9009
+	vsctl create vq_p --net-share 60 >/dev/null && vsctl create vq_m --parent vq_p >/dev/null &&
+		vsctl create vq_x --parent vq_m --net-share 80 >/dev/null || return 1
+	split_of vq_p vq_x || return 1
+	awk -v s="$SPLIT" 'BEGIN { exit !(s >= 0.1 && s <= 0.3) }'
+}
+t "net_pool_own_part_is_what_the_shares_drawn_from_it_leave" pool_split
 
 # --- 6. rmmod (last: it unloads and reloads the module) ---
 
