@@ -369,7 +369,12 @@ impl<S: Store> Vs<S> {
         if target == 0 {
             return ForkCheck::Allow;
         }
-        if self.reg.reserve(target).is_err() {
+        // The child needs a membership entry (and this task one, if it has none), beside the
+        // entries of forks already allowed: a child that found the table full would run
+        // unclassified, outside its VS's limit and share. Refused like a fork at the limit.
+        let need = 1 + usize::from(self.members.get(pid).is_none());
+        let room = self.members.len() + self.reg.reserved() as usize + need <= self.members.limit();
+        if !room || self.reg.reserve(target).is_err() {
             if let Some(c) = self.counters(target) {
                 c.denied_forks += 1;
             }

@@ -216,6 +216,9 @@ pub struct Registry<S> {
     /// Bumped by every change to the tree's shape or attributes (create, destroy, set), so
     /// that what is derived from them can be cached until the next change.
     gen: u64,
+    /// Reservations outstanding in all VSs (the sum of `nr_reserved`): forks allowed whose
+    /// child has no membership entry yet.
+    reserved: u32,
 }
 
 impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
@@ -248,7 +251,13 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
             high: 1,
             next_id: VS_LOCAL_MIN,
             gen: 0,
+            reserved: 0,
         })
+    }
+
+    /// Reservations outstanding in all VSs: each may still take a membership entry.
+    pub fn reserved(&self) -> u32 {
+        self.reserved
     }
 
     /// Number of VSs, root included.
@@ -609,6 +618,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         }
         self.add_subtree(slot, 1)?;
         self.node_mut(slot)?.nr_reserved += 1;
+        self.reserved += 1;
         Ok(())
     }
 
@@ -616,6 +626,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
     pub fn unreserve(&mut self, slot: usize) -> Result<()> {
         let n = self.node_mut(slot)?;
         n.nr_reserved = n.nr_reserved.checked_sub(1).ok_or(Error::Invalid)?;
+        self.reserved = self.reserved.saturating_sub(1);
         self.add_subtree(slot, -1)
     }
 
@@ -624,6 +635,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Registry<S> {
         let n = self.node_mut(slot)?;
         n.nr_reserved = n.nr_reserved.checked_sub(1).ok_or(Error::Invalid)?;
         n.nr_members += 1;
+        self.reserved = self.reserved.saturating_sub(1);
         Ok(())
     }
 

@@ -433,6 +433,7 @@ proptest! {
                     prop_assert_eq!(n.nr_members, members, "slot {}", slot);
                 }
                 prop_assert_eq!(n.nr_reserved, 0);
+                prop_assert_eq!(vs.reg.reserved(), 0);
                 let tags = vs.objects.iter().filter(|e| usize::from(e.slot) == slot).count();
                 prop_assert_eq!(n.nr_tags as usize, tags, "tags of slot {}", slot);
                 prop_assert_eq!(u64::from(n.nr_members), vs.stats(slot).nr_procs);
@@ -525,6 +526,36 @@ fn destroy_needs_no_rule_naming_it_and_clears_object_tags() {
     vs.on_exit(7);
     vs.destroy(x).unwrap();
     assert_eq!(vs.object_slot(0xffff_0000_1000), 0);
+}
+
+/// With the membership table near full, a classified task's fork is refused (EAGAIN) while
+/// the table could not hold its child beside the children of forks already allowed: a child
+/// without an entry would run in the root, outside its VS's limit and share.
+#[test]
+fn a_full_member_table_refuses_classified_forks_rather_than_lose_the_child() {
+    let mut vs = new_vs_with(16);
+    let a = vs
+        .create(&name("a"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let sa = vs.slot_of_id(a).unwrap();
+    // 13 of the 14 entries a 16-position table holds.
+    for pid in 1..=13 {
+        vs.add_process(pid, sa).unwrap();
+    }
+    assert_eq!(vs.fork_check(1), ForkCheck::Allow, "room for one child");
+    assert_eq!(vs.fork_check(2), ForkCheck::Deny, "its entry is spoken for");
+    assert_eq!(vs.stats(sa).denied_forks, 1);
+    vs.on_fork(1, 100);
+    assert_eq!(vs.slot_of(100), sa, "the allowed fork's child is in a");
+    assert_eq!(vs.fork_check(1), ForkCheck::Deny, "the table is full");
+    // An unclassified task's fork needs no entry.
+    assert_eq!(vs.fork_check(500), ForkCheck::Allow);
+    vs.on_fork(500, 501);
+    assert_eq!(vs.slot_of(501), 0);
+    vs.on_exit(100);
+    assert_eq!(vs.fork_check(2), ForkCheck::Allow, "room again");
+    vs.fork_failed(2);
+    assert_eq!(vs.reg.reserved(), 0);
 }
 
 #[test]
