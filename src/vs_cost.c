@@ -15,7 +15,7 @@ DEFINE_PER_CPU(struct vs_gate_cost[VS_G_NR], vs_gate_costs);
 
 static const char *const vs_gate_names[VS_G_NR] = {
 	[VS_G_FORK] = "fork", [VS_G_EXEC] = "exec", [VS_G_EXIT] = "exit",
-	[VS_G_RUNTIME] = "runtime", [VS_G_SOCK_STATE] = "sock_state",
+	[VS_G_RUNTIME] = "runtime", [VS_G_CONNECT] = "connect",
 	[VS_G_FORK_LIMIT] = "fork_limit", [VS_G_FORK_RET] = "fork_ret",
 	[VS_G_TID_EXCHANGE] = "tid_exchange", [VS_G_IO_WORKER] = "io_worker",
 	[VS_G_SOCKET] = "socket", [VS_G_INET_ACCEPT] = "accept",

@@ -115,23 +115,37 @@ static bool vs_tag_is_ours(u32 tag)
 	return !tag || vs_rust_slot_of_tag(tag);
 }
 
-/* Tag a socket with a VS: sk_mark locally, and for IPv4 the DSCP bits of the TOS byte when
- * the VSID is global (1..63), so that a peer on another host can read it from the wire. */
+/*
+ * Tag a socket with a VS: sk_mark locally, and for IPv4 the DSCP bits of the TOS byte when
+ * the VSID is global (1..63), so that a peer on another host can read it from the wire. A
+ * changed mark or TOS can route differently, so the cached route is dropped then, and only
+ * then: the connect gate runs after tcp_v4_connect cached its route, which a socket tagged
+ * at creation with the same VS keeps.
+ */
 static void vs_tag_sock(struct sock *sk, u32 vsid)
 {
+	bool changed = false;
+	u32 mark;
+
 	if (!sk || !vsid)
 		return;
-	if (vs_tag_is_ours(READ_ONCE(sk->sk_mark)))
+	mark = READ_ONCE(sk->sk_mark);
+	if (vs_tag_is_ours(mark) && mark != vsid) {
 		WRITE_ONCE(sk->sk_mark, vsid);
+		changed = true;
+	}
 	if (sk->sk_family == AF_INET) {
 		struct inet_sock *inet = inet_sk(sk);
 		u8 tos = READ_ONCE(inet->tos);
-		u8 dscp = vs_rust_dscp_of(vsid);
+		u8 want = (tos & INET_ECN_MASK) | (vs_rust_dscp_of(vsid) << 2);
 
-		if (vs_tag_is_ours(tos >> 2))
-			WRITE_ONCE(inet->tos, (tos & INET_ECN_MASK) | (dscp << 2));
+		if (vs_tag_is_ours(tos >> 2) && tos != want) {
+			WRITE_ONCE(inet->tos, want);
+			changed = true;
+		}
 	}
-	sk_dst_reset(sk);
+	if (changed)
+		sk_dst_reset(sk);
 }
 
 /* The VS tag a unix socket's peer carries (0: none). */
@@ -256,17 +270,6 @@ static void vs_tp_runtime(void *data, struct task_struct *p, u64 runtime)
 	vs_cost_end(VS_G_RUNTIME, t0);
 }
 
-static void vs_tp_sock_state(void *data, const struct sock *sk, const int oldstate, const int newstate)
-{
-	/* CLOSE -> SYN_SENT happens in the connecting task, under the socket lock. */
-	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT && in_task()) {
-		u64 t0 = vs_cost_begin();
-
-		vs_tag_sock((struct sock *)sk, vs_rust_on_connect(current->pid, smp_processor_id()));
-		vs_cost_end(VS_G_SOCK_STATE, t0);
-	}
-}
-
 static struct vs_tracepoint {
 	const char *name;
 	void *probe;
@@ -276,7 +279,6 @@ static struct vs_tracepoint {
 	{ "sched_process_fork", vs_tp_fork },
 	{ "sched_process_exec", vs_tp_exec },
 	{ "sched_process_exit", vs_tp_exit },
-	{ "inet_sock_set_state", vs_tp_sock_state },
 	{ "sched_stat_runtime", vs_tp_runtime },
 };
 
@@ -380,6 +382,21 @@ static void vs_fe_unix_recv(struct ftrace_regs *fregs)
 	struct socket *sock = (struct socket *)ftrace_regs_get_argument(fregs, 0);
 
 	vs_rust_on_unix_recv(current->pid, smp_processor_id(), vs_unix_peer_tag(sock->sk));
+}
+
+/*
+ * A TCP connection attempt, IPv4 or IPv6, is about to send its SYN (tcp_v4_connect and
+ * tcp_v6_connect call tcp_connect once per attempt, in SYN_SENT; a deferred Fast Open connect
+ * calls it from its first sendmsg): the connecting task is `current`, the socket is locked.
+ * Hooked here rather than at the inet_sock_set_state tracepoint, which every state change of
+ * every TCP socket on the host passes, about ten per connection.
+ */
+static void vs_fe_tcp_connect(struct ftrace_regs *fregs)
+{
+	struct sock *sk = (struct sock *)ftrace_regs_get_argument(fregs, 0);
+
+	if (in_task())
+		vs_tag_sock(sk, vs_rust_on_connect(current->pid, smp_processor_id()));
 }
 
 /*
@@ -546,6 +563,7 @@ static void notrace vs_fentry_call(unsigned long ip, unsigned long parent_ip,
 	{ .sym = s, .fn = f, .gate = g, .arm = a, .ops = { .func = vs_fentry_call } }
 static struct vs_fentry vs_fentries[] = {
 	VS_FENTRY("exchange_tids", vs_fe_exchange_tids, VS_G_TID_EXCHANGE, VS_ARM_ALWAYS),
+	VS_FENTRY("tcp_connect", vs_fe_tcp_connect, VS_G_CONNECT, VS_ARM_ALWAYS),
 	VS_FENTRY("__inet_accept", vs_fe_inet_accept, VS_G_INET_ACCEPT, VS_ARM_ALWAYS),
 	VS_FENTRY("inet_csk_accept", vs_net_fe_accept, VS_G_ACCEPT_QUEUE, VS_ARM_ACCEPT),
 	VS_FENTRY("unix_update_edges", vs_fe_unix_accept, VS_G_UNIX_ACCEPT, VS_ARM_ALWAYS),

@@ -446,6 +446,33 @@ fn socket_tagging() -> Outcome {
     Ok(())
 }
 
+/// The connect gate: a task's TCP connect, over IPv4 and IPv6, applies the connect rules
+/// (once per connection, before the SYN goes out) and tags the socket with where it ends up.
+fn connect_rule_reclassifies_v4_and_v6() -> Outcome {
+    let f = Fixture::new()?;
+    let (a, b) = (mk(&f, "ca")?, mk(&f, "cb")?);
+    f.add_rules(&[rule(VS_EV_CONNECT, a, VS_ANY, b)])
+        .ctx("(connect, ca) -> (cb)")?;
+    for host in ["127.0.0.1:0", "[::1]:0"] {
+        let l = TcpListener::bind(host).ctx(host)?;
+        let addr = l.local_addr().ctx("addr")?;
+        f.add_process(a, getpid(), false).ctx("to ca")?;
+        let c = TcpStream::connect(addr).ctx("connect")?;
+        check_eq!(f.which(getpid()), Ok(b), "{host}: (connect, ca) -> (cb)");
+        check_eq!(
+            sockopt_u32(c.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK),
+            b,
+            "{host}: the socket carries cb"
+        );
+        // A connect from cb: no rule, it stays.
+        let _c2 = TcpStream::connect(addr).ctx("connect again")?;
+        check_eq!(f.which(getpid()), Ok(b), "{host}: no rule for cb");
+    }
+    let hits: u64 = f.rules().ctx("rules")?.iter().map(|r| r.hits).sum();
+    check_eq!(hits, 2, "one hit per connection the rule moved");
+    Ok(())
+}
+
 /// An unconnected TCP socket, created now (so tagged with the current VS).
 fn socket2_like_unconnected() -> Result<i32, vs_selftests::Fail> {
     // SAFETY: plain syscall.
@@ -1141,6 +1168,7 @@ fn main() {
             counts_exact_after_many_forks: 300,
             root_counts_unclassified_work,
             socket_tagging,
+            connect_rule_reclassifies_v4_and_v6,
             accept_reclassifies_by_requester,
             unix_accept_and_recv,
             pipe_read_reclassifies,
