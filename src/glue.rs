@@ -17,6 +17,8 @@ extern "C" {
     fn vs_glue_missing_gates() -> u32;
     fn vs_net_register() -> core::ffi::c_int;
     fn vs_net_unregister();
+    fn vs_vsq_register() -> core::ffi::c_int;
+    fn vs_vsq_unregister();
     fn vs_glue_for_each_task(
         vpid: i32,
         tree: bool,
@@ -164,12 +166,18 @@ pub(crate) fn missing_gates() -> u32 {
     unsafe { vs_glue_missing_gates() }
 }
 
-/// Register the network half (the accept-queue probes and the vsq qdisc), all or none;
-/// dropping the result unregisters it (no vsq instance exists then: each holds a module
-/// reference).
+/// Register the accept queue's kprobes (admission, and a listener's teardown), all or none;
+/// dropping the result unregisters them.
 pub(crate) fn net() -> kernel::error::Result<Registration> {
     // SAFETY: called from module init after the state exists; the pair belongs together.
     unsafe { Registration::new(vs_net_register, vs_net_unregister) }
+}
+
+/// Register the vsq qdisc; dropping the result unregisters it (no vsq instance exists then:
+/// each holds a module reference).
+pub(crate) fn vsq() -> kernel::error::Result<Registration> {
+    // SAFETY: called from module init after the state exists; the pair belongs together.
+    unsafe { Registration::new(vs_vsq_register, vs_vsq_unregister) }
 }
 
 /// A task handed to [`for_each_task`]'s callback; valid for the duration of the callback.

@@ -761,9 +761,11 @@ static bool vs_arm_off;
  */
 static DEFINE_MUTEX(vs_arm_lock);
 
+/* A group with a hook missing since load is not armed: what it has would not work alone. */
 static u32 vs_arm_wanted(void)
 {
-	return READ_ONCE(vs_arm_off) ? 0 : vs_rust_armed_gates() | VS_ARM_ALWAYS;
+	return READ_ONCE(vs_arm_off) ? 0 :
+	       (vs_rust_armed_gates() & ~vs_missing_groups) | VS_ARM_ALWAYS;
 }
 
 /* Arm or disarm one kprobe, saying so when it fails (the work item retries). */
@@ -889,7 +891,10 @@ static void vs_arm(bool lazy)
 	if (lazy && want == armed)
 		return;
 	if (lazy && !(want & ~armed)) {
-		schedule_delayed_work(&vs_arm_work, HZ);
+		/* Not later than a second, even with a backed-off retry pending. */
+		if (!delayed_work_pending(&vs_arm_work) ||
+		    time_after(READ_ONCE(vs_arm_work.timer.expires), jiffies + HZ))
+			mod_delayed_work(system_wq, &vs_arm_work, HZ);
 		return;
 	}
 	mod_delayed_work(system_wq, &vs_arm_work, 0);

@@ -95,6 +95,8 @@ long vs_vsq_head_len(void *priv, u32 pool);
 unsigned long vs_net_probe_misses(void);
 int vs_net_register(void);
 void vs_net_unregister(void);
+int vs_vsq_register(void);
+void vs_vsq_unregister(void);
 
 /* Provided by vs_glue.c. */
 /* Make a kprobed function return `value` at once, through the kernel's own return stub. */

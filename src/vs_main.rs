@@ -79,13 +79,17 @@ module! {
 
 /// The module's registrations, each undone when its guard drops. Fields drop in declaration
 /// order: the device goes first (once it is gone no ioctl can start, and none is running
-/// because an open file holds a module reference, fops.owner), then the gates, then the
-/// network half (its probe on a listener's teardown outlives the accept gate, which can make
-/// a listener managed, so none is left managed after it closes), then the controller (its last tick done, every task vs reniced gets its own nice
-/// back), and the state last. If `init` fails part way, what it registered so far is undone
-/// in reverse order, which is the same order.
+/// because an open file holds a module reference, fops.owner), then the vsq qdisc (no
+/// instance is left: each holds a module reference), the gates, the accept queue's kprobes
+/// (the one on a listener's teardown outlives the accept gate, which can make a listener
+/// managed, so none is left managed after it closes), then the controller (its last tick done,
+/// every task vs reniced gets its own nice back), and the state last. If `init` fails part
+/// way, what it registered so far is undone in reverse order, which is the same order. vsq is
+/// registered after the gates: a qdisc made while the module loads holds a reference that a
+/// failed load would not wait for.
 struct VsModule {
     _misc: glue::Registration,
+    _vsq: glue::Registration,
     _probes: glue::Registration,
     _net: glue::Registration,
     _cpu: cpu::Controller,
@@ -97,6 +101,7 @@ impl kernel::Module for VsModule {
         let state = state::init()?;
         let net = glue::net()?;
         let probes = glue::probes()?;
+        let vsq = glue::vsq()?;
         let misc = glue::misc()?;
         let cpu = cpu::Controller::start();
         pr_info!(
@@ -106,6 +111,7 @@ impl kernel::Module for VsModule {
         );
         Ok(VsModule {
             _misc: misc,
+            _vsq: vsq,
             _probes: probes,
             _net: net,
             _cpu: cpu,

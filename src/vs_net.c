@@ -498,22 +498,32 @@ int vs_net_register(void)
 	ret = register_kprobes(vs_net_kp_ptrs, ARRAY_SIZE(vs_net_kps));
 	vs_net_kps_on = !ret;
 	mutex_unlock(&vs_net_arm_lock);
-	if (ret) {
+	if (ret)
 		pr_err("network kprobes: %d\n", ret);
-		return ret;
-	}
-	ret = register_qdisc(&vsq_ops);
-	if (ret) {
-		pr_err("register_qdisc(vsq): %d\n", ret);
-		vs_net_unregister_kprobes();
-	}
 	/* Nothing to arm yet: the state is new, with no accept rule. */
 	return ret;
 }
 
 void vs_net_unregister(void)
 {
+	vs_net_unregister_kprobes();
+}
+
+/*
+ * The vsq qdisc: registered after the gates, last before /dev/vs, because an instance made
+ * while the module is still loading holds a reference a failed load would not wait for.
+ */
+int vs_vsq_register(void)
+{
+	int ret = register_qdisc(&vsq_ops);
+
+	if (ret)
+		pr_err("register_qdisc(vsq): %d\n", ret);
+	return ret;
+}
+
+void vs_vsq_unregister(void)
+{
 	/* No vsq instance exists: each holds a reference on the module. */
 	unregister_qdisc(&vsq_ops);
-	vs_net_unregister_kprobes();
 }

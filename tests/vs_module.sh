@@ -14,15 +14,21 @@ loaded() {
 }
 ktap_test_result "module_loaded_device_present" loaded
 
-# Every optional hook attached on this kernel (a missing one would refuse its gate's rules),
-# and arming has not failed. A pipe rule, added and deleted, arms and disarms its group.
+# Every optional hook attached on this kernel (a missing one would refuse its gate's rules).
+# A pipe rule hooks pipe_read, and deleting it unhooks it (a second later); arming and
+# disarming did not fail.
 hooks_complete() {
-	local p=/sys/module/vs/parameters id
+	local p=/sys/module/vs/parameters hooks=/sys/kernel/debug/tracing/enabled_functions id _
 	[ -z "$(cat $p/unhooked)" ] || { ktap_print_msg "unhooked: $(cat $p/unhooked)"; return 1; }
 	id=$(vsctl addrule '(pipe-read, *, req=root) -> (keep)') || return 1
-	grep -q "pipe_read" /sys/kernel/debug/tracing/enabled_functions ||
+	grep -qE "^pipe_read " "$hooks" ||
 		{ ktap_print_msg "a pipe rule did not hook pipe_read"; vsctl delrule "$id"; return 1; }
 	vsctl delrule "$id" >/dev/null || return 1
+	for _ in $(seq 50); do
+		grep -qE "^pipe_read " "$hooks" || break
+		sleep 0.1
+	done
+	! grep -qE "^pipe_read " "$hooks" || { ktap_print_msg "pipe_read still hooked 5 s after the last pipe rule"; return 1; }
 	[ "$(cat $p/arm_failures)" = 0 ] || { ktap_print_msg "arm_failures: $(cat $p/arm_failures)"; return 1; }
 }
 ktap_test_result "every_optional_hook_attached_and_armed" hooks_complete
@@ -43,7 +49,7 @@ rmmod_while_open() {
 	local hooks=/sys/kernel/debug/tracing/enabled_functions probes=/sys/kernel/debug/kprobes/list
 	[ -r "$hooks" ] && [ -r "$probes" ] || { ktap_print_msg "no $hooks or $probes"; insmod "$VS_KO"; return 1; }
 	if grep -qE " (kernel_clone|tcp_v4_conn_request|inet_csk_listen_stop)\+" "$probes" ||
-		grep -qE "^(sock_alloc_file|free_pipe_info|exchange_tids|pipe_read|store_msg|inet_csk_accept) " "$hooks"; then
+		grep -qE "^(sock_alloc_file|tcp_connect|free_pipe_info|exchange_tids|pipe_read|store_msg|inet_csk_accept) " "$hooks"; then
 		ktap_print_msg "a probe or hook is left after rmmod"
 		insmod "$VS_KO"
 		return 1

@@ -112,11 +112,12 @@ t "set_values_attach_detach" set_attach_detach
 stats() {
 	local id
 	id=$(vsctl create t_s) || return 1
-	want "stats --json of one" "$(vsctl stats t_s --json | jget '[d["id"], d["name"], len(d["stats"]), d["stats"]["nr_procs"]]')" "[$id, \"t_s\", 16, 0]" &&
+	want "stats --json of one" "$(vsctl stats t_s --json | jget '[d["id"], d["name"], len(d["stats"]), d["stats"]["nr_procs"]]')" "[$id, \"t_s\", 17, 0]" &&
 		want "stats --json of all" "$(vsctl stats --json | jget '[len(d) - '"$base"', d[0]["name"], "forks" in d[-1]["stats"]]')" '[1, "root", true]' &&
 		vsctl stats | head -1 | grep -qE '^NAME +ID +PROCS +CPU_TIME +FORKS ' &&
 		vsctl stats | grep -qE "^t_s +$id +0 +0\.000s " &&
-		vsctl stats t_s | grep -qx "name          t_s (id $id)"
+		vsctl stats t_s | grep -qx "name          t_s (id $id)" &&
+		vsctl stats t_s | grep -qE "^tags refused +0$"
 }
 t "stats_text_and_json" stats
 

@@ -47,14 +47,20 @@ pub fn wanted(rule_events: u32, any_limit: bool) -> u32 {
     arm
 }
 
-/// The event bits of `rule_events` whose gate is in one of the `missing` groups (hooks the
-/// running kernel would not let the module attach at load): rules for them would never
-/// match, so the module refuses them (`EOPNOTSUPP`) rather than accept rules it cannot keep.
+/// The groups whose hook decides a gate: without it, the gate's rules never match. The
+/// accept gate's deciding hook (`__inet_accept`) is always armed; `ARM_ACCEPT` only orders a
+/// managed listener's queue, so accept rules keep working without it.
+const DECIDING: u32 = ARM_PIPE | ARM_MSG | ARM_UNIX_RECV;
+
+/// The event bits of `rule_events` whose deciding hook is in one of the `missing` groups
+/// (hooks the running kernel would not let the module attach at load): rules for them would
+/// never match, so the module refuses them (`EOPNOTSUPP`) rather than accept rules it cannot
+/// keep.
 pub fn unavailable(rule_events: u32, missing: u32) -> u32 {
     let mut events = 0;
     for event in 0..u32::BITS {
         let bit = 1u32 << event;
-        if rule_events & bit != 0 && wanted(bit, false) & missing != 0 {
+        if rule_events & bit != 0 && wanted(bit, false) & missing & DECIDING != 0 {
             events |= bit;
         }
     }
@@ -102,7 +108,9 @@ mod tests {
             1 << VS_EV_MSG_RECV | 1 << VS_EV_UNIX_RECV
         );
         assert_eq!(unavailable(1 << VS_EV_FORK, ARM_PIPE | ARM_MSG), 0);
-        // The fork limit's group belongs to no rule event.
+        // The fork limit's group belongs to no rule event; without the accept queue's hook,
+        // accept rules still classify (only the queue is not ordered by share).
         assert_eq!(unavailable(all, ARM_FORK_LIMIT), 0);
+        assert_eq!(unavailable(all, ARM_ACCEPT), 0);
     }
 }

@@ -31,6 +31,12 @@ fn new_vs() -> Vs<VecStore> {
 
 /// A fresh `Vs` whose member table has `members` positions (a power of two).
 fn new_vs_with(members: usize) -> Vs<VecStore> {
+    new_vs_sized(members, 64)
+}
+
+/// A fresh `Vs` with `members` member-table and `objects` object-table positions (powers of
+/// two).
+fn new_vs_sized(members: usize, objects: usize) -> Vs<VecStore> {
     let blank = Rule::BLANK;
     Vs::new(Tables {
         slots: vec![None; 16],
@@ -39,8 +45,8 @@ fn new_vs_with(members: usize) -> Vs<VecStore> {
         gate_view: (0..16).map(|_| AtomicU64::new(0)).collect(),
         member_blocks: (0..8).map(|_| AtomicU64::new(0)).collect(),
         decisions: vec![Default::default(); 8],
-        objects: vec![Entry::default(); 64],
-        object_shadow: (0..64).map(|_| AtomicU64::new(0)).collect(),
+        objects: vec![Entry::default(); objects],
+        object_shadow: (0..objects).map(|_| AtomicU64::new(0)).collect(),
         rules: vec![blank; 32],
         index: vec![IndexEntry::default(); 32],
         stats: vec![VsStats::default(); 16],
@@ -135,7 +141,7 @@ const OBJECT_EVENTS: [u32; 2] = [VS_EV_PIPE_READ, VS_EV_MSG_RECV];
 
 /// A kernel object's address, as the glue passes it (upper 16 bits set).
 fn object_addr(i: usize) -> u64 {
-    0xffff_8880_0000_0000 + 0x40 * (i as u64 % 4)
+    0xffff_8880_0000_0000 + 0x40 * (i as u64 % 20)
 }
 
 /// Rule hit counts, in id order, with those the stay caches hold.
@@ -170,9 +176,9 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0usize..64, 0usize..5, 0usize..4).prop_map(|(task, event, req)| Op::Gate { task, event, req }),
         1 => (0usize..3, 0usize..5, 0usize..3, any::<bool>())
             .prop_map(|(event, cur, target, delete)| Op::Rule { event, cur, target, delete }),
-        2 => (0usize..64, 0usize..4).prop_map(|(task, obj)| Op::Write { task, obj }),
-        2 => (0usize..64, 0usize..4, 0usize..2).prop_map(|(task, obj, event)| Op::Read { task, obj, event }),
-        1 => (0usize..4).prop_map(Op::Free),
+        2 => (0usize..64, 0usize..20).prop_map(|(task, obj)| Op::Write { task, obj }),
+        2 => (0usize..64, 0usize..20, 0usize..2).prop_map(|(task, obj, event)| Op::Read { task, obj, event }),
+        1 => (0usize..20).prop_map(Op::Free),
         1 => (0usize..4, 0usize..5, 0usize..5, 0usize..3)
             .prop_map(|(event, cur, req, target)| Op::ObjectRule { event, cur, req, target }),
     ]
@@ -214,7 +220,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
     #[test]
     fn counts_match_live_tasks(ops in prop::collection::vec(op(), 1..200)) {
-        let mut vs = new_vs();
+        let mut vs = new_vs_sized(256, 16); // 14 tags, 3 per VS: the quota is reached
         let ids = setup(&mut vs);
         let mut live: Vec<u64> = vec![1, 2];
         let mut next_pid = 100u64;
@@ -351,8 +357,21 @@ proptest! {
                     let addr = object_addr(obj);
                     let quick = vs.unlocked(&seq).tag_unchanged(object_key(addr), t);
                     let before = vs.object_slot(addr);
+                    let s = vs.slot_of(t);
+                    // A VS at its quota (3 of the 14 tags here), or with the table full, cannot take
+                    // another object.
+                    let at_quota = s != 0 && before != s
+                        && (vs.reg.node(s).unwrap().nr_tags >= vs.tag_quota()
+                            || before == 0 && vs.objects.len() >= vs.objects.limit());
+                    let refused = vs.stats(s).tags_refused;
                     vs.tag_object(addr, t);
-                    prop_assert_eq!(vs.object_slot(addr), vs.slot_of(t), "a write tags with the writer's VS");
+                    if at_quota {
+                        prop_assert_eq!(vs.object_slot(addr), 0, "over quota: left untagged");
+                        prop_assert_eq!(vs.stats(s).tags_refused, refused + 1);
+                    } else {
+                        prop_assert_eq!(vs.object_slot(addr), s, "a write tags with the writer's VS");
+                        prop_assert_eq!(vs.stats(s).tags_refused, refused);
+                    }
                     if quick {
                         prop_assert_eq!(before, vs.object_slot(addr), "the unlocked write skipped a new tag");
                     }

@@ -164,7 +164,7 @@ const METRICS: &[Metric] = &[
         key: "tags_refused",
         name: "vs_tags_refused_total",
         counter: true,
-        help: "Pipe writes and message sends of the VS left untagged: its quarter of the object-tag table was used up.",
+        help: "Pipe writes and message sends of the VS left untagged: its quarter of the object-tag table, or the table, was full.",
         scale: Scale::One,
     },
 ];
