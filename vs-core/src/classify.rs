@@ -362,9 +362,15 @@ impl<S: Store> Vs<S> {
     /// Fork gate, before the fork (syscall entry): decide the child's VS and reserve room in
     /// it. A child headed for the root needs no reservation.
     pub fn fork_check(&mut self, pid: u64) -> ForkCheck {
-        // A reservation left by a fork whose failure we did not see is stale now.
-        self.drop_pending(pid);
-        let cur = self.slot_of(pid);
+        // One lookup of the task's entry for the common case (this runs on every fork while
+        // some VS has a limit). A reservation left by a fork whose failure we did not see is
+        // stale now; dropping it may remove the entry.
+        let mut entry = self.members.get(pid).copied();
+        if entry.is_some_and(|e| e.pending != 0) {
+            self.drop_pending(pid);
+            entry = self.members.get(pid).copied();
+        }
+        let cur = entry.map_or(0, |e| usize::from(e.slot));
         let target = self.decide(VS_EV_FORK, cur, None, Exe::NONE).unwrap_or(cur);
         if target == 0 {
             return ForkCheck::Allow;
@@ -372,7 +378,7 @@ impl<S: Store> Vs<S> {
         // The child needs a membership entry (and this task one, if it has none), beside the
         // entries of forks already allowed: a child that found the table full would run
         // unclassified, outside its VS's limit and share. Refused like a fork at the limit.
-        let need = 1 + usize::from(self.members.get(pid).is_none());
+        let need = 1 + usize::from(entry.is_none());
         let room = self.members.len() + self.reg.reserved() as usize + need <= self.members.limit();
         if !room || self.reg.reserve(target).is_err() {
             if let Some(c) = self.counters(target) {
