@@ -611,16 +611,26 @@ static void vs_fentries_unregister(void)
 	}
 }
 
-/*
- * The arming groups with a hook that could not be set up at load (constant after it): their
- * gates' rules are refused with EOPNOTSUPP (arming.rs, unavailable), not accepted and never
- * matched.
- */
-static u32 vs_missing_groups;
+/* An optional hook whose filter could not be set at load: its function is not hooked. */
+static bool vs_fentry_missing(const struct vs_fentry *fe)
+{
+	return fe->arm != VS_ARM_ALWAYS && !fe->filtered;
+}
 
+/*
+ * The arming groups with a hook that could not be set up at load (constant while loaded):
+ * their gates' rules are refused with EOPNOTSUPP (arming.rs, unavailable), not accepted and
+ * never matched.
+ */
 u32 vs_glue_missing_gates(void)
 {
-	return vs_missing_groups;
+	u32 groups = 0;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(vs_fentries); i++)
+		if (vs_fentry_missing(&vs_fentries[i]))
+			groups |= vs_fentries[i].arm;
+	return groups;
 }
 
 /*
@@ -632,7 +642,6 @@ static int vs_fentries_register(void)
 {
 	int i, ret = 0;
 
-	vs_missing_groups = 0;
 	for (i = 0; i < ARRAY_SIZE(vs_fentries) && !ret; i++) {
 		struct vs_fentry *fe = &vs_fentries[i];
 		unsigned long addr = vs_symbol_addr(fe->sym);
@@ -643,7 +652,6 @@ static int vs_fentries_register(void)
 		if (ret && fe->arm != VS_ARM_ALWAYS) {
 			pr_warn("cannot hook %s (%d): rules for its gate are refused\n", fe->sym,
 				ret);
-			vs_missing_groups |= fe->arm;
 			ret = 0;
 			continue;
 		}
@@ -663,7 +671,7 @@ static int vs_unhooked_get(char *buf, const struct kernel_param *kp)
 	int i, len = 0;
 
 	for (i = 0; i < ARRAY_SIZE(vs_fentries); i++)
-		if (vs_fentries[i].arm != VS_ARM_ALWAYS && !vs_fentries[i].filtered)
+		if (vs_fentry_missing(&vs_fentries[i]))
 			len += sysfs_emit_at(buf, len, "%s%s", len ? " " : "", vs_fentries[i].sym);
 	return len + sysfs_emit_at(buf, len, "\n");
 }
@@ -765,7 +773,7 @@ static DEFINE_MUTEX(vs_arm_lock);
 static u32 vs_arm_wanted(void)
 {
 	return READ_ONCE(vs_arm_off) ? 0 :
-	       (vs_rust_armed_gates() & ~vs_missing_groups) | VS_ARM_ALWAYS;
+	       (vs_rust_armed_gates() & ~vs_glue_missing_gates()) | VS_ARM_ALWAYS;
 }
 
 /* Arm or disarm one kprobe, saying so when it fails (the work item retries). */

@@ -476,15 +476,6 @@ unsigned long vs_net_probe_misses(void)
 	return n;
 }
 
-static void vs_net_unregister_kprobes(void)
-{
-	mutex_lock(&vs_net_arm_lock);
-	if (vs_net_kps_on)
-		unregister_kprobes(vs_net_kp_ptrs, ARRAY_SIZE(vs_net_kps));
-	vs_net_kps_on = false;
-	mutex_unlock(&vs_net_arm_lock);
-}
-
 int vs_net_register(void)
 {
 	int i, ret;
@@ -506,7 +497,11 @@ int vs_net_register(void)
 
 void vs_net_unregister(void)
 {
-	vs_net_unregister_kprobes();
+	mutex_lock(&vs_net_arm_lock);
+	if (vs_net_kps_on)
+		unregister_kprobes(vs_net_kp_ptrs, ARRAY_SIZE(vs_net_kps));
+	vs_net_kps_on = false;
+	mutex_unlock(&vs_net_arm_lock);
 }
 
 /*

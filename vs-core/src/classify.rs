@@ -184,12 +184,11 @@ impl<S: Store> Vs<S> {
 
     /// Destroy a VS: refused while a rule names it, besides [`Registry::destroy`]'s reasons.
     pub fn destroy(&mut self, id: u32) -> Result<()> {
-        if self.reg.find(id).is_some() && self.rules.references(id) {
+        let slot = self.reg.find(id);
+        if slot.is_some() && self.rules.references(id) {
             return Err(Error::Busy);
         }
-        let tagged = self
-            .reg
-            .find(id)
+        let tagged = slot
             .and_then(|slot| self.reg.node(slot))
             .is_some_and(|n| n.nr_tags != 0);
         self.reg.destroy(id)?;
