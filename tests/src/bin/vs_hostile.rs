@@ -623,7 +623,7 @@ fn write_each_in(vs: u32, fds: &[[i32; 2]]) -> i32 {
 /// The object-tag table is shared by every VS: a tenant writing to more pipes than its quarter
 /// must not take the tags (and with them the pipe-read classification) of other VSs. Beyond
 /// its quarter its pipes stay untagged and are counted; another VS's pipe still carries its
-/// writer's VS.
+/// writer's VS. Destroying the tenant with its pipes open takes its tags away.
 fn a_tenant_cannot_take_every_pipe_tag() -> Outcome {
     let f = Fixture::new()?;
     let (rd, wr, hog) = (
@@ -631,11 +631,12 @@ fn a_tenant_cannot_take_every_pipe_tag() -> Outcome {
         f.create_simple("t_wr").ctx("wr")?,
         f.create_simple("t_hog").ctx("hog")?,
     );
-    f.add_rules(&[
-        rule(VS_EV_PIPE_READ, rd, wr, VS_TARGET_REQ),
-        rule(VS_EV_PIPE_READ, rd, hog, VS_TARGET_REQ),
-    ])
-    .ctx("rules")?;
+    let first = f
+        .add_rules(&[
+            rule(VS_EV_PIPE_READ, rd, wr, VS_TARGET_REQ),
+            rule(VS_EV_PIPE_READ, rd, hog, VS_TARGET_REQ),
+        ])
+        .ctx("rules")?;
     let n = TAG_QUOTA + 10;
     let mut old = libc::rlimit {
         rlim_cur: 0,
@@ -694,6 +695,39 @@ fn a_tenant_cannot_take_every_pipe_tag() -> Outcome {
             "(pipe-read, rd, req=t_wr) -> (req)"
         );
         check_eq!(f.get(wr).ctx("GET wr")?.stats.tags_refused, 0);
+
+        // The hog goes while its pipes are open: their tags go with it. A VS created next
+        // takes the hog's registry slot (free slots are taken lowest first), so a tag left
+        // behind would now name it: a reader of the hog's pipe must stay where it is, and the
+        // new VS must start with none of the hog's tags counted against its quota.
+        f.del_rule(first + 1).ctx("delete the hog's rule")?;
+        f.destroy(hog).ctx("destroy the hog")?;
+        let new = f.create_simple("t_new").ctx("new")?;
+        f.add_rules(&[rule(VS_EV_PIPE_READ, rd, new, VS_TARGET_REQ)])
+            .ctx("the new VS's rule")?;
+        f.add_process(rd, getpid(), false).ctx("rd again")?;
+        check!(read_byte(fds[2][0]));
+        check_eq!(
+            f.which(getpid()),
+            Ok(rd),
+            "a pipe the destroyed hog wrote is untagged"
+        );
+        check_eq!(
+            write_each_in(new, &fds[3..3 + TAG_QUOTA]),
+            0,
+            "the new VS's writes"
+        );
+        check_eq!(
+            f.get(new).ctx("GET new")?.stats.tags_refused,
+            0,
+            "a quota's worth of pipes, none refused"
+        );
+        check!(read_byte(fds[3][0]));
+        check_eq!(
+            f.which(getpid()),
+            Ok(new),
+            "(pipe-read, rd, req=t_new) -> (req)"
+        );
         Ok(())
     })();
     close_all(&fds[..made]);
