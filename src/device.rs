@@ -155,6 +155,8 @@ fn get(arg: usize) -> Result {
     let req: VsInfo = read_user(arg)?;
     let info = state::with(|s| {
         s.vs.fold_charges();
+        // The refused tag writes counted without the lock, into `tags_refused`.
+        s.vs.fold_stays();
         let slot = s.vs.slot_of_id(req.id).ok_or(ENOENT)?;
         info(s, slot)
     })?;
@@ -168,6 +170,7 @@ fn list(arg: usize) -> Result {
     let mut out = KVVec::<VsInfo>::with_capacity(cap, state::gfp_quiet())?;
     req.count = state::with(|s| {
         s.vs.fold_charges();
+        s.vs.fold_stays();
         for slot in s.vs.reg.slots_by_depth().take(cap) {
             // Capacity was reserved above, so this push does not allocate.
             out.push(info(s, slot)?, GFP_ATOMIC)?;

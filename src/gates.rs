@@ -248,17 +248,19 @@ extern "C" fn vs_rust_on_msg_recv(pid: i32, cpu: u32, msg: usize) {
 }
 
 #[no_mangle]
-extern "C" fn vs_rust_tag_object(addr: usize, pid: i32) {
+extern "C" fn vs_rust_tag_object(addr: usize, pid: i32, cpu: u32) {
     // An unclassified writer removes a tag; with no tags and no members there is none.
     if HINTS.no_members() && HINTS.no_objects() {
         return;
     }
-    // A writer that keeps writing the same pipe leaves its tag as it was.
-    if state::unlocked().tag_unchanged(object_key(addr as u64), key(pid)) {
+    // A writer that keeps writing the same pipe leaves its tag as it was; a VS at its tag
+    // quota is refused on its CPU.
+    let cpu = cpu as usize;
+    if state::unlocked().tag_write(object_key(addr as u64), key(pid), cpu) {
         return;
     }
     let _ = state::with(|s| {
-        s.vs.tag_object(addr as u64, key(pid));
+        s.vs.tag_object(addr as u64, key(pid), cpu);
         Ok(())
     });
 }

@@ -454,7 +454,7 @@ static void *vs_pipe_of(struct ftrace_regs *fregs)
 
 static void vs_fe_pipe_write(struct ftrace_regs *fregs)
 {
-	vs_rust_tag_object((unsigned long)vs_pipe_of(fregs), current->pid);
+	vs_rust_tag_object((unsigned long)vs_pipe_of(fregs), current->pid, smp_processor_id());
 }
 
 static void vs_fe_pipe_read(struct ftrace_regs *fregs)
@@ -701,7 +701,7 @@ static int vs_krp_load_msg_ret(struct kretprobe_instance *ri, struct pt_regs *re
 	void *msg = (void *)regs_return_value(regs);
 
 	if (!IS_ERR_OR_NULL(msg))
-		vs_rust_tag_object((unsigned long)msg, current->pid);
+		vs_rust_tag_object((unsigned long)msg, current->pid, smp_processor_id());
 	vs_cost_end(VS_G_MSG_LOAD, t0);
 	return 0;
 }

@@ -55,7 +55,7 @@ void vs_rust_on_pipe_read(pid_t pid, unsigned int cpu, unsigned long obj);
 void vs_rust_on_msg_recv(pid_t pid, unsigned int cpu, unsigned long obj);
 /* The DSCP value that carries VS `vsid` on the wire (0: it does not travel). */
 u8 vs_rust_dscp_of(u32 vsid);
-void vs_rust_tag_object(unsigned long addr, pid_t pid);
+void vs_rust_tag_object(unsigned long addr, pid_t pid, unsigned int cpu);
 void vs_rust_untag_object(unsigned long addr);
 void vs_rust_bind_task(void *ctx, pid_t pid, const void *task);
 

@@ -18,7 +18,7 @@ use crate::charge_cache;
 use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
 use crate::rules::{Decision, Exe, IndexEntry, Rule, RuleTable, Verdict};
 use crate::share::{self, PoolCtl, Scratch};
-use crate::stay_cache::{self, Key};
+use crate::stay_cache::{self, Counter, Key, TAG_WRITE};
 use crate::tree::{Error, Registry, Result, Slot};
 use crate::unlocked::{object_key, view_word};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -197,10 +197,13 @@ impl<S: Store> Vs<S> {
         }
         // Pipe/message tags of the VS would now point at a dead (or reused) slot. One pass
         // over the table, and none for a VS without tags: this runs under the state lock.
-        if tagged {
+        if let (true, Some(slot)) = (tagged, slot) {
             let reg = &self.reg;
             self.objects
                 .retain(|e| reg.node(usize::from(e.slot)).is_some());
+            // Its refusals, counted without the lock, go with it: a VS that takes the slot
+            // starts with room.
+            stay_cache::forget(&self.stays, refusal_key(slot), |_, _| {});
         }
         Ok(())
     }
@@ -578,9 +581,10 @@ impl<S: Store> Vs<S> {
                 0
             },
         };
-        let rules = &mut self.rules;
-        stay_cache::fill(&self.stays, cpu, key, rule.unwrap_or(0), |id, n| {
-            rules.add_hits(id, n)
+        let counter = rule.map_or(Counter::None, Counter::Rule);
+        let (rules, stats) = (&mut self.rules, &mut self.stats);
+        stay_cache::fill(&self.stays, cpu, key, counter, |c, n| {
+            count_stays(rules, stats, c, n)
         });
         self.reg.node(cur).map_or(VS_ROOT, |n| n.id)
     }
@@ -617,11 +621,11 @@ impl<S: Store> Vs<S> {
         (cur, decided.map(|(rule, _)| rule), stayed)
     }
 
-    /// Fold the hits the object gates counted without the lock into the rules' counts, before
-    /// they are read.
+    /// Fold the hits the object gates counted without the lock into the rules' counts, and
+    /// the refused tag writes into the VSs' `tags_refused`, before they are read.
     pub fn fold_stays(&mut self) {
-        let rules = &mut self.rules;
-        stay_cache::fold(&self.stays, |id, n| rules.add_hits(id, n));
+        let (rules, stats) = (&mut self.rules, &mut self.stats);
+        stay_cache::fold(&self.stays, |c, n| count_stays(rules, stats, c, n));
     }
 
     /// Clear the gate view if the tree or the rules changed since its words were filled (see
@@ -636,8 +640,8 @@ impl<S: Store> Vs<S> {
             }
             // The stay cache's keys name slots and its entries rules: both may mean something
             // else now. Hits of a deleted rule go with it.
-            let rules = &mut self.rules;
-            stay_cache::clear(&self.stays, |id, n| rules.add_hits(id, n));
+            let (rules, stats) = (&mut self.rules, &mut self.stats);
+            stay_cache::clear(&self.stays, |c, n| count_stays(rules, stats, c, n));
         }
     }
 
@@ -681,33 +685,37 @@ impl<S: Store> Vs<S> {
     }
 
     /// Most object tags one VS may hold: a quarter of the table, so that a tenant who writes
-    /// to many pipes cannot take the tags of every other VS's pipes away.
+    /// to many pipes cannot take the tags of every other VS's pipes away (see also
+    /// [`may_tag`]).
     pub fn tag_quota(&self) -> u32 {
         (self.objects.limit() / 4) as u32
     }
 
-    /// Remember that the object at `addr` (a pipe, a message) carries the VS of `pid`. A VS
-    /// at its [`Vs::tag_quota`] (or a full table) leaves the object untagged instead, and
-    /// counts it in `tags_refused`: its reader is then classified as if an unclassified task
-    /// wrote, never by the tag of an earlier writer.
-    pub fn tag_object(&mut self, addr: u64, pid: u64) {
+    /// Remember that the object at `addr` (a pipe, a message) carries the VS of `pid`, which
+    /// writes it on CPU `cpu` (the caller's). A VS at its [`Vs::tag_quota`] (or holding as
+    /// many tags as the table has room left: [`may_tag`]) leaves the object untagged instead, and counts it in `tags_refused`: its reader is then
+    /// classified as if an unclassified task wrote, never by the tag of an earlier writer. A
+    /// refusal for the quota is remembered in `cpu`'s stay cache, so that the VS's next writes
+    /// to untagged objects are refused and counted there, without the lock
+    /// (`unlocked::Unlocked::tag_write`), until its tags drop below the quota.
+    pub fn tag_object(&mut self, addr: u64, pid: u64, cpu: usize) {
         let key = object_key(addr);
         let slot = self.slot_of(pid);
         let old = self.objects.get(key).map(|e| usize::from(e.slot));
         if old == Some(slot) {
             return;
         }
-        let room = slot != 0
-            && self
-                .reg
-                .node(slot)
-                .is_some_and(|n| n.nr_tags < self.tag_quota())
-            && (old.is_some() || self.objects.len() < self.objects.limit());
+        let quota = self.tag_quota();
+        let held = self.reg.node(slot).map_or(0, |n| n.nr_tags);
+        let at_quota = held >= quota;
+        // A retag gives the old tag's position back.
+        let free = self.objects.limit() - self.objects.len() + usize::from(old.is_some());
+        let room = slot != 0 && may_tag(held, quota, free);
         if let Some(old) = old {
-            self.reg.count_tag(old, false);
             if !room {
                 self.objects.remove(key);
             }
+            self.drop_tag(old);
         }
         if slot == 0 {
             return;
@@ -715,8 +723,33 @@ impl<S: Store> Vs<S> {
         if room && self.objects.entry(key).is_ok() {
             self.objects.set_slot(key, slot as u16);
             self.reg.count_tag(slot, true);
-        } else if let Some(c) = self.counters(slot) {
+            return;
+        }
+        if let Some(c) = self.counters(slot) {
             c.tags_refused += 1;
+        }
+        if at_quota {
+            let key = refusal_key(slot);
+            let (rules, stats) = (&mut self.rules, &mut self.stats);
+            stay_cache::fill(&self.stays, cpu, key, Counter::TagsRefused(slot), |c, n| {
+                count_stays(rules, stats, c, n)
+            });
+        }
+    }
+
+    /// The VS in `slot` holds one tag less. Below its quota now, it has room again: its CPUs
+    /// must stop refusing its writes without the lock.
+    fn drop_tag(&mut self, slot: usize) {
+        self.reg.count_tag(slot, false);
+        if self
+            .reg
+            .node(slot)
+            .is_some_and(|n| n.nr_tags + 1 == self.tag_quota())
+        {
+            let (rules, stats) = (&mut self.rules, &mut self.stats);
+            stay_cache::forget(&self.stays, refusal_key(slot), |c, n| {
+                count_stays(rules, stats, c, n)
+            });
         }
     }
 
@@ -730,7 +763,47 @@ impl<S: Store> Vs<S> {
     /// The object at `addr` is freed.
     pub fn untag_object(&mut self, addr: u64) {
         if let Some(e) = self.objects.remove(object_key(addr)) {
-            self.reg.count_tag(usize::from(e.slot), false);
+            self.drop_tag(usize::from(e.slot));
+        }
+    }
+}
+
+/// Whether a VS that holds `held` object tags may take one more, with `free` positions of
+/// the table left: below its `quota`, and below what is free. The second bound is what keeps
+/// room for the others whatever the number of VSs at their quota: k VSs writing without end
+/// stop at about a k+1-th of the table each and leave as much free, where with the quota
+/// alone four of them would fill it. A VS with no tag may take one while anything is free.
+pub fn may_tag(held: u32, quota: u32, free: usize) -> bool {
+    held < quota && (held as usize) < free
+}
+
+/// The stay cache's key for the refused tag writes of the VS in `slot`.
+fn refusal_key(slot: usize) -> Key {
+    Key {
+        event: TAG_WRITE,
+        cur: slot,
+        req: 0,
+    }
+}
+
+/// Add `n` hits the stay cache counted for `counter`: to a rule, or to a VS's refused tags.
+fn count_stays<R, I, D>(
+    rules: &mut RuleTable<R, I, D>,
+    stats: &mut [VsStats],
+    counter: Counter,
+    n: u64,
+) where
+    R: core::ops::DerefMut<Target = [Rule]>,
+    I: core::ops::DerefMut<Target = [IndexEntry]>,
+    D: core::ops::DerefMut<Target = [Decision]>,
+{
+    match counter {
+        Counter::None => {}
+        Counter::Rule(id) => rules.add_hits(id, n),
+        Counter::TagsRefused(slot) => {
+            if let Some(s) = stats.get_mut(slot) {
+                s.tags_refused += n;
+            }
         }
     }
 }

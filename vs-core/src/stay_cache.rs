@@ -11,10 +11,19 @@
 //! rule decided; the next such read adds to the entry's count with one CAS, and the counts
 //! are folded into the rules' hit counts under the lock.
 //!
+//! The same entries keep a second kind of count: the **refused tag writes** of a VS at its
+//! object-tag quota (`classify::Vs::tag_object`). Such a VS's every write to an untagged pipe
+//! is refused and counted; without the cache each took the state lock, so a tenant at its
+//! quota writing from many CPUs would serialise them on it, and every other VS's locked gates
+//! with them. An entry of the pseudo-event [`TAG_WRITE`] for the writer's slot says that VS is
+//! at its quota: the entry is filled when a write is refused for the quota, and forgotten
+//! ([`forget`]) when the VS's tag count drops below it, so it never says so of a VS that has
+//! room.
+//!
 //! Layout: [`WAYS`] entries per CPU, each two `AtomicU64`: the **key word** (bit 63 valid,
 //! bits 59..=62 the event, 47..=58 the reader's slot, 35..=46 the writer's, 0..=34 the hits
-//! not yet folded) and the **rule id** (0: no rule matched, so no hit to count). An entry is
-//! direct-mapped by its key.
+//! not yet folded) and the **counter word**, whose count the hits are ([`Counter`]). An entry
+//! is direct-mapped by its key.
 //!
 //! Who writes what:
 //! - the owner CPU's locked gate fills an entry ([`fill`]), rule id first: only with the
@@ -22,7 +31,8 @@
 //! - the owner CPU's unlocked gate adds one hit ([`hit`]) with a CAS on the key word, which
 //!   fails if the word changed since it was read;
 //! - a fold from any CPU under the lock takes the counts out ([`fold`], a `fetch_and`), or
-//!   the whole entry ([`clear`], a `swap(0)`) when the tree or the rules changed: every
+//!   the whole entry ([`clear`] and [`forget`], a `swap(0)`) when the tree or the rules
+//!   changed, or what a [`TAG_WRITE`] entry says is no longer so: every
 //!   locked section that changes them ends with a clear (`Vs::publish_gate_view`), as it
 //!   clears the gate view. So an entry never outlives the configuration it was filled under,
 //!   and a hit whose CAS succeeded was counted before that clear took the count out: to the
@@ -38,6 +48,9 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Entries per CPU (a power of two): the (event, reader VS, writer VS) triples a CPU keeps.
 pub const WAYS: usize = 8;
+/// The pseudo-event of a refused tag write, above every rule event (`VS_EV_MAX`): key
+/// `{ TAG_WRITE, writer's slot, 0 }`, counter [`Counter::TagsRefused`].
+pub const TAG_WRITE: u32 = EVENT_MASK as u32;
 /// Words per CPU: a key word and a rule id per entry.
 pub const WORDS_PER_CPU: usize = 2 * WAYS;
 
@@ -48,6 +61,38 @@ const REQ_SHIFT: u32 = 35;
 const SLOT_MASK: u64 = (1 << 12) - 1;
 const EVENT_MASK: u64 = (1 << 4) - 1;
 const COUNT_MASK: u64 = (1 << REQ_SHIFT) - 1;
+
+/// The counter word: 0 for none, a rule id, or this bit with a VS slot.
+const TAGS_REFUSED: u64 = 1 << 32;
+
+/// Whose count an entry's hits are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Counter {
+    /// No rule matched: nothing to count.
+    None,
+    /// The hits of the rule with this id.
+    Rule(u32),
+    /// The `tags_refused` of the VS in this slot.
+    TagsRefused(usize),
+}
+
+impl Counter {
+    fn word(self) -> u64 {
+        match self {
+            Counter::None => 0,
+            Counter::Rule(id) => u64::from(id),
+            Counter::TagsRefused(slot) => TAGS_REFUSED | slot as u64 & SLOT_MASK,
+        }
+    }
+
+    fn of(w: u64) -> Counter {
+        match w {
+            0 => Counter::None,
+            w if w & TAGS_REFUSED != 0 => Counter::TagsRefused((w & SLOT_MASK) as usize),
+            w => Counter::Rule(w as u32),
+        }
+    }
+}
 
 /// What an entry is for: an event, the reader's VS slot and the writer's (0: untagged).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,31 +146,53 @@ pub fn hit(table: &[AtomicU64], cpu: usize, key: Key) -> bool {
     false
 }
 
-/// Remember on `cpu` that the rules leave a reader of `key` where it is, `rule` deciding (0:
-/// no rule matched). With the lock held, on the owner CPU. The entry it replaces is folded
-/// through `f(rule, hits)`.
-pub fn fill(table: &[AtomicU64], cpu: usize, key: Key, rule: u32, mut f: impl FnMut(u32, u64)) {
+/// Remember on `cpu` that the rules leave a reader of `key` where it is, its hits counted to
+/// `counter` (or, for [`TAG_WRITE`], that the writer's VS is at its quota). With the lock
+/// held, on the owner CPU. The entry it replaces is folded through `f(counter, hits)`.
+pub fn fill(
+    table: &[AtomicU64],
+    cpu: usize,
+    key: Key,
+    counter: Counter,
+    mut f: impl FnMut(Counter, u64),
+) {
     let (Some(want), Some((word, id))) = (key.word(), key.entry(table, cpu)) else {
         return;
     };
     let old = word.swap(0, Relaxed);
     take(old, id, &mut f);
-    id.store(u64::from(rule), Relaxed);
+    id.store(counter.word(), Relaxed);
     word.store(want, Relaxed);
 }
 
-/// The hits in key word `old` of an entry whose rule id is `id`, through `f`.
-fn take(old: u64, id: &AtomicU64, f: &mut impl FnMut(u32, u64)) {
+/// The hits in key word `old` of an entry whose counter word is `id`, through `f`.
+fn take(old: u64, id: &AtomicU64, f: &mut impl FnMut(Counter, u64)) {
     let n = old & COUNT_MASK;
-    let rule = id.load(Relaxed) as u32;
-    if old & VALID != 0 && n != 0 && rule != 0 {
-        f(rule, n);
+    let counter = Counter::of(id.load(Relaxed));
+    if old & VALID != 0 && n != 0 && counter != Counter::None {
+        f(counter, n);
     }
 }
 
-/// Take every entry's hits out, calling `f(rule, hits)`; the entries stay. With the lock held
-/// (before hit counts are read).
-pub fn fold(table: &[AtomicU64], mut f: impl FnMut(u32, u64)) {
+/// Empty `key`'s entry on every CPU, calling `f(counter, hits)` for the hits it held: what it
+/// said is no longer so. With the lock held.
+pub fn forget(table: &[AtomicU64], key: Key, mut f: impl FnMut(Counter, u64)) {
+    let Some(want) = key.word() else {
+        return;
+    };
+    for cpu in 0..table.len() / WORDS_PER_CPU {
+        if let Some((word, id)) = key.entry(table, cpu) {
+            if word.load(Relaxed) & !COUNT_MASK == want {
+                let old = word.swap(0, Relaxed);
+                take(old, id, &mut f);
+            }
+        }
+    }
+}
+
+/// Take every entry's hits out, calling `f(counter, hits)`; the entries stay. With the lock
+/// held (before the counts are read).
+pub fn fold(table: &[AtomicU64], mut f: impl FnMut(Counter, u64)) {
     for e in table.chunks_exact(2) {
         if e[0].load(Relaxed) & COUNT_MASK != 0 {
             let old = e[0].fetch_and(!COUNT_MASK, Relaxed);
@@ -134,9 +201,9 @@ pub fn fold(table: &[AtomicU64], mut f: impl FnMut(u32, u64)) {
     }
 }
 
-/// Empty every entry, calling `f(rule, hits)` for the hits it held. With the lock held, when
-/// the tree or the rules changed.
-pub fn clear(table: &[AtomicU64], mut f: impl FnMut(u32, u64)) {
+/// Empty every entry, calling `f(counter, hits)` for the hits it held. With the lock held,
+/// when the tree or the rules changed.
+pub fn clear(table: &[AtomicU64], mut f: impl FnMut(Counter, u64)) {
     for e in table.chunks_exact(2) {
         if e[0].load(Relaxed) != 0 {
             let old = e[0].swap(0, Relaxed);

@@ -19,7 +19,9 @@
 //! `net::slot_of_tag`). An untagged object or socket has the root's word, as an unclassified
 //! requester (`req=root` rules match both). So a `(pipe-read, *, req=www1)` rule makes only the
 //! reads of pipes written in `www1` take the lock, not every pipe read on the host; and a
-//! write that leaves a pipe's tag as it was, or the free of an untagged one, takes none.
+//! write that leaves a pipe's tag as it was, or the free of an untagged one, takes none. Nor
+//! does the write of a VS at its tag quota to an untagged pipe, once its CPU knows it
+//! (`stay_cache`, `TAG_WRITE`).
 //!
 //! When a rule does apply but leaves the task where it is (both ends of a pipe in `www1`
 //! under `(pipe-read, *, req=www1) -> (keep)`), the **stay cache** of the task's CPU may know
@@ -162,16 +164,33 @@ impl Unlocked<'_> {
         .is_some()
     }
 
-    /// Whether the object with key `obj` already carries the tag a write by task `pid` gives
-    /// it (the writer's VS, or none for a writer in the root).
+    /// Whether a write by task `pid` on CPU `cpu` (the caller's, preemption off) to the object
+    /// with key `obj` is done without the lock: the object already carries the tag the write
+    /// gives it (the writer's VS, or none for a writer in the root); or it is untagged, and
+    /// the CPU's stay cache knows the writer's VS is at its tag quota (and counted the refusal
+    /// there: see `stay_cache`, `TAG_WRITE`). `false`: take the lock.
     #[inline]
-    pub fn tag_unchanged(&self, obj: u64, pid: u64) -> bool {
-        self.seq
-            .read(|| {
-                let writer = shadow_lookup(self.members, pid).unwrap_or(0);
-                (shadow_lookup(self.objects, obj).unwrap_or(0) == writer).then_some(())
-            })
-            .is_some()
+    pub fn tag_write(&self, obj: u64, pid: u64, cpu: usize) -> bool {
+        let read = self.seq.read(|| {
+            let writer = shadow_lookup(self.members, pid).unwrap_or(0);
+            match shadow_lookup(self.objects, obj).unwrap_or(0) {
+                tag if tag == writer => Some(None),
+                0 => Some(Some(writer)),
+                _ => None,
+            }
+        });
+        match read {
+            Some(None) => true,
+            Some(Some(writer)) => {
+                let key = Key {
+                    event: stay_cache::TAG_WRITE,
+                    cur: writer,
+                    req: 0,
+                };
+                stay_cache::hit(self.stays, cpu, key)
+            }
+            None => false,
+        }
     }
 
     /// Whether the object with key `obj` has no tag (its free has nothing to remove).

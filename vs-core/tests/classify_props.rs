@@ -355,25 +355,29 @@ proptest! {
                 Op::Write { task, obj } => {
                     let t = live[task % live.len()];
                     let addr = object_addr(obj);
-                    let quick = vs.unlocked(&seq).tag_unchanged(object_key(addr), t);
+                    // The kernel's writer runs on some CPU: two here, by task.
+                    let cpu = (t % 2) as usize;
                     let before = vs.object_slot(addr);
                     let s = vs.slot_of(t);
-                    // A VS at its quota (3 of the 14 tags here), or with the table full, cannot take
-                    // another object.
+                    // A VS at its quota (3 of the 14 tags here), or holding as many as the
+                    // table has room left, cannot take another object.
+                    let held = vs.reg.node(s).map_or(0, |n| n.nr_tags) as usize;
+                    let free = vs.objects.limit() - vs.objects.len() + usize::from(before != 0);
                     let at_quota = s != 0 && before != s
-                        && (vs.reg.node(s).unwrap().nr_tags >= vs.tag_quota()
-                            || before == 0 && vs.objects.len() >= vs.objects.limit());
+                        && (held >= vs.tag_quota() as usize || held >= free);
+                    vs.fold_stays();
                     let refused = vs.stats(s).tags_refused;
-                    vs.tag_object(addr, t);
+                    // As the kernel: the unlocked write, or else the locked one, never both.
+                    if !vs.unlocked(&seq).tag_write(object_key(addr), t, cpu) {
+                        vs.tag_object(addr, t, cpu);
+                    }
+                    vs.fold_stays();
                     if at_quota {
                         prop_assert_eq!(vs.object_slot(addr), 0, "over quota: left untagged");
                         prop_assert_eq!(vs.stats(s).tags_refused, refused + 1);
                     } else {
                         prop_assert_eq!(vs.object_slot(addr), s, "a write tags with the writer's VS");
                         prop_assert_eq!(vs.stats(s).tags_refused, refused);
-                    }
-                    if quick {
-                        prop_assert_eq!(before, vs.object_slot(addr), "the unlocked write skipped a new tag");
                     }
                 }
                 Op::Read { task, obj, event } => {
@@ -540,7 +544,7 @@ fn destroy_needs_no_rule_naming_it_and_clears_object_tags() {
         .unwrap();
     let sx = vs.slot_of_id(x).unwrap();
     vs.add_process(7, sx).unwrap();
-    vs.tag_object(0xffff_0000_1000, 7);
+    vs.tag_object(0xffff_0000_1000, 7, 0);
     assert_eq!(vs.object_slot(0xffff_0000_1000), sx);
     vs.on_exit(7);
     vs.destroy(x).unwrap();
@@ -589,27 +593,27 @@ fn a_vs_at_its_tag_quota_leaves_objects_untagged_and_others_keep_theirs() {
     );
     let obj = |i: u64| 0xffff_8880_0001_0000 + 0x40 * i;
     for i in 0..quota {
-        vs.tag_object(obj(i), 7);
+        vs.tag_object(obj(i), 7, 0);
     }
     assert_eq!(vs.reg.node(sa).unwrap().nr_tags as u64, quota);
     // a's next pipe stays untagged, counted; b still tags its own.
-    vs.tag_object(obj(quota), 7);
+    vs.tag_object(obj(quota), 7, 0);
     assert_eq!(vs.object_slot(obj(quota)), 0);
     assert_eq!(vs.stats(sa).tags_refused, 1);
-    vs.tag_object(obj(100), 8);
+    vs.tag_object(obj(100), 8, 0);
     assert_eq!(vs.object_slot(obj(100)), sb);
     // a writes b's pipe: it cannot take the tag, and b's tag goes (the last writer was a).
-    vs.tag_object(obj(100), 7);
+    vs.tag_object(obj(100), 7, 0);
     assert_eq!(vs.object_slot(obj(100)), 0);
     assert_eq!(vs.stats(sa).tags_refused, 2);
     assert_eq!(vs.reg.node(sb).unwrap().nr_tags, 0);
     // b writes one of a's: the tag moves to b, which frees one of a's quarter.
-    vs.tag_object(obj(0), 8);
+    vs.tag_object(obj(0), 8, 0);
     assert_eq!(vs.object_slot(obj(0)), sb);
-    vs.tag_object(obj(quota), 7);
+    vs.tag_object(obj(quota), 7, 0);
     assert_eq!(vs.object_slot(obj(quota)), sa);
     // A write by a task in the root, and a free, give tags back.
-    vs.tag_object(obj(1), 99);
+    vs.tag_object(obj(1), 99, 0);
     vs.untag_object(obj(2));
     assert_eq!(vs.reg.node(sa).unwrap().nr_tags as u64, quota - 2);
     // Destroying a drops its tags (in one pass), b's stay.
@@ -618,6 +622,104 @@ fn a_vs_at_its_tag_quota_leaves_objects_untagged_and_others_keep_theirs() {
     assert_eq!(vs.objects.len(), 1);
     assert_eq!(vs.object_slot(obj(0)), sb);
     assert_eq!(vs.reg.node(sb).unwrap().nr_tags, 1);
+}
+
+/// However many VSs write to pipes without end, one more still finds room for its tags: each
+/// stops below what the table has left, not only at its quota (with the quota alone, four VSs
+/// would fill the table).
+#[test]
+fn no_number_of_vss_at_their_quota_fills_the_tag_table() {
+    let mut vs = new_vs();
+    let limit = vs.objects.limit();
+    assert_eq!(limit, 56, "a 64-position table");
+    let obj = |v: u64, i: u64| 0xffff_8880_0001_0000 + 0x40 * (v * 100 + i);
+    let mut held = vec![];
+    for v in 0..6u64 {
+        let id = vs
+            .create(&name(&format!("h{v}")), 0, VS_ID_AUTO, &VsAttrs::default())
+            .unwrap();
+        let slot = vs.slot_of_id(id).unwrap();
+        vs.add_process(100 + v, slot).unwrap();
+        for i in 0..limit as u64 {
+            vs.tag_object(obj(v, i), 100 + v, 0);
+        }
+        held.push(vs.reg.node(slot).unwrap().nr_tags);
+        let free = limit - vs.objects.len();
+        assert!(free > 0, "after {} writers: {held:?}", v + 1);
+        assert!(
+            free + 1 >= *held.last().unwrap() as usize,
+            "{held:?}, {free} free"
+        );
+    }
+    // Three at the quota (14), then each takes less: 56 - 42 = 14 free, of which 7, ...
+    assert_eq!(held, [14, 14, 14, 7, 4, 2]);
+    let x = vs
+        .create(&name("x"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    let sx = vs.slot_of_id(x).unwrap();
+    vs.add_process(7, sx).unwrap();
+    vs.tag_object(obj(9, 0), 7, 0);
+    assert_eq!(vs.object_slot(obj(9, 0)), sx, "one more VS still tags");
+}
+
+/// A VS at its tag quota is refused on a CPU without the lock once that CPU refused it under
+/// the lock, every refusal counted once; it has room again (on every CPU) as soon as one of
+/// its tags goes, and a VS that takes its slot after it is destroyed starts with room.
+#[test]
+fn refusals_at_the_tag_quota_are_counted_without_the_lock_until_there_is_room() {
+    let (mut vs, a, _, sa, _) = two_vs();
+    let seq = SeqCount::new();
+    vs.add_process(7, sa).unwrap();
+    let quota = vs.tag_quota() as u64;
+    let obj = |i: u64| 0xffff_8880_0001_0000 + 0x40 * i;
+    let write = |vs: &mut Vs<VecStore>, i: u64, cpu: usize| {
+        let quick = vs.unlocked(&seq).tag_write(object_key(obj(i)), 7, cpu);
+        if !quick {
+            vs.tag_object(obj(i), 7, cpu);
+        }
+        vs.fold_stays();
+        quick
+    };
+    for i in 0..quota {
+        assert!(!write(&mut vs, i, 0), "a new tag takes the lock");
+    }
+    assert!(write(&mut vs, 0, 0), "an unchanged tag does not");
+    assert!(
+        !write(&mut vs, quota, 0),
+        "the first refusal takes the lock"
+    );
+    assert!(
+        write(&mut vs, quota + 1, 0),
+        "the next on that CPU does not"
+    );
+    assert!(
+        !write(&mut vs, quota + 1, 1),
+        "another CPU has not learnt it yet"
+    );
+    assert!(write(&mut vs, quota + 2, 1));
+    assert_eq!(vs.stats(sa).tags_refused, 4, "every refusal, once");
+    assert_eq!(vs.object_slot(obj(quota + 1)), 0);
+    // A free gives a room: neither CPU refuses the next write.
+    vs.untag_object(obj(0));
+    assert!(!write(&mut vs, quota + 1, 0));
+    assert_eq!(vs.object_slot(obj(quota + 1)), sa, "tagged again");
+    assert!(
+        !write(&mut vs, quota + 2, 1),
+        "at the quota again: refused under the lock"
+    );
+    assert!(write(&mut vs, quota + 3, 1));
+    assert_eq!(vs.stats(sa).tags_refused, 6);
+    // Destroyed at its quota: the VS that takes its slot has room on every CPU.
+    vs.on_exit(7);
+    vs.destroy(a).unwrap();
+    let c = vs
+        .create(&name("c"), 0, VS_ID_AUTO, &VsAttrs::default())
+        .unwrap();
+    assert_eq!(vs.slot_of_id(c), Some(sa), "the slot is reused");
+    vs.add_process(7, sa).unwrap();
+    assert!(!write(&mut vs, quota + 3, 1));
+    assert_eq!(vs.object_slot(obj(quota + 3)), sa);
+    assert_eq!(vs.stats(sa).tags_refused, 0);
 }
 
 #[test]
