@@ -72,7 +72,8 @@ static COUNT: Counters = Counters {
     accepts_refused: [const { AtomicU64::new(0) }; SLOTS],
 };
 
-/// Listeners that could not be managed because the table was full (`accept_unmanaged`).
+/// Accepts on a listener that could not be managed because the table was full (the
+/// `accept_unmanaged` parameter).
 pub(crate) static ACCEPT_UNMANAGED: AtomicU64 = AtomicU64::new(0);
 /// Managed listeners: while 0, the listener probes return at once.
 pub(crate) static LISTENERS: AtomicUsize = AtomicUsize::new(0);
@@ -262,13 +263,19 @@ unsafe extern "C" fn vs_rust_accept_pick(
     .unwrap_or(-1)
 }
 
-/// Whether `listener` is managed (the admission check applies to it).
+/// Whether `listener` is managed (the admission check applies to it). Asked for every SYN
+/// and handshake-completing ACK of every IPv4 listener while one is managed: answered from
+/// the index's shadow, and under the lock only when a locked section overlapped the read.
 #[no_mangle]
 extern "C" fn vs_rust_accept_managed(listener: usize) -> bool {
     if LISTENERS.load(Ordering::Acquire) == 0 {
         return false;
     }
-    state::with(|s| Ok(s.accept.get(listener as u64).is_some())).unwrap_or(false)
+    state::unlocked()
+        .listener_managed(listener as u64)
+        .unwrap_or_else(|| {
+            state::with(|s| Ok(s.accept.get(listener as u64).is_some())).unwrap_or(false)
+        })
 }
 
 /// May requester `slot`, which holds `held` of the connections queued on a managed listener
@@ -291,10 +298,27 @@ extern "C" fn vs_rust_count_accept(slot: u32) {
     }
 }
 
-/// `listener` is closing: it is no longer managed.
+/// The `accept_listeners` parameter: listeners managed now.
+#[no_mangle]
+extern "C" fn vs_rust_accept_listeners() -> usize {
+    LISTENERS.load(Ordering::Relaxed)
+}
+
+/// The `accept_unmanaged` parameter.
+#[no_mangle]
+extern "C" fn vs_rust_accept_unmanaged() -> u64 {
+    ACCEPT_UNMANAGED.load(Ordering::Relaxed)
+}
+
+/// `listener` is closing: it is no longer managed. Every listener's close asks while one is
+/// managed; one the index does not hold needs no lock. That answer cannot be stale: this
+/// listener was managed in its own `accept()`, under its socket lock, which its close holds
+/// too.
 #[no_mangle]
 extern "C" fn vs_rust_accept_forget(listener: usize) {
-    if LISTENERS.load(Ordering::Acquire) == 0 {
+    if LISTENERS.load(Ordering::Acquire) == 0
+        || state::unlocked().listener_managed(listener as u64) == Some(false)
+    {
         return;
     }
     let _ = state::with(|s| {

@@ -29,7 +29,7 @@ use crate::seq::SeqCount;
 use crate::unlocked::Unlocked;
 use crate::cpu_control::{NiceAction, TaskSample};
 use crate::glue;
-use crate::members::Entry;
+use crate::members::{Entry, Members};
 use crate::rules::{Decision, IndexEntry, Rule};
 use crate::share::{PoolCtl, PoolScratch, Scratch};
 use crate::tree::Slot;
@@ -45,6 +45,8 @@ const DECISIONS: usize = 64;
 const OBJECT_TABLE: usize = 1 << 15;
 /// Listening sockets whose accept queue can be served by share at once.
 pub(crate) const ACCEPT_LISTENERS: usize = 256;
+/// Positions of their index (`accept.rs`): a power of two whose 7/8 hold them all.
+const ACCEPT_INDEX: usize = 512;
 
 /// The kernel's storage for the pure logic: vmalloc'ed arrays, allocated once at load.
 pub(crate) struct KStore;
@@ -57,7 +59,7 @@ impl Store for KStore {
 pub(crate) struct State {
     pub(crate) vs: Vs<KStore>,
     /// Listeners managed by share (see `accept.rs`).
-    pub(crate) accept: AcceptTable<VVec<Listener>>,
+    pub(crate) accept: AcceptTable<VVec<Listener>, VVec<Entry>, VVec<AtomicU64>>,
     /// Scratch space for republishing the network view (`net::publish`).
     pub(crate) net_scratch: VVec<PoolScratch>,
     /// The CPU tick's buffers, kept between ticks so that a tick neither allocates nor clears
@@ -133,7 +135,8 @@ fn bit(event: u32) -> u32 {
 /// load of [`SHARED`]. Published at load after the tables were filled, withdrawn at unload
 /// after the probes that read it are gone (so no reader remains when it is freed).
 pub(crate) struct Shared {
-    /// The gates' unlocked reader: member shadow, gate view, object shadow, stay caches.
+    /// The gates' unlocked reader: member shadow, gate view, object shadow, stay caches,
+    /// managed listeners.
     unlocked: Unlocked<'static>,
     /// The per-CPU charge slots (`charge_cache`), for the scheduler path.
     charges: &'static [AtomicU64],
@@ -156,6 +159,7 @@ static EMPTY: Shared = Shared {
         view: &[],
         objects: &[],
         stays: &[],
+        listeners: &[],
     },
     charges: &[],
     root_counts: &[],
@@ -337,7 +341,16 @@ fn allocate() -> Result<Published> {
     .map_err(crate::error::to_errno)?;
     let mut state = State {
         vs,
-        accept: AcceptTable::new(table(Listener::default(), ACCEPT_LISTENERS)?),
+        accept: AcceptTable::new(
+            table(Listener::default(), ACCEPT_LISTENERS)?,
+            Members::with_shadow(
+                table(Entry::default(), ACCEPT_INDEX)?,
+                Some(atomic_table(ACCEPT_INDEX)?),
+                None,
+            )
+            .ok_or(EINVAL)?,
+        )
+        .ok_or(EINVAL)?,
         net_scratch: table(PoolScratch::default(), VS_MAX as usize)?,
         tick_samples: KVVec::new(),
         tick_actions: KVVec::new(),
@@ -350,9 +363,10 @@ fn allocate() -> Result<Published> {
     let view: *const [AtomicU64] = &*state.vs.gate_view;
     let objects: *const [AtomicU64] = state.vs.objects.shadow().unwrap_or(&[]);
     let stays: *const [AtomicU64] = &*state.vs.stays;
+    let listeners: *const [AtomicU64] = state.accept.shadow().unwrap_or(&[]);
     let root: *const [AtomicU64] = &*state.root_counts;
     drop(publish(Some(state)));
-    // SAFETY: the six point into heap buffers of the state just published, which stay put
+    // SAFETY: the seven point into heap buffers of the state just published, which stay put
     // until `Published` drops (and withdraws them first); nothing frees them in between.
     let shared = unsafe {
         Shared {
@@ -362,6 +376,7 @@ fn allocate() -> Result<Published> {
                 view: &*view,
                 objects: &*objects,
                 stays: &*stays,
+                listeners: &*listeners,
             },
             charges: &*charges,
             root_counts: &*root,

@@ -49,6 +49,29 @@ static unsigned int vsq_limit = 1000;
 module_param(vsq_limit, uint, 0644);
 MODULE_PARM_DESC(vsq_limit, "vsq: packets each net pool may have queued per qdisc (default 1000)");
 
+/* Read-only: listeners managed now, and those that could not be (the table was full). */
+static int vs_accept_listeners_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%lu\n", vs_rust_accept_listeners());
+}
+
+static const struct kernel_param_ops vs_accept_listeners_ops = {
+	.get = vs_accept_listeners_get,
+};
+module_param_cb(accept_listeners, &vs_accept_listeners_ops, NULL, 0444);
+MODULE_PARM_DESC(accept_listeners, "Listening sockets whose accept queue is served by share now (at most 256)");
+
+static int vs_accept_unmanaged_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%llu\n", vs_rust_accept_unmanaged());
+}
+
+static const struct kernel_param_ops vs_accept_unmanaged_ops = {
+	.get = vs_accept_unmanaged_get,
+};
+module_param_cb(accept_unmanaged, &vs_accept_unmanaged_ops, NULL, 0444);
+MODULE_PARM_DESC(accept_unmanaged, "Accepts on a listener that could not be served by share because 256 others were (left FIFO)");
+
 /* Accept-queue entries looked at per decision: the first ones in the queue. */
 #define VS_ACCEPT_SCAN 128
 

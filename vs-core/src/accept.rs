@@ -22,7 +22,15 @@
 //! Untagged requesters count as the root.
 //!
 //! Storage: a fixed table of listeners (the caller allocates it), each remembering up to
-//! [`REQUESTERS`] requesters. Nothing allocates: this runs in the accept path.
+//! [`REQUESTERS`] requesters, and an index from a listener's address to its place in the
+//! table: a membership-style hash table (`members.rs`) whose shadow the admission check reads
+//! without the state lock, since it runs for every SYN and handshake-completing ACK of every
+//! listener on the host once one listener is managed. Nothing allocates: this runs in the
+//! accept path.
+
+use crate::members::{Entry, Members};
+use crate::unlocked::object_key;
+use core::sync::atomic::AtomicU64;
 
 /// Requesters remembered per listener; a further one competes with no memory of its past.
 pub const REQUESTERS: usize = 16;
@@ -145,18 +153,54 @@ pub fn admit(held: u32, backlog: u32, weight_ppm: u32) -> bool {
 }
 
 /// The managed listeners.
-pub struct AcceptTable<S> {
+pub struct AcceptTable<S, E, V = &'static [AtomicU64]> {
     listeners: S,
+    /// Where each managed listener is in `listeners`: [`object_key`] of its address -> its
+    /// position (as the entry's slot), with a shadow for unlocked reads.
+    index: Members<E, V>,
     len: usize,
 }
 
-impl<S: core::ops::DerefMut<Target = [Listener]>> AcceptTable<S> {
-    /// Take `listeners` (cleared): at most that many listeners can be managed at once.
-    pub fn new(mut listeners: S) -> Self {
+impl<S, E, V> AcceptTable<S, E, V>
+where
+    S: core::ops::DerefMut<Target = [Listener]>,
+    E: core::ops::DerefMut<Target = [Entry]>,
+    V: core::ops::Deref<Target = [AtomicU64]>,
+{
+    /// Take `listeners` (cleared): at most that many listeners can be managed at once; and an
+    /// empty `index` that can hold as many (`None` if it cannot, or if there are more than its
+    /// entries can number).
+    pub fn new(mut listeners: S, index: Members<E, V>) -> Option<Self> {
+        if index.limit() < listeners.len() || listeners.len() > usize::from(u16::MAX) {
+            return None;
+        }
         for l in listeners.iter_mut() {
             *l = Listener::default();
         }
-        Self { listeners, len: 0 }
+        Some(Self {
+            listeners,
+            index,
+            len: 0,
+        })
+    }
+
+    /// The index's shadow (`object_key` of a managed listener's address << 16 | position),
+    /// for [`crate::unlocked::Unlocked::listener_managed`]; `None` if it has none.
+    pub fn shadow(&self) -> Option<&[AtomicU64]> {
+        self.index.shadow()
+    }
+
+    /// Whether the index and the listeners agree: each managed listener is indexed at its
+    /// position, and nothing else is (tests).
+    pub fn index_agrees(&self) -> bool {
+        self.index.len() == self.len
+            && self.listeners.iter().enumerate().all(|(i, l)| {
+                l.key == 0
+                    || self
+                        .index
+                        .get(object_key(l.key))
+                        .is_some_and(|e| usize::from(e.slot) == i)
+            })
     }
 
     /// Managed listeners.
@@ -168,12 +212,19 @@ impl<S: core::ops::DerefMut<Target = [Listener]>> AcceptTable<S> {
         self.len == 0
     }
 
-    /// The listener at `key`, if managed.
-    pub fn get(&mut self, key: u64) -> Option<&mut Listener> {
+    /// The position of the listener at `key`, if managed.
+    fn position(&self, key: u64) -> Option<usize> {
         if key == 0 || self.len == 0 {
             return None;
         }
-        self.listeners.iter_mut().find(|l| l.key == key)
+        let i = usize::from(self.index.get(object_key(key))?.slot);
+        (self.listeners.get(i)?.key == key).then_some(i)
+    }
+
+    /// The listener at `key`, if managed.
+    pub fn get(&mut self, key: u64) -> Option<&mut Listener> {
+        let i = self.position(key)?;
+        self.listeners.get_mut(i)
     }
 
     /// The listener at `key`, managed from now on; `None` if the table is full.
@@ -181,10 +232,14 @@ impl<S: core::ops::DerefMut<Target = [Listener]>> AcceptTable<S> {
         if key == 0 {
             return None;
         }
-        let i = match self.listeners.iter().position(|l| l.key == key) {
+        let i = match self.position(key) {
             Some(i) => i,
             None => {
+                // Once per listener: a scan for a free position is fine here.
                 let i = self.listeners.iter().position(|l| l.key == 0)?;
+                let k = object_key(key);
+                self.index.entry(k).ok()?;
+                self.index.set_slot(k, i as u16);
                 self.listeners[i] = Listener {
                     key,
                     ..Listener::default()
@@ -198,8 +253,9 @@ impl<S: core::ops::DerefMut<Target = [Listener]>> AcceptTable<S> {
 
     /// The listener at `key` was closed.
     pub fn forget(&mut self, key: u64) {
-        if let Some(l) = self.get(key) {
-            *l = Listener::default();
+        if let Some(i) = self.position(key) {
+            self.index.remove(object_key(key));
+            self.listeners[i] = Listener::default();
             self.len -= 1;
         }
     }

@@ -681,6 +681,7 @@ impl<S: Store> Vs<S> {
             view: &self.gate_view,
             objects: self.objects.shadow().unwrap_or(&[]),
             stays: &self.stays,
+            listeners: &[],
         }
     }
 

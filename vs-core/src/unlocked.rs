@@ -88,6 +88,8 @@ pub struct Unlocked<'a> {
     pub objects: &'a [AtomicU64],
     /// The per-CPU stay caches (see `stay_cache.rs`).
     pub stays: &'a [AtomicU64],
+    /// The managed listeners' index shadow (`accept::AcceptTable::shadow`).
+    pub listeners: &'a [AtomicU64],
 }
 
 impl Unlocked<'_> {
@@ -199,6 +201,14 @@ impl Unlocked<'_> {
         self.seq
             .read(|| shadow_lookup(self.objects, obj).is_none().then_some(()))
             .is_some()
+    }
+
+    /// Whether the listening socket at `addr` is managed by share (its SYNs are admitted by
+    /// share: `accept.rs`); `None`: not known without the lock.
+    #[inline]
+    pub fn listener_managed(&self, addr: u64) -> Option<bool> {
+        self.seq
+            .read(|| Some(shadow_lookup(self.listeners, object_key(addr)).is_some()))
     }
 
     /// Whether task `pid` has no membership entry: in the root, nothing reserved, no nice

@@ -1,13 +1,39 @@
 //! The accept scheduler against its promises: accepts split by weight among requesters that
 //! keep connections queued; the lower share queued first is not served first; nobody starves;
 //! FIFO within a requester; a requester that was away banks no credit; admission caps each
-//! requester at its part of the backlog.
+//! requester at its part of the backlog. The table of managed listeners and its index agree,
+//! and the index's shadow answers the unlocked admission check exactly.
 
 use proptest::prelude::*;
+use std::sync::atomic::AtomicU64;
 use vs_core::accept::{admit, AcceptTable, Listener, MIN_WEIGHT_PPM, REQUESTERS};
+use vs_core::members::{Entry, Members};
+use vs_core::seq::SeqCount;
+use vs_core::unlocked::Unlocked;
 
-fn table(n: usize) -> AcceptTable<Vec<Listener>> {
-    AcceptTable::new(vec![Listener::default(); n])
+type Table = AcceptTable<Vec<Listener>, Vec<Entry>, Vec<AtomicU64>>;
+
+/// A table of `n` listeners, its index the smallest power of two that holds them (7/8 full
+/// at most, and 8 positions at least).
+fn table(n: usize) -> Table {
+    let cap = (n * 8).div_ceil(7).next_power_of_two().max(8);
+    let shadow = (0..cap).map(|_| AtomicU64::new(0)).collect();
+    let index = Members::with_shadow(vec![Entry::default(); cap], Some(shadow), None).unwrap();
+    AcceptTable::new(vec![Listener::default(); n], index).unwrap()
+}
+
+/// Whether the unlocked check finds listener `addr` managed in `t`.
+fn managed_unlocked(t: &Table, addr: u64) -> Option<bool> {
+    let seq = SeqCount::new();
+    let u = Unlocked {
+        seq: &seq,
+        members: &[],
+        view: &[],
+        objects: &[],
+        stays: &[],
+        listeners: t.shadow().unwrap(),
+    };
+    u.listener_managed(addr)
 }
 
 /// Serve `rounds` accepts from a queue that always holds `per` connections of every requester.
@@ -95,6 +121,45 @@ fn table_full_and_forget() {
     assert!(t.manage(3).is_some());
     assert!(t.get(1).is_none());
     t.forget_requester(4);
+}
+
+#[test]
+fn an_index_too_small_for_the_listeners_is_refused() {
+    let shadow = (0..4).map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
+    let index = Members::with_shadow(vec![Entry::default(); 4], Some(shadow), None).unwrap();
+    assert!(AcceptTable::new(vec![Listener::default(); 4], index).is_none());
+}
+
+proptest! {
+    /// Listeners managed and closed in any order (kernel-like addresses, a few that share
+    /// their low bits' hash chains): `get` matches a model, the index agrees with the table,
+    /// and the unlocked check answers as `get` does.
+    #[test]
+    fn the_index_and_its_shadow_follow_the_table(
+        ops in prop::collection::vec((any::<bool>(), 0u64..24), 1..400),
+    ) {
+        let mut t = table(8);
+        let mut model = std::collections::BTreeSet::new();
+        let addr = |k: u64| 0xffff_8881_0000_0000 + 0x800 * k;
+        for (manage, k) in ops {
+            if manage {
+                let got = t.manage(addr(k)).is_some();
+                prop_assert_eq!(got, model.contains(&k) || model.len() < 8);
+                if got {
+                    model.insert(k);
+                }
+            } else {
+                t.forget(addr(k));
+                model.remove(&k);
+            }
+            prop_assert_eq!(t.len(), model.len());
+            prop_assert!(t.index_agrees());
+            for k in 0..24 {
+                prop_assert_eq!(t.get(addr(k)).is_some(), model.contains(&k));
+                prop_assert_eq!(managed_unlocked(&t, addr(k)), Some(model.contains(&k)));
+            }
+        }
+    }
 }
 
 proptest! {

@@ -281,6 +281,53 @@ fn admission_limit_under_flood() -> Outcome {
     Ok(())
 }
 
+/// A read-only counter parameter of the module.
+fn counter(name: &str) -> Result<u64, Fail> {
+    let path = format!("/sys/module/vs/parameters/{name}");
+    let text = std::fs::read_to_string(&path).ctx(&path)?;
+    text.trim().parse().ctx(&path)
+}
+
+/// A listener is managed from its first accept under an accept rule until it closes: 300
+/// listeners opened, managed and closed one after another (more than the 256 the table
+/// holds) are all managed, and none is left managed. The admission check (every SYN) and the
+/// close read the managed listeners without the state lock; a close that missed its listener
+/// would leave the table full and the later listeners FIFO.
+fn closed_listeners_are_forgotten() -> Outcome {
+    let f = Fixture::new()?;
+    set_param(true)?;
+    let srv = f.create_simple("srv").ctx("srv")?;
+    f.add_rules(&[rule(VS_EV_ACCEPT, srv, VS_ANY, VS_TARGET_KEEP)])
+        .ctx("rule")?;
+    f.add_process(srv, getpid(), false).ctx("addprocess")?;
+    let (unmanaged, managed) = (counter("accept_unmanaged")?, counter("accept_listeners")?);
+    for i in 0..300 {
+        let l = listen(4)?;
+        let addr = l.local_addr().ctx("addr")?;
+        let c = TcpStream::connect(addr).ctx("connect")?;
+        let (s, _) = l.accept().ctx("accept")?;
+        if i == 0 {
+            check_eq!(
+                counter("accept_listeners")?,
+                managed + 1,
+                "the first accept manages its listener"
+            );
+        }
+        drop((c, s, l));
+    }
+    check_eq!(
+        counter("accept_unmanaged")?,
+        unmanaged,
+        "every listener was managed"
+    );
+    check_eq!(
+        counter("accept_listeners")?,
+        managed,
+        "closed listeners are forgotten"
+    );
+    Ok(())
+}
+
 fn local_vsid_requester_on_loopback() -> Outcome {
     let f = Fixture::new()?;
     let srv = f.create_simple("srv").ctx("srv")?;
@@ -395,6 +442,7 @@ fn main() {
             accept_order_by_share,
             fifo_without_rule_or_when_off,
             admission_limit_under_flood,
+            closed_listeners_are_forgotten: 120,
             local_vsid_requester_on_loopback,
             forged_tos_is_ignored_on_this_host,
             a_users_own_tos_survives_connect,
