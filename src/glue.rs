@@ -25,6 +25,7 @@ extern "C" {
         ctx: *mut core::ffi::c_void,
     ) -> core::ffi::c_int;
     fn vs_glue_task_exiting(task: *const core::ffi::c_void) -> bool;
+    fn vs_net_listening(sk: usize) -> bool;
     fn vs_glue_global_pid(vpid: i32) -> core::ffi::c_int;
     fn vs_glue_pid_for_caller(pid: i32) -> core::ffi::c_int;
     fn vs_glue_paths_refresh_soon();
@@ -69,6 +70,12 @@ pub(crate) fn path_identity(path: &[u8]) -> Option<(u32, u64)> {
 }
 
 /// How many CPU ids there can be (`nr_cpu_ids`): ids are below it.
+/// Whether the socket at `sk` (a listener the caller holds a reference to) is in `TCP_LISTEN`.
+pub(crate) fn listening(sk: usize) -> bool {
+    // SAFETY: the caller's `sk` is a live socket (the accept hook's listener).
+    unsafe { vs_net_listening(sk) }
+}
+
 pub(crate) fn nr_cpu_ids() -> usize {
     // SAFETY: reads a variable fixed at boot.
     unsafe { vs_glue_nr_cpu_ids() as usize }

@@ -247,7 +247,8 @@ unsafe extern "C" fn vs_rust_accept_pick(
     };
     let key = u64::try_from(pid).unwrap_or(0);
     state::with(|s| {
-        if !s.vs.rule_may_apply(key, VS_EV_ACCEPT) {
+        // A listener that stopped listening (see `vs_rust_accept_forget`) is not managed.
+        if !s.vs.rule_may_apply(key, VS_EV_ACCEPT) || !crate::glue::listening(listener) {
             return Ok(-1);
         }
         let Some(l) = s.accept.manage(listener as u64) else {
@@ -310,15 +311,14 @@ extern "C" fn vs_rust_accept_unmanaged() -> u64 {
     ACCEPT_UNMANAGED.load(Ordering::Relaxed)
 }
 
-/// `listener` is closing: it is no longer managed. Every listener's close asks while one is
-/// managed; one the index does not hold needs no lock. That answer cannot be stale: this
-/// listener was managed in its own `accept()`, under its socket lock, which its close holds
-/// too.
+/// `listener` is closing: it is no longer managed. Under the lock, which orders it with the
+/// check in [`vs_rust_accept_pick`]: the listener's state is no longer `TCP_LISTEN` when this
+/// runs, so an `accept()` that raced with it in another thread (the accept hook runs before
+/// the socket lock) either managed the listener before, and this forgets it, or finds it
+/// closed and does not.
 #[no_mangle]
 extern "C" fn vs_rust_accept_forget(listener: usize) {
-    if LISTENERS.load(Ordering::Acquire) == 0
-        || state::unlocked().listener_managed(listener as u64) == Some(false)
-    {
+    if LISTENERS.load(Ordering::Acquire) == 0 {
         return;
     }
     let _ = state::with(|s| {

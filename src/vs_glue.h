@@ -67,6 +67,7 @@ bool vs_rust_accept_managed(unsigned long listener);
 bool vs_rust_accept_admit(u32 slot, u32 held, u32 backlog);
 void vs_rust_count_accept(u32 slot);
 void vs_rust_accept_forget(unsigned long listener);
+bool vs_net_listening(unsigned long sk);
 unsigned long vs_rust_accept_listeners(void);
 u64 vs_rust_accept_unmanaged(void);
 /* A packet's VS for vsq: its slot and generation, its net pool and the pool's ppm. */

@@ -165,6 +165,12 @@ static u16 vs_queued_slot(const struct request_sock *req)
  * move the connection the Rust side picks (the requester most behind its share) to the head.
  * A function hook on inet_csk_accept's entry (vs_glue.c's vs_fentries).
  */
+/* Whether listener `sk` still listens (read under the state lock: see vs_rust_accept_forget). */
+bool vs_net_listening(unsigned long sk)
+{
+	return READ_ONCE(((struct sock *)sk)->sk_state) == TCP_LISTEN;
+}
+
 void vs_net_fe_accept(struct ftrace_regs *fregs)
 {
 	struct sock *sk = (struct sock *)ftrace_regs_get_argument(fregs, 0);
