@@ -41,7 +41,7 @@ const MEMBER_BLOCKS: usize = 64;
 /// Entries of the rules' decision cache.
 const DECISIONS: usize = 64;
 /// Positions of the pipe and message tag table: 7/8 of them (28,672) can carry a tag, a
-/// quarter of those per VS (`classify::Vs::tag_quota`). 768 KiB with its shadow.
+/// quarter of those per VS and 7 kept for each VS (`tags.rs`). 768 KiB with its shadow.
 const OBJECT_TABLE: usize = 1 << 15;
 /// Listening sockets whose accept queue can be served by share at once.
 pub(crate) const ACCEPT_LISTENERS: usize = 256;

@@ -53,6 +53,9 @@ mod share;
 #[path = "../vs-core/src/stay_cache.rs"]
 mod stay_cache;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../vs-core/src/tags.rs"]
+mod tags;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../vs-core/src/unlocked.rs"]
 mod unlocked;
 #[allow(dead_code, unreachable_pub)]

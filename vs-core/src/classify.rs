@@ -18,9 +18,9 @@ use crate::charge_cache;
 use crate::members::{Entry, Members, NICE_MANAGED, NICE_USER};
 use crate::rules::{Decision, Exe, IndexEntry, Rule, RuleTable, Verdict};
 use crate::share::{self, PoolCtl, Scratch};
-use crate::stay_cache::{self, Counter, Key, TAG_WRITE};
+use crate::stay_cache::{self, Counter, Key};
 use crate::tree::{Error, Registry, Result, Slot};
-use crate::unlocked::{object_key, view_word};
+use crate::unlocked::view_word;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// The storage a [`Vs`] runs on: one kind of owned slice (kernel: `VVec`, host: `Vec`).
@@ -86,8 +86,13 @@ pub struct Vs<S: Store> {
     pub gate_view: S::Table<AtomicU64>,
     view_gen: (u64, u64),
     /// Read and counted without the lock by the object gates (see `stay_cache`); emptied with
-    /// the gate view, their hits folded into the rules'.
+    /// the gate view, their hits folded into the rules' (and refused tag writes into the VSs'
+    /// `tags_refused`).
     pub stays: S::Table<AtomicU64>,
+    /// Tag-table positions kept for VSs below their floor, and whether some CPU refuses a VS
+    /// a tag for lack of room beyond them (see `tags.rs`).
+    pub(crate) tag_reserve: usize,
+    pub(crate) room_refused: bool,
 }
 
 /// The outcome of [`Vs::fork_check`].
@@ -161,6 +166,8 @@ impl<S: Store> Vs<S> {
             gate_view,
             view_gen: (0, 0),
             stays,
+            tag_reserve: 0,
+            room_refused: false,
         })
     }
 
@@ -176,6 +183,7 @@ impl<S: Store> Vs<S> {
         let slot = self.reg.find(id).ok_or(Error::NotFound)?;
         self.stats[slot] = VsStats::default();
         self.ctl[slot] = PoolCtl::default();
+        self.tags_created();
         if (VS_GLOBAL_MIN..=VS_GLOBAL_MAX).contains(&id) {
             self.global[id as usize] = slot as u16 + 1;
         }
@@ -188,23 +196,22 @@ impl<S: Store> Vs<S> {
         if slot.is_some() && self.rules.references(id) {
             return Err(Error::Busy);
         }
-        let tagged = slot
-            .and_then(|slot| self.reg.node(slot))
-            .is_some_and(|n| n.nr_tags != 0);
+        let held = slot.and_then(|slot| self.reg.node(slot)).map(|n| n.nr_tags);
         self.reg.destroy(id)?;
         if (VS_GLOBAL_MIN..=VS_GLOBAL_MAX).contains(&id) {
             self.global[id as usize] = 0;
         }
+        let (Some(slot), Some(held)) = (slot, held) else {
+            return Ok(());
+        };
         // Pipe/message tags of the VS would now point at a dead (or reused) slot. One pass
         // over the table, and none for a VS without tags: this runs under the state lock.
-        if let (true, Some(slot)) = (tagged, slot) {
+        if held != 0 {
             let reg = &self.reg;
             self.objects
                 .retain(|e| reg.node(usize::from(e.slot)).is_some());
-            // Its refusals, counted without the lock, go with it: a VS that takes the slot
-            // starts with room.
-            stay_cache::forget(&self.stays, refusal_key(slot), |_, _| {});
         }
+        self.tags_destroyed(slot, held);
         Ok(())
     }
 
@@ -684,111 +691,10 @@ impl<S: Store> Vs<S> {
             listeners: &[],
         }
     }
-
-    /// Most object tags one VS may hold: a quarter of the table, so that a tenant who writes
-    /// to many pipes cannot take the tags of every other VS's pipes away (see also
-    /// [`may_tag`]).
-    pub fn tag_quota(&self) -> u32 {
-        (self.objects.limit() / 4) as u32
-    }
-
-    /// Remember that the object at `addr` (a pipe, a message) carries the VS of `pid`, which
-    /// writes it on CPU `cpu` (the caller's). A VS at its [`Vs::tag_quota`] (or holding as
-    /// many tags as the table has room left: [`may_tag`]) leaves the object untagged instead, and counts it in `tags_refused`: its reader is then
-    /// classified as if an unclassified task wrote, never by the tag of an earlier writer. A
-    /// refusal for the quota is remembered in `cpu`'s stay cache, so that the VS's next writes
-    /// to untagged objects are refused and counted there, without the lock
-    /// (`unlocked::Unlocked::tag_write`), until its tags drop below the quota.
-    pub fn tag_object(&mut self, addr: u64, pid: u64, cpu: usize) {
-        let key = object_key(addr);
-        let slot = self.slot_of(pid);
-        let old = self.objects.get(key).map(|e| usize::from(e.slot));
-        if old == Some(slot) {
-            return;
-        }
-        let quota = self.tag_quota();
-        let held = self.reg.node(slot).map_or(0, |n| n.nr_tags);
-        let at_quota = held >= quota;
-        // A retag gives the old tag's position back.
-        let free = self.objects.limit() - self.objects.len() + usize::from(old.is_some());
-        let room = slot != 0 && may_tag(held, quota, free);
-        if let Some(old) = old {
-            if !room {
-                self.objects.remove(key);
-            }
-            self.drop_tag(old);
-        }
-        if slot == 0 {
-            return;
-        }
-        if room && self.objects.entry(key).is_ok() {
-            self.objects.set_slot(key, slot as u16);
-            self.reg.count_tag(slot, true);
-            return;
-        }
-        if let Some(c) = self.counters(slot) {
-            c.tags_refused += 1;
-        }
-        if at_quota {
-            let key = refusal_key(slot);
-            let (rules, stats) = (&mut self.rules, &mut self.stats);
-            stay_cache::fill(&self.stays, cpu, key, Counter::TagsRefused(slot), |c, n| {
-                count_stays(rules, stats, c, n)
-            });
-        }
-    }
-
-    /// The VS in `slot` holds one tag less. Below its quota now, it has room again: its CPUs
-    /// must stop refusing its writes without the lock.
-    fn drop_tag(&mut self, slot: usize) {
-        self.reg.count_tag(slot, false);
-        if self
-            .reg
-            .node(slot)
-            .is_some_and(|n| n.nr_tags + 1 == self.tag_quota())
-        {
-            let (rules, stats) = (&mut self.rules, &mut self.stats);
-            stay_cache::forget(&self.stays, refusal_key(slot), |c, n| {
-                count_stays(rules, stats, c, n)
-            });
-        }
-    }
-
-    /// The VS slot the object at `addr` was tagged with (root if untagged).
-    pub fn object_slot(&self, addr: u64) -> usize {
-        self.objects
-            .get(object_key(addr))
-            .map_or(0, |e| usize::from(e.slot))
-    }
-
-    /// The object at `addr` is freed.
-    pub fn untag_object(&mut self, addr: u64) {
-        if let Some(e) = self.objects.remove(object_key(addr)) {
-            self.drop_tag(usize::from(e.slot));
-        }
-    }
-}
-
-/// Whether a VS that holds `held` object tags may take one more, with `free` positions of
-/// the table left: below its `quota`, and below what is free. The second bound is what keeps
-/// room for the others whatever the number of VSs at their quota: k VSs writing without end
-/// stop at about a k+1-th of the table each and leave as much free, where with the quota
-/// alone four of them would fill it. A VS with no tag may take one while anything is free.
-pub fn may_tag(held: u32, quota: u32, free: usize) -> bool {
-    held < quota && (held as usize) < free
-}
-
-/// The stay cache's key for the refused tag writes of the VS in `slot`.
-fn refusal_key(slot: usize) -> Key {
-    Key {
-        event: TAG_WRITE,
-        cur: slot,
-        req: 0,
-    }
 }
 
 /// Add `n` hits the stay cache counted for `counter`: to a rule, or to a VS's refused tags.
-fn count_stays<R, I, D>(
+pub(crate) fn count_stays<R, I, D>(
     rules: &mut RuleTable<R, I, D>,
     stats: &mut [VsStats],
     counter: Counter,

@@ -30,5 +30,6 @@ pub mod rules;
 pub mod seq;
 pub mod share;
 pub mod stay_cache;
+pub mod tags;
 pub mod tree;
 pub mod unlocked;

@@ -11,14 +11,14 @@
 //! rule decided; the next such read adds to the entry's count with one CAS, and the counts
 //! are folded into the rules' hit counts under the lock.
 //!
-//! The same entries keep a second kind of count: the **refused tag writes** of a VS at its
-//! object-tag quota (`classify::Vs::tag_object`). Such a VS's every write to an untagged pipe
-//! is refused and counted; without the cache each took the state lock, so a tenant at its
-//! quota writing from many CPUs would serialise them on it, and every other VS's locked gates
-//! with them. An entry of the pseudo-event [`TAG_WRITE`] for the writer's slot says that VS is
-//! at its quota: the entry is filled when a write is refused for the quota, and forgotten
-//! ([`forget`]) when the VS's tag count drops below it, so it never says so of a VS that has
-//! room.
+//! The same entries keep a second kind of count: the **refused tag writes** of a VS that may
+//! take no more object tags (`tags.rs`). Such a VS's every write to an untagged pipe is
+//! refused and counted; without the cache each took the state lock, so a tenant at its quota
+//! writing from many CPUs would serialise them on it, and every other VS's locked gates with
+//! them. An entry of the pseudo-event [`TAG_WRITE`] for the writer's slot says that VS is
+//! refused: the entry is filled when a write is refused, and forgotten ([`forget`],
+//! [`forget_event`]) as soon as the VS may take a tag again, so it never says so of a VS that
+//! has room.
 //!
 //! Layout: [`WAYS`] entries per CPU, each two `AtomicU64`: the **key word** (bit 63 valid,
 //! bits 59..=62 the event, 47..=58 the reader's slot, 35..=46 the writer's, 0..=34 the hits
@@ -26,13 +26,13 @@
 //! is direct-mapped by its key.
 //!
 //! Who writes what:
-//! - the owner CPU's locked gate fills an entry ([`fill`]), rule id first: only with the
+//! - the owner CPU's locked gate fills an entry ([`fill`]), counter word first: only with the
 //!   lock held, so the folders (which hold it too) see both words agree;
 //! - the owner CPU's unlocked gate adds one hit ([`hit`]) with a CAS on the key word, which
 //!   fails if the word changed since it was read;
 //! - a fold from any CPU under the lock takes the counts out ([`fold`], a `fetch_and`), or
-//!   the whole entry ([`clear`] and [`forget`], a `swap(0)`) when the tree or the rules
-//!   changed, or what a [`TAG_WRITE`] entry says is no longer so: every
+//!   the whole entry ([`clear`], [`forget`], [`forget_event`], a `swap(0)`) when the tree or
+//!   the rules changed, or what a [`TAG_WRITE`] entry says is no longer so: every
 //!   locked section that changes them ends with a clear (`Vs::publish_gate_view`), as it
 //!   clears the gate view. So an entry never outlives the configuration it was filled under,
 //!   and a hit whose CAS succeeded was counted before that clear took the count out: to the
@@ -51,7 +51,7 @@ pub const WAYS: usize = 8;
 /// The pseudo-event of a refused tag write, above every rule event (`VS_EV_MAX`): key
 /// `{ TAG_WRITE, writer's slot, 0 }`, counter [`Counter::TagsRefused`].
 pub const TAG_WRITE: u32 = EVENT_MASK as u32;
-/// Words per CPU: a key word and a rule id per entry.
+/// Words per CPU: a key word and a counter word per entry.
 pub const WORDS_PER_CPU: usize = 2 * WAYS;
 
 const VALID: u64 = 1 << 63;
@@ -111,7 +111,7 @@ impl Key {
             .then_some(VALID | e << EVENT_SHIFT | c << CUR_SHIFT | r << REQ_SHIFT)
     }
 
-    /// The entry of `cpu` this key maps to: (key word, rule id).
+    /// The entry of `cpu` this key maps to: (key word, counter word).
     #[inline(always)]
     fn entry(self, table: &[AtomicU64], cpu: usize) -> Option<(&AtomicU64, &AtomicU64)> {
         let h = (self.cur as u32).wrapping_mul(0x9E37_79B9)
@@ -186,6 +186,18 @@ pub fn forget(table: &[AtomicU64], key: Key, mut f: impl FnMut(Counter, u64)) {
                 let old = word.swap(0, Relaxed);
                 take(old, id, &mut f);
             }
+        }
+    }
+}
+
+/// Empty every entry of `event` on every CPU, calling `f(counter, hits)` for the hits each
+/// held: what they said is no longer so. With the lock held.
+pub fn forget_event(table: &[AtomicU64], event: u32, mut f: impl FnMut(Counter, u64)) {
+    for e in table.chunks_exact(2) {
+        let w = e[0].load(Relaxed);
+        if w & VALID != 0 && (w >> EVENT_SHIFT) & EVENT_MASK == u64::from(event) {
+            let old = e[0].swap(0, Relaxed);
+            take(old, &e[1], &mut f);
         }
     }
 }

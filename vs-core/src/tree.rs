@@ -59,7 +59,7 @@ pub struct Node {
     pub nr_reserved: u32,
     /// Members and reservations of this VS and all its descendants: what `max_procs` limits.
     pub subtree: u32,
-    /// Pipes and messages that carry this VS's tag (`classify::Vs::tag_object`).
+    /// Pipes and messages that carry this VS's tag (`tags.rs`).
     pub nr_tags: u32,
     pub depth: u32,
 }

@@ -20,7 +20,7 @@
 //! requester (`req=root` rules match both). So a `(pipe-read, *, req=www1)` rule makes only the
 //! reads of pipes written in `www1` take the lock, not every pipe read on the host; and a
 //! write that leaves a pipe's tag as it was, or the free of an untagged one, takes none. Nor
-//! does the write of a VS at its tag quota to an untagged pipe, once its CPU knows it
+//! does the write of a VS refused a tag (`tags.rs`) to an untagged pipe, once its CPU knows it
 //! (`stay_cache`, `TAG_WRITE`).
 //!
 //! When a rule does apply but leaves the task where it is (both ends of a pipe in `www1`
@@ -169,7 +169,7 @@ impl Unlocked<'_> {
     /// Whether a write by task `pid` on CPU `cpu` (the caller's, preemption off) to the object
     /// with key `obj` is done without the lock: the object already carries the tag the write
     /// gives it (the writer's VS, or none for a writer in the root); or it is untagged, and
-    /// the CPU's stay cache knows the writer's VS is at its tag quota (and counted the refusal
+    /// the CPU's stay cache knows the writer's VS is refused a tag (and counted the refusal
     /// there: see `stay_cache`, `TAG_WRITE`). `false`: take the lock.
     #[inline]
     pub fn tag_write(&self, obj: u64, pid: u64, cpu: usize) -> bool {

@@ -37,9 +37,14 @@ fn new_vs_with(members: usize) -> Vs<VecStore> {
 /// A fresh `Vs` with `members` member-table and `objects` object-table positions (powers of
 /// two).
 fn new_vs_sized(members: usize, objects: usize) -> Vs<VecStore> {
+    new_vs_slots(members, objects, 16)
+}
+
+/// [`new_vs_sized`] with room for `slots` VSs.
+fn new_vs_slots(members: usize, objects: usize, slots: usize) -> Vs<VecStore> {
     let blank = Rule::BLANK;
     Vs::new(Tables {
-        slots: vec![None; 16],
+        slots: vec![None; slots],
         members: vec![Entry::default(); members],
         member_shadow: (0..members).map(|_| AtomicU64::new(0)).collect(),
         gate_view: (0..16).map(|_| AtomicU64::new(0)).collect(),
@@ -144,6 +149,16 @@ fn object_addr(i: usize) -> u64 {
     0xffff_8880_0000_0000 + 0x40 * (i as u64 % 20)
 }
 
+/// What the VSs below their tag floor lack of it, from their tag counts (the one in slot
+/// `less` counted with a tag less).
+fn reserve_of(vs: &Vs<VecStore>, less: Option<usize>) -> usize {
+    let floor = vs.tag_floor();
+    (1..vs.reg.capacity())
+        .filter_map(|i| vs.reg.node(i).map(|n| (i, n.nr_tags)))
+        .map(|(i, held)| floor.saturating_sub(held - u32::from(less == Some(i))) as usize)
+        .sum()
+}
+
 /// Rule hit counts, in id order, with those the stay caches hold.
 fn hits(vs: &mut Vs<VecStore>) -> Vec<u64> {
     vs.fold_stays();
@@ -220,7 +235,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
     #[test]
     fn counts_match_live_tasks(ops in prop::collection::vec(op(), 1..200)) {
-        let mut vs = new_vs_sized(256, 16); // 14 tags, 3 per VS: the quota is reached
+        // 14 tags, at most 3 per VS, 1 kept for each of the 8 VSs there can be: the quota,
+        // the floor and the reserve are reached.
+        let mut vs = new_vs_slots(256, 16, 8);
         let ids = setup(&mut vs);
         let mut live: Vec<u64> = vec![1, 2];
         let mut next_pid = 100u64;
@@ -359,12 +376,16 @@ proptest! {
                     let cpu = (t % 2) as usize;
                     let before = vs.object_slot(addr);
                     let s = vs.slot_of(t);
-                    // A VS at its quota (3 of the 14 tags here), or holding as many as the
-                    // table has room left, cannot take another object.
-                    let held = vs.reg.node(s).map_or(0, |n| n.nr_tags) as usize;
-                    let free = vs.objects.limit() - vs.objects.len() + usize::from(before != 0);
-                    let at_quota = s != 0 && before != s
-                        && (held >= vs.tag_quota() as usize || held >= free);
+                    // tags.rs, from scratch: the earlier writer's tag goes first; then the
+                    // writer may take one below its quota, and below its floor while anything
+                    // is free, else only beyond what the VSs below their floor lack.
+                    let dropped = (before != 0 && before != s).then_some(before);
+                    let held = vs.reg.node(s).map_or(0, |n| n.nr_tags);
+                    let free = vs.objects.limit() - vs.objects.len() + usize::from(dropped.is_some());
+                    let reserve = reserve_of(&vs, dropped);
+                    let (quota, floor) = (vs.tag_quota(), vs.tag_floor());
+                    let may = held < quota && if held < floor { free > 0 } else { free > reserve };
+                    let at_quota = s != 0 && before != s && !may;
                     vs.fold_stays();
                     let refused = vs.stats(s).tags_refused;
                     // As the kernel: the unlocked write, or else the locked one, never both.
@@ -446,6 +467,7 @@ proptest! {
                 }
             }
             prop_assert!(vs.members.shadow_agrees(), "member shadow out of date");
+            prop_assert_eq!(vs.tag_reserve(), reserve_of(&vs, None), "the tag reserve");
             prop_assert!(vs.objects.shadow_agrees(), "object shadow out of date");
             // Every count follows from the membership table, and nothing is left reserved
             // between operations.
@@ -624,42 +646,134 @@ fn a_vs_at_its_tag_quota_leaves_objects_untagged_and_others_keep_theirs() {
     assert_eq!(vs.reg.node(sb).unwrap().nr_tags, 1);
 }
 
-/// However many VSs write to pipes without end, one more still finds room for its tags: each
-/// stops below what the table has left, not only at its quota (with the quota alone, four VSs
-/// would fill the table).
+/// However many VSs write to pipes without end, one after another, every VS keeps room for its
+/// floor of tags: with the quota alone, the first four would fill the table. A VS created with
+/// the table full gets the first positions that free up: the others cannot take them back.
 #[test]
-fn no_number_of_vss_at_their_quota_fills_the_tag_table() {
+fn vss_writing_without_end_leave_every_vs_its_floor() {
     let mut vs = new_vs();
-    let limit = vs.objects.limit();
-    assert_eq!(limit, 56, "a 64-position table");
+    let (limit, quota, floor) = (vs.objects.limit(), vs.tag_quota(), vs.tag_floor());
+    assert_eq!(
+        (limit, quota, floor),
+        (56, 14, 3),
+        "a 64-position table, 16 VSs"
+    );
     let obj = |v: u64, i: u64| 0xffff_8880_0001_0000 + 0x40 * (v * 100 + i);
-    let mut held = vec![];
-    for v in 0..6u64 {
+    let mut slots = vec![];
+    for v in 0..10u64 {
         let id = vs
-            .create(&name(&format!("h{v}")), 0, VS_ID_AUTO, &VsAttrs::default())
+            .create(&name(&format!("v{v}")), 0, VS_ID_AUTO, &VsAttrs::default())
             .unwrap();
         let slot = vs.slot_of_id(id).unwrap();
         vs.add_process(100 + v, slot).unwrap();
+        slots.push(slot);
+    }
+    assert_eq!(vs.tag_reserve(), 30, "ten VSs lack their floor");
+    // Nine write without end, one after another; the tenth is quiet.
+    for v in 0..9u64 {
         for i in 0..limit as u64 {
             vs.tag_object(obj(v, i), 100 + v, 0);
         }
-        held.push(vs.reg.node(slot).unwrap().nr_tags);
-        let free = limit - vs.objects.len();
-        assert!(free > 0, "after {} writers: {held:?}", v + 1);
-        assert!(
-            free + 1 >= *held.last().unwrap() as usize,
-            "{held:?}, {free} free"
+    }
+    let held: Vec<u32> = slots
+        .iter()
+        .map(|&s| vs.reg.node(s).unwrap().nr_tags)
+        .collect();
+    assert_eq!(held[..2], [quota, quota], "the first two reach the quota");
+    assert!(held[..9].iter().all(|&h| h >= floor), "{held:?}");
+    assert_eq!(vs.tag_reserve(), 3, "what the quiet one lacks");
+    assert_eq!(limit - vs.objects.len(), 3, "is all that is free: {held:?}");
+    for i in 0..3 {
+        vs.tag_object(obj(9, i), 109, 0);
+        assert_eq!(
+            vs.object_slot(obj(9, i)),
+            slots[9],
+            "the quiet VS's tag {i}"
         );
     }
-    // Three at the quota (14), then each takes less: 56 - 42 = 14 free, of which 7, ...
-    assert_eq!(held, [14, 14, 14, 7, 4, 2]);
-    let x = vs
-        .create(&name("x"), 0, VS_ID_AUTO, &VsAttrs::default())
+    assert_eq!(vs.objects.len(), limit, "full");
+    // Created with the table full: refused, until a tag goes, which only it may take.
+    let late = vs
+        .create(&name("late"), 0, VS_ID_AUTO, &VsAttrs::default())
         .unwrap();
-    let sx = vs.slot_of_id(x).unwrap();
-    vs.add_process(7, sx).unwrap();
-    vs.tag_object(obj(9, 0), 7, 0);
-    assert_eq!(vs.object_slot(obj(9, 0)), sx, "one more VS still tags");
+    let sl = vs.slot_of_id(late).unwrap();
+    vs.add_process(7, sl).unwrap();
+    vs.tag_object(obj(10, 0), 7, 0);
+    assert_eq!(vs.object_slot(obj(10, 0)), 0);
+    vs.untag_object(obj(0, 0));
+    vs.tag_object(obj(0, 99), 100, 0);
+    assert_eq!(
+        vs.object_slot(obj(0, 99)),
+        0,
+        "a writer above its floor cannot take it"
+    );
+    vs.tag_object(obj(10, 0), 7, 0);
+    assert_eq!(vs.object_slot(obj(10, 0)), sl, "the late VS can");
+    // A writer above its floor writes another VS's object with no slack: the old tag goes
+    // (the object is no longer that VS's), and the writer may not take the position.
+    vs.tag_object(obj(1, 0), 100, 0);
+    assert_eq!(
+        vs.object_slot(obj(1, 0)),
+        0,
+        "retag with no slack: untagged"
+    );
+    assert_eq!(
+        vs.stats(slots[0]).tags_refused as usize,
+        limit - quota as usize + 2
+    );
+}
+
+/// A VS refused a tag for lack of room (the table full up to the reserve) is refused on that
+/// CPU without the lock, until the room comes back: then every CPU takes the lock again.
+#[test]
+fn refusals_for_lack_of_room_hold_until_room_comes_back() {
+    let mut vs = new_vs_slots(256, 16, 8);
+    let seq = SeqCount::new();
+    let (limit, quota, floor) = (vs.objects.limit(), vs.tag_quota(), vs.tag_floor());
+    assert_eq!((limit, quota, floor), (14, 3, 1));
+    let mut slots = vec![];
+    for v in 0..5u64 {
+        let id = vs
+            .create(&name(&format!("v{v}")), 0, VS_ID_AUTO, &VsAttrs::default())
+            .unwrap();
+        let slot = vs.slot_of_id(id).unwrap();
+        vs.add_process(100 + v, slot).unwrap();
+        slots.push(slot);
+    }
+    let obj = |v: u64, i: u64| 0xffff_8880_0001_0000 + 0x40 * (v * 100 + i);
+    // Four reach the quota (12 tags), the fifth takes its floor and the last position.
+    for v in 0..5u64 {
+        for i in 0..3 {
+            vs.tag_object(obj(v, i), 100 + v, 0);
+        }
+    }
+    let held: Vec<u32> = slots
+        .iter()
+        .map(|&s| vs.reg.node(s).unwrap().nr_tags)
+        .collect();
+    assert_eq!(held, [3, 3, 3, 3, 2]);
+    assert_eq!(vs.objects.len(), limit);
+    let e = 104;
+    assert_eq!(
+        vs.stats(slots[4]).tags_refused,
+        1,
+        "for lack of room, under the lock"
+    );
+    assert!(
+        vs.unlocked(&seq).tag_write(object_key(obj(4, 5)), e, 0),
+        "then without it"
+    );
+    assert!(
+        !vs.unlocked(&seq).tag_write(object_key(obj(4, 5)), e, 1),
+        "on that CPU only"
+    );
+    // A tag of another VS goes: the room is back, on every CPU.
+    vs.untag_object(obj(0, 0));
+    assert!(!vs.unlocked(&seq).tag_write(object_key(obj(4, 5)), e, 0));
+    vs.tag_object(obj(4, 5), e, 0);
+    assert_eq!(vs.object_slot(obj(4, 5)), slots[4]);
+    vs.fold_stays();
+    assert_eq!(vs.stats(slots[4]).tags_refused, 2);
 }
 
 /// A VS at its tag quota is refused on a CPU without the lock once that CPU refused it under
@@ -709,6 +823,19 @@ fn refusals_at_the_tag_quota_are_counted_without_the_lock_until_there_is_room() 
     );
     assert!(write(&mut vs, quota + 3, 1));
     assert_eq!(vs.stats(sa).tags_refused, 6);
+    // Refusals counted without the lock and not folded yet are handed over when the CPU's
+    // entry is forgotten.
+    for i in 10..13 {
+        assert!(vs
+            .unlocked(&seq)
+            .tag_write(object_key(obj(quota + i)), 7, 1));
+    }
+    vs.untag_object(obj(1));
+    assert_eq!(
+        vs.stats(sa).tags_refused,
+        9,
+        "no fold: the forget counted them"
+    );
     // Destroyed at its quota: the VS that takes its slot has room on every CPU.
     vs.on_exit(7);
     vs.destroy(a).unwrap();

@@ -586,6 +586,42 @@ fn addprocess_tree_includes_children_of_threads() -> Outcome {
 /// The tags one VS may hold: a quarter of the module's 28,672 (README, "Pipe and message
 /// tags").
 const TAG_QUOTA: usize = 7168;
+/// The module's tag table, and the tags kept for each VS below that many (the table over the
+/// 4,096 VSs there can be).
+const TAG_TABLE: usize = 28_672;
+const TAG_FLOOR: usize = 7;
+
+/// `n` pipes with RLIMIT_NOFILE raised to hold them: the pipes, and the limit to restore.
+fn many_pipes(n: usize) -> Result<(Vec<[i32; 2]>, libc::rlimit), vs_selftests::Fail> {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let want = (2 * n + 64) as libc::rlim_t;
+    let more = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: want,
+    };
+    // SAFETY: valid rlimit pointers; root may raise its own limit.
+    check_eq!(
+        unsafe {
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut old)
+                + libc::setrlimit(libc::RLIMIT_NOFILE, &more)
+        },
+        0,
+        "RLIMIT_NOFILE"
+    );
+    let mut fds = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut p = [0i32; 2];
+        // SAFETY: valid out-array of two fds.
+        if unsafe { libc::pipe(p.as_mut_ptr()) } != 0 {
+            break;
+        }
+        fds.push(p);
+    }
+    Ok((fds, old))
+}
 
 /// Close every fd of `fds`.
 fn close_all(fds: &[[i32; 2]]) {
@@ -638,35 +674,9 @@ fn a_tenant_cannot_take_every_pipe_tag() -> Outcome {
         ])
         .ctx("rules")?;
     let n = TAG_QUOTA + 10;
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    let want = (2 * n + 64) as libc::rlim_t;
-    let more = libc::rlimit {
-        rlim_cur: want,
-        rlim_max: want,
-    };
-    // SAFETY: valid rlimit pointers; root may raise its own limit.
-    check_eq!(
-        unsafe {
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut old)
-                + libc::setrlimit(libc::RLIMIT_NOFILE, &more)
-        },
-        0,
-        "RLIMIT_NOFILE"
-    );
-    let mut fds = vec![[0i32; 2]; n];
-    let mut made = 0;
-    for p in fds.iter_mut() {
-        // SAFETY: valid out-array of two fds.
-        if unsafe { libc::pipe(p.as_mut_ptr()) } != 0 {
-            break;
-        }
-        made += 1;
-    }
+    let (fds, old) = many_pipes(n)?;
     let result = (|| -> Outcome {
-        check_eq!(made, n, "pipes made");
+        check_eq!(fds.len(), n, "pipes made");
         check_eq!(write_each_in(hog, &fds), 0, "the hog's writes");
         let st = f.get(hog).ctx("GET hog")?.stats;
         check_eq!(st.tags_refused, 10, "the hog's writes beyond its quarter");
@@ -730,7 +740,54 @@ fn a_tenant_cannot_take_every_pipe_tag() -> Outcome {
         );
         Ok(())
     })();
-    close_all(&fds[..made]);
+    close_all(&fds);
+    // SAFETY: a valid rlimit, the one read above.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
+    result
+}
+
+/// Four tenants that write to pipes without end, one after another, each up to its quota:
+/// with the quota alone they would take the whole table. The last is held to what the table
+/// has beyond the tags kept for the VSs below their floor, and another VS still tags its
+/// pipe.
+fn four_tenants_cannot_take_every_pipe_tag() -> Outcome {
+    let f = Fixture::new()?;
+    let rd = f.create_simple("t_rd").ctx("rd")?;
+    let quiet = f.create_simple("t_quiet").ctx("quiet")?;
+    let hogs = (0..4)
+        .map(|i| f.create_simple(&format!("t_hog{i}")))
+        .collect::<Result<Vec<u32>, _>>()
+        .ctx("hogs")?;
+    f.add_rules(&[rule(VS_EV_PIPE_READ, rd, quiet, VS_TARGET_REQ)])
+        .ctx("rule")?;
+    let per = TAG_QUOTA + 10;
+    let (fds, old) = many_pipes(4 * per + 1)?;
+    let result = (|| -> Outcome {
+        check_eq!(fds.len(), 4 * per + 1, "pipes made");
+        for (i, &h) in hogs.iter().enumerate() {
+            check_eq!(write_each_in(h, &fds[i * per..(i + 1) * per]), 0, "hog {i}");
+        }
+        let refused: Vec<u64> = hogs
+            .iter()
+            .map(|&h| f.get(h).map(|i| i.stats.tags_refused))
+            .collect::<Result<_, _>>()
+            .ctx("GET hogs")?;
+        // The last one found the table's last quarter less the floors rd and quiet lack.
+        let last = per - (TAG_TABLE - 3 * TAG_QUOTA - 2 * TAG_FLOOR);
+        check_eq!(refused, vec![10, 10, 10, last as u64], "refusals");
+        let mine = [fds[4 * per]];
+        check_eq!(write_each_in(quiet, &mine), 0, "the quiet VS's write");
+        f.add_process(rd, getpid(), false).ctx("to rd")?;
+        check!(read_byte(mine[0][0]));
+        check_eq!(
+            f.which(getpid()),
+            Ok(quiet),
+            "(pipe-read, rd, req=t_quiet) -> (req)"
+        );
+        check_eq!(f.get(quiet).ctx("GET quiet")?.stats.tags_refused, 0);
+        Ok(())
+    })();
+    close_all(&fds);
     // SAFETY: a valid rlimit, the one read above.
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
     result
@@ -750,6 +807,7 @@ fn main() {
             io_uring_workers_join_their_process,
             addprocess_tree_includes_children_of_threads,
             a_tenant_cannot_take_every_pipe_tag: 120,
+            four_tenants_cannot_take_every_pipe_tag: 300,
         ],
     )
 }
