@@ -74,7 +74,9 @@ unsafe extern "C" fn vs_rust_on_exec(
         // SAFETY: the caller guarantees `len` readable bytes at `path`.
         unsafe { core::slice::from_raw_parts(path, len) }
     };
-    if HINTS.idle(VS_EV_EXEC) {
+    // An unclassified task that no exec rule concerns: counted for the root, without the lock
+    // (a thread that execs under another pid moves its entry: the lock).
+    if HINTS.idle(VS_EV_EXEC) || pid == old_pid && state::unlocked().exec_is_noop(key(pid)) {
         state::root_add(RootCount::Execs, glue::this_cpu(), 1);
         return;
     }

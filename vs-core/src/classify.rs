@@ -522,6 +522,8 @@ impl<S: Store> Vs<S> {
             self.on_tid_exchange(old_pid, pid);
         }
         let cur = self.slot_of(pid);
+        // For the next exec's unlocked check (`unlocked::Unlocked::exec_is_noop`).
+        self.fill_view(cur);
         if let Some(to) = self.decide(VS_EV_EXEC, cur, None, exe) {
             let _ = self.move_task(pid, to);
         }

@@ -33,7 +33,7 @@
 //! (a rule may apply, a word not filled yet, a write overlapped) returns `None`, and the gate
 //! takes the lock as before.
 
-use crate::abi::{vs_event_has_req, VS_EV_FORK};
+use crate::abi::{vs_event_has_req, VS_EV_EXEC, VS_EV_FORK};
 use crate::members::shadow_lookup;
 use crate::seq::SeqCount;
 use crate::stay_cache::{self, Key};
@@ -218,6 +218,19 @@ impl Unlocked<'_> {
     pub fn has_no_entry(&self, pid: u64) -> bool {
         self.seq
             .read(|| shadow_lookup(self.members, pid).is_none().then_some(()))
+            .is_some()
+    }
+
+    /// Whether the exec gate has nothing to do for task `pid`, which execs under its own pid:
+    /// it has no membership entry (it is in the root and stays there) and no exec rule applies
+    /// in the root. The caller counts the exec for the root.
+    pub fn exec_is_noop(&self, pid: u64) -> bool {
+        self.seq
+            .read(|| {
+                let root = self.word(0)?;
+                (root.events & 1 << VS_EV_EXEC == 0 && shadow_lookup(self.members, pid).is_none())
+                    .then_some(())
+            })
             .is_some()
     }
 

@@ -462,7 +462,17 @@ proptest! {
                         vs.on_exec(new_pid, t, TRUE);
                         live[i] = new_pid;
                     } else {
+                        // The kernel skips the lock: the locked gate must change nothing.
+                        let noop = vs.unlocked(&seq).exec_is_noop(t);
+                        let before: Vec<_> = (0..16).map(|s| vs.reg.node(s).map(|n| (n.nr_members, n.subtree))).collect();
+                        let execs = vs.stats(0).execs;
                         vs.on_exec(t, t, TRUE);
+                        if noop {
+                            let after: Vec<_> = (0..16).map(|s| vs.reg.node(s).map(|n| (n.nr_members, n.subtree))).collect();
+                            prop_assert_eq!(before, after, "an exec without an entry changed counts");
+                            prop_assert!(vs.members.get(t).is_none(), "an exec without an entry gave one");
+                            prop_assert_eq!(vs.stats(0).execs, execs + 1, "counted for the root");
+                        }
                     }
                 }
             }
@@ -571,6 +581,35 @@ fn destroy_needs_no_rule_naming_it_and_clears_object_tags() {
     vs.on_exit(7);
     vs.destroy(x).unwrap();
     assert_eq!(vs.object_slot(0xffff_0000_1000), 0);
+}
+
+/// The exec gate skips the lock only for an unclassified task that no exec rule concerns:
+/// one for any VS (or the root) applies to it, one for another VS does not.
+#[test]
+fn exec_without_lock_only_where_no_rule_applies() {
+    let (mut vs, a, _, sa, _) = two_vs();
+    let seq = SeqCount::new();
+    vs.add_process(7, sa).unwrap();
+    let quick = |vs: &mut Vs<VecStore>, pid: u64| {
+        // What the kernel does around every locked section: the view is filled by a gate.
+        seq.write_begin();
+        vs.publish_gate_view();
+        seq.write_end();
+        vs.on_exec(99, 99, TRUE);
+        vs.unlocked(&seq).exec_is_noop(pid)
+    };
+    assert!(quick(&mut vs, 8), "unclassified, no exec rule");
+    assert!(!quick(&mut vs, 7), "a member takes the lock");
+    let rule = |cur| VsRule {
+        event: VS_EV_EXEC,
+        cur,
+        target: VS_TARGET_KEEP,
+        ..VsRule::default()
+    };
+    vs.add_rules(&[rule(a)]).unwrap();
+    assert!(quick(&mut vs, 8), "a rule for another VS");
+    vs.add_rules(&[rule(VS_ANY)]).unwrap();
+    assert!(!quick(&mut vs, 8), "a rule for any VS");
 }
 
 /// With the membership table near full, a classified task's fork is refused (EAGAIN) while
