@@ -255,8 +255,8 @@ extern "C" fn vs_rust_tag_object(addr: usize, pid: i32, cpu: u32) {
     if HINTS.no_members() && HINTS.no_objects() {
         return;
     }
-    // A writer that keeps writing the same pipe leaves its tag as it was; a VS at its tag
-    // quota is refused on its CPU.
+    // A writer that keeps writing the same pipe leaves its tag as it was; a VS refused a tag
+    // on this CPU before is refused again without the lock while that holds (`tags.rs`).
     let cpu = cpu as usize;
     if state::unlocked().tag_write(object_key(addr as u64), key(pid), cpu) {
         return;

@@ -69,13 +69,13 @@ pub(crate) fn path_identity(path: &[u8]) -> Option<(u32, u64)> {
     (ret == 0).then_some((dev, ino))
 }
 
-/// How many CPU ids there can be (`nr_cpu_ids`): ids are below it.
 /// Whether the socket at `sk` (a listener the caller holds a reference to) is in `TCP_LISTEN`.
 pub(crate) fn listening(sk: usize) -> bool {
     // SAFETY: the caller's `sk` is a live socket (the accept hook's listener).
     unsafe { vs_net_listening(sk) }
 }
 
+/// How many CPU ids there can be (`nr_cpu_ids`): ids are below it.
 pub(crate) fn nr_cpu_ids() -> usize {
     // SAFETY: reads a variable fixed at boot.
     unsafe { vs_glue_nr_cpu_ids() as usize }

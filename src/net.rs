@@ -251,7 +251,7 @@ unsafe extern "C" fn vs_rust_accept_pick(
         if !s.vs.rule_may_apply(key, VS_EV_ACCEPT) || !crate::glue::listening(listener) {
             return Ok(-1);
         }
-        let Some(l) = s.accept.manage(listener as u64) else {
+        let Some(l) = s.accept.manage(listener as u64, &state::LISTENERS_SEQ) else {
             ACCEPT_UNMANAGED.fetch_add(1, Ordering::Relaxed);
             return Ok(-1);
         };
@@ -266,7 +266,8 @@ unsafe extern "C" fn vs_rust_accept_pick(
 
 /// Whether `listener` is managed (the admission check applies to it). Asked for every SYN
 /// and handshake-completing ACK of every IPv4 listener while one is managed: answered from
-/// the index's shadow, and under the lock only when a locked section overlapped the read.
+/// the index's shadow, and under the lock only when a listener was managed or forgotten
+/// during the read.
 #[no_mangle]
 extern "C" fn vs_rust_accept_managed(listener: usize) -> bool {
     if LISTENERS.load(Ordering::Acquire) == 0 {
@@ -315,14 +316,12 @@ extern "C" fn vs_rust_accept_unmanaged() -> u64 {
 /// check in [`vs_rust_accept_pick`]: the listener's state is no longer `TCP_LISTEN` when this
 /// runs, so an `accept()` that raced with it in another thread (the accept hook runs before
 /// the socket lock) either managed the listener before, and this forgets it, or finds it
-/// closed and does not.
+/// closed and does not. So it takes the lock even when no listener is managed (a pick may be
+/// about to manage this one): closing a listener is rare.
 #[no_mangle]
 extern "C" fn vs_rust_accept_forget(listener: usize) {
-    if LISTENERS.load(Ordering::Acquire) == 0 {
-        return;
-    }
     let _ = state::with(|s| {
-        s.accept.forget(listener as u64);
+        s.accept.forget(listener as u64, &state::LISTENERS_SEQ);
         Ok(())
     });
 }

@@ -160,6 +160,7 @@ static EMPTY: Shared = Shared {
         objects: &[],
         stays: &[],
         listeners: &[],
+        listeners_seq: &LISTENERS_SEQ,
     },
     charges: &[],
     root_counts: &[],
@@ -168,6 +169,11 @@ static EMPTY: Shared = Shared {
 /// Every locked section is a write section of this count (see `with`), so an unlocked read
 /// that overlapped one is thrown away.
 static SEQ: SeqCount = SeqCount::new();
+
+/// The sequence count of the managed listeners' index (`accept.rs`): bumped only when a
+/// listener is managed or forgotten (under the state lock), so that the admission check's
+/// reads, one per SYN, are not thrown away by every other locked section.
+pub(crate) static LISTENERS_SEQ: SeqCount = SeqCount::new();
 
 /// The published tables, or empty ones.
 #[inline(always)]
@@ -377,6 +383,7 @@ fn allocate() -> Result<Published> {
                 objects: &*objects,
                 stays: &*stays,
                 listeners: &*listeners,
+                listeners_seq: &LISTENERS_SEQ,
             },
             charges: &*charges,
             root_counts: &*root,

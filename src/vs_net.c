@@ -160,17 +160,17 @@ static u16 vs_queued_slot(const struct request_sock *req)
 	return vs_rust_slot_of_tag(req->sk ? vs_net_child_requester(req->sk) : 0);
 }
 
-/*
- * accept() is about to take the head of the listener's queue: if the listener is managed,
- * move the connection the Rust side picks (the requester most behind its share) to the head.
- * A function hook on inet_csk_accept's entry (vs_glue.c's vs_fentries).
- */
 /* Whether listener `sk` still listens (read under the state lock: see vs_rust_accept_forget). */
 bool vs_net_listening(unsigned long sk)
 {
 	return READ_ONCE(((struct sock *)sk)->sk_state) == TCP_LISTEN;
 }
 
+/*
+ * accept() is about to take the head of the listener's queue: if the listener is managed,
+ * move the connection the Rust side picks (the requester most behind its share) to the head.
+ * A function hook on inet_csk_accept's entry (vs_glue.c's vs_fentries).
+ */
 void vs_net_fe_accept(struct ftrace_regs *fregs)
 {
 	struct sock *sk = (struct sock *)ftrace_regs_get_argument(fregs, 0);

@@ -25,10 +25,13 @@
 //! [`REQUESTERS`] requesters, and an index from a listener's address to its place in the
 //! table: a membership-style hash table (`members.rs`) whose shadow the admission check reads
 //! without the state lock, since it runs for every SYN and handshake-completing ACK of every
-//! listener on the host once one listener is managed. Nothing allocates: this runs in the
-//! accept path.
+//! listener on the host once one listener is managed. The shadow has a sequence count of its
+//! own, which only [`AcceptTable::manage`] and [`AcceptTable::forget`] bump: a SYN's read is
+//! not thrown away because some other gate held the state lock meanwhile. Nothing allocates:
+//! this runs in the accept path.
 
 use crate::members::{Entry, Members};
+use crate::seq::SeqCount;
 use crate::unlocked::object_key;
 use core::sync::atomic::AtomicU64;
 
@@ -227,8 +230,9 @@ where
         self.listeners.get_mut(i)
     }
 
-    /// The listener at `key`, managed from now on; `None` if the table is full.
-    pub fn manage(&mut self, key: u64) -> Option<&mut Listener> {
+    /// The listener at `key`, managed from now on; `None` if the table is full. `seq` is the
+    /// index shadow's sequence count (see the module comment).
+    pub fn manage(&mut self, key: u64, seq: &SeqCount) -> Option<&mut Listener> {
         if key == 0 {
             return None;
         }
@@ -238,8 +242,12 @@ where
                 // Once per listener: a scan for a free position is fine here.
                 let i = self.listeners.iter().position(|l| l.key == 0)?;
                 let k = object_key(key);
-                self.index.entry(k).ok()?;
-                self.index.set_slot(k, i as u16);
+                seq.write_begin();
+                let indexed = self.index.entry(k).is_ok() && self.index.set_slot(k, i as u16);
+                seq.write_end();
+                if !indexed {
+                    return None;
+                }
                 self.listeners[i] = Listener {
                     key,
                     ..Listener::default()
@@ -251,10 +259,12 @@ where
         self.listeners.get_mut(i)
     }
 
-    /// The listener at `key` was closed.
-    pub fn forget(&mut self, key: u64) {
+    /// The listener at `key` was closed. `seq` as for [`manage`](Self::manage).
+    pub fn forget(&mut self, key: u64, seq: &SeqCount) {
         if let Some(i) = self.position(key) {
+            seq.write_begin();
             self.index.remove(object_key(key));
+            seq.write_end();
             self.listeners[i] = Listener::default();
             self.len -= 1;
         }

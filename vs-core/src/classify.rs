@@ -691,6 +691,7 @@ impl<S: Store> Vs<S> {
             objects: self.objects.shadow().unwrap_or(&[]),
             stays: &self.stays,
             listeners: &[],
+            listeners_seq: seq,
         }
     }
 }

@@ -113,7 +113,10 @@ impl<S: Store> Vs<S> {
             return;
         }
         let (quota, floor) = (self.tag_quota(), self.tag_floor());
-        let held = self.reg.node(slot).map_or(0, |n| n.nr_tags);
+        // A member's slot always holds a VS; be safe if it does not.
+        let Some(held) = self.reg.node(slot).map(|n| n.nr_tags) else {
+            return;
+        };
         let free = self.objects.limit() - self.objects.len();
         if may_tag(held, quota, floor, free, self.tag_reserve) && self.objects.entry(key).is_ok() {
             self.objects.set_slot(key, slot as u16);

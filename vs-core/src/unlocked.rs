@@ -88,8 +88,10 @@ pub struct Unlocked<'a> {
     pub objects: &'a [AtomicU64],
     /// The per-CPU stay caches (see `stay_cache.rs`).
     pub stays: &'a [AtomicU64],
-    /// The managed listeners' index shadow (`accept::AcceptTable::shadow`).
+    /// The managed listeners' index shadow (`accept::AcceptTable::shadow`), and the sequence
+    /// count of its own that validates reads of it.
     pub listeners: &'a [AtomicU64],
+    pub listeners_seq: &'a SeqCount,
 }
 
 impl Unlocked<'_> {
@@ -207,7 +209,7 @@ impl Unlocked<'_> {
     /// share: `accept.rs`); `None`: not known without the lock.
     #[inline]
     pub fn listener_managed(&self, addr: u64) -> Option<bool> {
-        self.seq
+        self.listeners_seq
             .read(|| Some(shadow_lookup(self.listeners, object_key(addr)).is_some()))
     }
 

@@ -13,6 +13,15 @@ use vs_core::unlocked::Unlocked;
 
 type Table = AcceptTable<Vec<Listener>, Vec<Entry>, Vec<AtomicU64>>;
 
+/// The index shadow's sequence count: one per test thread, as tests run in parallel (the
+/// kernel's is a static).
+fn seq() -> &'static SeqCount {
+    thread_local! {
+        static SEQ: &'static SeqCount = Box::leak(Box::new(SeqCount::new()));
+    }
+    SEQ.with(|s| *s)
+}
+
 /// A table of `n` listeners, its index the smallest power of two that holds them (7/8 full
 /// at most, and 8 positions at least).
 fn table(n: usize) -> Table {
@@ -24,14 +33,17 @@ fn table(n: usize) -> Table {
 
 /// Whether the unlocked check finds listener `addr` managed in `t`.
 fn managed_unlocked(t: &Table, addr: u64) -> Option<bool> {
-    let seq = SeqCount::new();
+    // The state's count: the listeners' own must be what validates the read.
+    let state = SeqCount::new();
+    state.write_begin();
     let u = Unlocked {
-        seq: &seq,
+        seq: &state,
         members: &[],
         view: &[],
         objects: &[],
         stays: &[],
         listeners: t.shadow().unwrap(),
+        listeners_seq: seq(),
     };
     u.listener_managed(addr)
 }
@@ -39,7 +51,7 @@ fn managed_unlocked(t: &Table, addr: u64) -> Option<bool> {
 /// Serve `rounds` accepts from a queue that always holds `per` connections of every requester.
 fn serve(weights: &[u32], rounds: usize) -> Vec<usize> {
     let mut t = table(1);
-    let l = t.manage(0x1000).unwrap();
+    let l = t.manage(0x1000, seq()).unwrap();
     let mut served = vec![0; weights.len()];
     // Queue order: requester 0's connections first, and so on.
     let queue: Vec<u16> = (0..weights.len() as u16).flat_map(|s| [s, s]).collect();
@@ -53,7 +65,7 @@ fn serve(weights: &[u32], rounds: usize) -> Vec<usize> {
 #[test]
 fn lower_share_queued_first_is_not_served_first() {
     let mut t = table(1);
-    let l = t.manage(1).unwrap();
+    let l = t.manage(1, seq()).unwrap();
     // Requester 5 (25 %) queued before requester 9 (75 %).
     let queue = [5u16, 5, 9, 9];
     let w = |s: usize| if s == 5 { 250_000 } else { 750_000 };
@@ -69,7 +81,7 @@ fn equal_weights_alternate() {
 #[test]
 fn fifo_within_a_requester() {
     let mut t = table(1);
-    let l = t.manage(1).unwrap();
+    let l = t.manage(1, seq()).unwrap();
     let queue = [3u16, 4, 3, 4];
     let i = l.pick(&queue, |_| 500_000).unwrap();
     assert!(
@@ -81,7 +93,7 @@ fn fifo_within_a_requester() {
 #[test]
 fn away_requester_banks_no_credit() {
     let mut t = table(1);
-    let l = t.manage(1).unwrap();
+    let l = t.manage(1, seq()).unwrap();
     // Requester 1 alone for 1000 accepts, then requester 2 arrives: they alternate at once
     // instead of requester 2 taking 1000 accepts in a row.
     for _ in 0..1000 {
@@ -112,13 +124,13 @@ fn admission_caps_at_the_share_of_the_backlog() {
 #[test]
 fn table_full_and_forget() {
     let mut t = table(2);
-    assert!(t.manage(1).is_some());
-    assert!(t.manage(2).is_some());
-    assert!(t.manage(3).is_none(), "full");
-    assert!(t.manage(0).is_none(), "0 is never a listener");
-    t.forget(1);
+    assert!(t.manage(1, seq()).is_some());
+    assert!(t.manage(2, seq()).is_some());
+    assert!(t.manage(3, seq()).is_none(), "full");
+    assert!(t.manage(0, seq()).is_none(), "0 is never a listener");
+    t.forget(1, seq());
     assert_eq!(t.len(), 1);
-    assert!(t.manage(3).is_some());
+    assert!(t.manage(3, seq()).is_some());
     assert!(t.get(1).is_none());
     t.forget_requester(4);
 }
@@ -143,13 +155,13 @@ proptest! {
         let addr = |k: u64| 0xffff_8881_0000_0000 + 0x800 * k;
         for (manage, k) in ops {
             if manage {
-                let got = t.manage(addr(k)).is_some();
+                let got = t.manage(addr(k), seq()).is_some();
                 prop_assert_eq!(got, model.contains(&k) || model.len() < 8);
                 if got {
                     model.insert(k);
                 }
             } else {
-                t.forget(addr(k));
+                t.forget(addr(k), seq());
                 model.remove(&k);
             }
             prop_assert_eq!(t.len(), model.len());
@@ -185,7 +197,7 @@ proptest! {
         // weights; every accept serves one queued connection. Each connection waits at most
         // (sum of weights / its weight + requesters) accepts: bounded.
         let mut t = table(1);
-        let l = t.manage(7).unwrap();
+        let l = t.manage(7, seq()).unwrap();
         let mut weight = std::collections::HashMap::new();
         let mut queue: Vec<(u16, usize)> = Vec::new(); // (requester, accepts seen while queued)
         for (s, w) in ops {

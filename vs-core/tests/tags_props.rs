@@ -4,7 +4,8 @@
 //! and VSs destroyed and created again, every object carries the tag the rules give it, every
 //! refusal is counted once, and the reserve is what the VSs below their floor lack. Six VSs
 //! (and a seventh that comes and goes, maybe with the table full) share a table of 14 tags
-//! with a quota of 3 and a floor of 1, so the quota, the floor and a full table are all
+//! with a quota of 3 and a floor of 1, or of 28 with a quota of 7 and a floor of 3 (where
+//! "below the floor" is not "no tag"), so the quota, the floor and a full table are all
 //! reached.
 
 use proptest::prelude::*;
@@ -28,13 +29,16 @@ const SLOTS: usize = 8;
 /// VSs 0..VSS-1 are always there (destroyed and created again at once); VS `VSS - 1` comes
 /// and goes.
 const VSS: usize = 7;
+/// Objects written in the small table (14 tags) and in the larger one (28).
 const OBJECTS: usize = 20;
+const OBJECTS_LARGE: usize = 40;
 
 fn atomics(n: usize) -> Vec<AtomicU64> {
     (0..n).map(|_| AtomicU64::new(0)).collect()
 }
 
-fn new_vs() -> Vs<VecStore> {
+/// A `Vs` whose tag table has `positions` positions (7/8 of them usable).
+fn new_vs_with(positions: usize) -> Vs<VecStore> {
     Vs::new(Tables {
         slots: vec![None; SLOTS],
         members: vec![Entry::default(); 64],
@@ -42,8 +46,8 @@ fn new_vs() -> Vs<VecStore> {
         gate_view: atomics(SLOTS),
         member_blocks: atomics(8),
         decisions: vec![Default::default(); 8],
-        objects: vec![Entry::default(); 16],
-        object_shadow: atomics(16),
+        objects: vec![Entry::default(); positions],
+        object_shadow: atomics(positions),
         rules: vec![Rule::BLANK; 8],
         index: vec![IndexEntry::default(); 8],
         stats: vec![VsStats::default(); SLOTS],
@@ -53,6 +57,11 @@ fn new_vs() -> Vs<VecStore> {
         stays: atomics(2 * stay_cache::WORDS_PER_CPU),
     })
     .unwrap()
+}
+
+/// 14 tags: a quota of 3, a floor of 1.
+fn new_vs() -> Vs<VecStore> {
+    new_vs_with(16)
 }
 
 fn name(i: usize) -> [u8; VS_NAME_LEN] {
@@ -88,10 +97,10 @@ enum Op {
     Toggle,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+fn op(objects: usize) -> impl Strategy<Value = Op> {
     prop_oneof![
-        12 => (0..=VSS, 0..OBJECTS, 0..2usize).prop_map(|(who, obj, cpu)| Op::Write { who, obj, cpu }),
-        3 => (0..OBJECTS).prop_map(Op::Free),
+        12 => (0..=VSS, 0..objects, 0..2usize).prop_map(|(who, obj, cpu)| Op::Write { who, obj, cpu }),
+        3 => (0..objects).prop_map(Op::Free),
         1 => (0..VSS - 1).prop_map(Op::Recreate),
         1 => Just(Op::Toggle),
     ]
@@ -148,14 +157,35 @@ impl Model {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
     #[test]
-    fn tags_follow_the_rules(ops in prop::collection::vec(op(), 1..300)) {
-        let mut vs = new_vs();
+    fn tags_follow_the_rules(ops in prop::collection::vec(op(OBJECTS), 1..300)) {
+        check(ops, new_vs(), OBJECTS, (14, 3, 1))?;
+    }
+
+    #[test]
+    fn tags_follow_the_rules_with_a_floor_of_three(
+        ops in prop::collection::vec(op(OBJECTS_LARGE), 1..500),
+    ) {
+        check(ops, new_vs_with(32), OBJECTS_LARGE, (28, 7, 3))?;
+    }
+}
+
+/// Run `ops` on `vs` (whose table has the limit, quota and floor `expect`) over `objects`
+/// objects, checking it against the model after each.
+fn check(
+    ops: Vec<Op>,
+    mut vs: Vs<VecStore>,
+    objects: usize,
+    expect: (usize, usize, usize),
+) -> Result<(), TestCaseError> {
+    {
         let seq = SeqCount::new();
         // Each VS's id and slot, `None` while it does not exist.
         let mut ids = [0; VSS];
         let mut slots: Vec<Option<usize>> = vec![None; VSS];
         let create = |vs: &mut Vs<VecStore>, i: usize| {
-            let id = vs.create(&name(i), 0, VS_ID_AUTO, &VsAttrs::default()).unwrap();
+            let id = vs
+                .create(&name(i), 0, VS_ID_AUTO, &VsAttrs::default())
+                .unwrap();
             let slot = vs.slot_of_id(id).unwrap();
             vs.add_process(task(i), slot).unwrap();
             (id, slot)
@@ -172,7 +202,7 @@ proptest! {
             quota: vs.tag_quota() as usize,
             floor: vs.tag_floor() as usize,
         };
-        prop_assert_eq!((m.limit, m.quota, m.floor), (14, 3, 1));
+        prop_assert_eq!((m.limit, m.quota, m.floor), expect);
         for op in ops {
             // What the kernel does around every locked section (nothing here changes the
             // tree's generation but a recreate).
@@ -185,7 +215,10 @@ proptest! {
                     let slot = slots.get(who).copied().flatten().unwrap_or(0);
                     m.write(&slots, slot, obj);
                     // As the kernel: the unlocked write, or else the locked one.
-                    if !vs.unlocked(&seq).tag_write(object_key(addr(obj)), task(who), cpu) {
+                    if !vs
+                        .unlocked(&seq)
+                        .tag_write(object_key(addr(obj)), task(who), cpu)
+                    {
                         vs.tag_object(addr(obj), task(who), cpu);
                     }
                 }
@@ -225,22 +258,42 @@ proptest! {
                 }
             }
             vs.fold_stays();
-            for o in 0..OBJECTS {
-                prop_assert_eq!(vs.object_slot(addr(o)), m.tags.get(&o).copied().unwrap_or(0), "object {}", o);
+            for o in 0..objects {
+                prop_assert_eq!(
+                    vs.object_slot(addr(o)),
+                    m.tags.get(&o).copied().unwrap_or(0),
+                    "object {}",
+                    o
+                );
             }
             for &s in slots.iter().flatten() {
-                prop_assert_eq!(vs.reg.node(s).unwrap().nr_tags as usize, m.held(s), "tags of slot {}", s);
-                prop_assert_eq!(vs.stats(s).tags_refused, m.refused[s], "refusals of slot {}", s);
+                prop_assert_eq!(
+                    vs.reg.node(s).unwrap().nr_tags as usize,
+                    m.held(s),
+                    "tags of slot {}",
+                    s
+                );
+                prop_assert_eq!(
+                    vs.stats(s).tags_refused,
+                    m.refused[s],
+                    "refusals of slot {}",
+                    s
+                );
             }
             prop_assert_eq!(vs.tag_reserve(), m.reserve(&slots), "reserve");
             prop_assert!(vs.objects.shadow_agrees());
         }
     }
+    Ok(())
 }
 
 /// The six VSs, their tasks in them: (vs, slots).
 fn six() -> (Vs<VecStore>, Vec<usize>) {
-    let mut vs = new_vs();
+    six_in(new_vs())
+}
+
+/// [`six`] in `vs`.
+fn six_in(mut vs: Vs<VecStore>) -> (Vs<VecStore>, Vec<usize>) {
     let slots = (0..VSS - 1)
         .map(|i| {
             let id = vs
@@ -321,4 +374,38 @@ fn a_vs_created_with_the_table_full_takes_the_first_free_position() {
     assert_eq!(vs.object_slot(addr(16)), late);
     vs.fold_stays();
     assert_eq!(vs.stats(late).tags_refused, 1);
+}
+
+/// The same with a floor of 3: refused at its floor for lack of room, a VS that drops to 2
+/// tags is below its floor (the room beyond the reserve has not grown: the reserve grew by
+/// what was freed), and takes a free position again.
+#[test]
+fn a_vs_that_drops_below_a_floor_of_three_is_no_longer_refused() {
+    let (mut vs, slots) = six_in(new_vs_with(32));
+    let seq = SeqCount::new();
+    assert_eq!((vs.tag_quota(), vs.tag_floor()), (7, 3));
+    fill(&mut vs, 0, 0, 7);
+    fill(&mut vs, 1, 7, 14);
+    fill(&mut vs, 2, 14, 19);
+    fill(&mut vs, 3, 19, 22);
+    // Free 6, kept 6 for VSs 4 and 5: VS 3, at its floor, is refused, then without the lock.
+    assert_eq!(
+        (vs.objects.limit() - vs.objects.len(), vs.tag_reserve()),
+        (6, 6)
+    );
+    fill(&mut vs, 3, 22, 23);
+    assert_eq!(vs.object_slot(addr(22)), 0);
+    assert!(vs
+        .unlocked(&seq)
+        .tag_write(object_key(addr(23)), task(3), 0));
+    vs.untag_object(addr(19));
+    assert!(!vs
+        .unlocked(&seq)
+        .tag_write(object_key(addr(23)), task(3), 0));
+    fill(&mut vs, 3, 23, 24);
+    assert_eq!(
+        vs.object_slot(addr(23)),
+        slots[3],
+        "below its floor: a free position"
+    );
 }

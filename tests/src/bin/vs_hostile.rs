@@ -749,7 +749,8 @@ fn a_tenant_cannot_take_every_pipe_tag() -> Outcome {
 /// Four tenants that write to pipes without end, one after another, each up to its quota:
 /// with the quota alone they would take the whole table. The last is held to what the table
 /// has beyond the tags kept for the VSs below their floor, and another VS still tags its
-/// pipe.
+/// pipe. The figures assume the fixture's start: no VS but these six, so no other tag and no
+/// other VS's floor kept.
 fn four_tenants_cannot_take_every_pipe_tag() -> Outcome {
     let f = Fixture::new()?;
     let rd = f.create_simple("t_rd").ctx("rd")?;

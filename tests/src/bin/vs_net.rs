@@ -290,9 +290,9 @@ fn counter(name: &str) -> Result<u64, Fail> {
 
 /// A listener is managed from its first accept under an accept rule until it closes: 300
 /// listeners opened, managed and closed one after another (more than the 256 the table
-/// holds) are all managed, and none is left managed. The admission check (every SYN) and the
-/// close read the managed listeners without the state lock; a close that missed its listener
-/// would leave the table full and the later listeners FIFO.
+/// holds) are all managed, and none is left managed. The admission check (every SYN) reads
+/// the managed listeners without the state lock; a close that missed its listener would leave
+/// the table full and the later listeners FIFO.
 fn closed_listeners_are_forgotten() -> Outcome {
     let f = Fixture::new()?;
     set_param(true)?;
