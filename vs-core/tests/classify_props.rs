@@ -685,6 +685,20 @@ fn a_vs_at_its_tag_quota_leaves_objects_untagged_and_others_keep_theirs() {
     assert_eq!(vs.reg.node(sb).unwrap().nr_tags, 1);
 }
 
+/// Create VSs `v0`..`v{n-1}` under the root, task `100 + i` in `vi`: their slots.
+fn vss_with_a_task(vs: &mut Vs<VecStore>, n: u64) -> Vec<usize> {
+    (0..n)
+        .map(|v| {
+            let id = vs
+                .create(&name(&format!("v{v}")), 0, VS_ID_AUTO, &VsAttrs::default())
+                .unwrap();
+            let slot = vs.slot_of_id(id).unwrap();
+            vs.add_process(100 + v, slot).unwrap();
+            slot
+        })
+        .collect()
+}
+
 /// However many VSs write to pipes without end, one after another, every VS keeps room for its
 /// floor of tags: with the quota alone, the first four would fill the table. A VS created with
 /// the table full gets the first positions that free up: the others cannot take them back.
@@ -698,15 +712,7 @@ fn vss_writing_without_end_leave_every_vs_its_floor() {
         "a 64-position table, 16 VSs"
     );
     let obj = |v: u64, i: u64| 0xffff_8880_0001_0000 + 0x40 * (v * 100 + i);
-    let mut slots = vec![];
-    for v in 0..10u64 {
-        let id = vs
-            .create(&name(&format!("v{v}")), 0, VS_ID_AUTO, &VsAttrs::default())
-            .unwrap();
-        let slot = vs.slot_of_id(id).unwrap();
-        vs.add_process(100 + v, slot).unwrap();
-        slots.push(slot);
-    }
+    let slots = vss_with_a_task(&mut vs, 10);
     assert_eq!(vs.tag_reserve(), 30, "ten VSs lack their floor");
     // Nine write without end, one after another; the tenth is quiet.
     for v in 0..9u64 {
@@ -770,15 +776,7 @@ fn refusals_for_lack_of_room_hold_until_room_comes_back() {
     let seq = SeqCount::new();
     let (limit, quota, floor) = (vs.objects.limit(), vs.tag_quota(), vs.tag_floor());
     assert_eq!((limit, quota, floor), (14, 3, 1));
-    let mut slots = vec![];
-    for v in 0..5u64 {
-        let id = vs
-            .create(&name(&format!("v{v}")), 0, VS_ID_AUTO, &VsAttrs::default())
-            .unwrap();
-        let slot = vs.slot_of_id(id).unwrap();
-        vs.add_process(100 + v, slot).unwrap();
-        slots.push(slot);
-    }
+    let slots = vss_with_a_task(&mut vs, 5);
     let obj = |v: u64, i: u64| 0xffff_8880_0001_0000 + 0x40 * (v * 100 + i);
     // Four reach the quota (12 tags), the fifth takes its floor and the last position.
     for v in 0..5u64 {
