@@ -164,7 +164,7 @@ const METRICS: &[Metric] = &[
         key: "tags_refused",
         name: "vs_tags_refused_total",
         counter: true,
-        help: "Pipe writes and message sends of the VS left untagged: its quarter of the object-tag table, or the table, was full.",
+        help: "Pipe writes and message sends of the VS left untagged: it held its quarter of the object-tag table, or the table had no room beyond what is kept for the VSs below their floor.",
         scale: Scale::One,
     },
 ];
