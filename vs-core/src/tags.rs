@@ -68,7 +68,7 @@ impl<S: Store> Vs<S> {
     /// Free positions beyond the reserve (negative: the reserve is not all free, after VSs
     /// were created with the table full).
     fn tag_slack(&self) -> isize {
-        let free = self.objects.limit() - self.objects.len();
+        let free = self.objects.limit().saturating_sub(self.objects.len());
         free as isize - self.tag_reserve as isize
     }
 
@@ -87,7 +87,9 @@ impl<S: Store> Vs<S> {
     /// it. A VS that takes the slot starts with room. (In the kernel the locked section's end
     /// also empties the stay caches: the tree changed.)
     pub(crate) fn tags_destroyed(&mut self, slot: usize, held: u32) {
-        self.tag_reserve -= self.lacks(held);
+        // Saturating here and below: the counts agree (tags_props), but a kernel must not
+        // panic if they ever did not.
+        self.tag_reserve = self.tag_reserve.saturating_sub(self.lacks(held));
         stay_cache::forget(&self.stays, refusal_key(slot), |_, _| {});
         self.room_back();
     }
@@ -117,11 +119,11 @@ impl<S: Store> Vs<S> {
         let Some(held) = self.reg.node(slot).map(|n| n.nr_tags) else {
             return;
         };
-        let free = self.objects.limit() - self.objects.len();
+        let free = self.objects.limit().saturating_sub(self.objects.len());
         if may_tag(held, quota, floor, free, self.tag_reserve) && self.objects.entry(key).is_ok() {
             self.objects.set_slot(key, slot as u16);
             self.reg.count_tag(slot, true);
-            self.tag_reserve -= usize::from(held < floor);
+            self.tag_reserve = self.tag_reserve.saturating_sub(usize::from(held < floor));
             return;
         }
         if let Some(c) = self.counters(slot) {
