@@ -11,6 +11,7 @@
 #   make bench-net network share accuracy in QEMU: vsq vs HTB, fq_codel, pfifo (docs/bench-net.md, docs/net-shares.png)
 #   make bench-fig12 two sites sharing one FastCGI backend, five configurations (docs/bench-fig12.md)
 #   make bench-scale fork cost with 4,000 VSs and 50,000 classified tasks (docs/bench-scale.md)
+#   make bench-charge the CPU charge's cost per slice with 1 and 8 CPUs busy (docs/bench-charge.md)
 #   make bench-lockstat contention of vs's locks on 8 vCPUs, before and after the lock-free gates (docs/bench-lockstat.md)
 #   make fuzz      the long fuzz run on the sanitize kernel (docs/fuzz.md; about 40 min)
 #   make install   on a real host, as root: vs.ko (built against KDIR, default the running kernel's),
@@ -24,7 +25,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Kernel builds want Debian's rustc (with rust-src) ahead of rustup's.
 KPATH := /usr/bin:/usr/sbin:/bin:/sbin:$(HOME)/.cargo/bin
 
-.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net bench-fig12 bench-scale bench-lockstat fuzz clean \
+.PHONY: all setup kernel module vsctl userspace demo check test-host test-vm vm bench bench-cpu bench-web bench-net bench-fig12 bench-scale bench-charge bench-lockstat fuzz clean \
 	install uninstall dkms-source dkms-install dkms-uninstall generate
 
 all: module userspace
@@ -78,6 +79,19 @@ bench-scale: setup module userspace
 	@python3 bench/scale_report.py .cache/bench-scale.txt $(SCALE_VSS) $(SCALE_TASKS) >docs/bench-scale.md
 	@cat docs/bench-scale.md
 
+# The CPU charge's cost per slice with 1 and with 8 CPUs busy (docs/bench-charge.md): 8 vCPUs
+# under the instruction-counting clock, the module before the charge left the state lock
+# (d1f8434) and now, CHARGE_ROUNDS interleaved rounds.
+CHARGE_ROUNDS ?= 5
+CHARGE_MODULES ?= before-charge=d1f8434 now=$(shell git rev-parse --short HEAD)
+bench-charge: export VS_KFLAVOUR := bench
+bench-charge: setup userspace
+	@mods="$$(bash bench/build_versions.sh $(CHARGE_MODULES) | tr '\n' ' ')" && \
+		VS_ICOUNT=1 VS_NO_LOAD=1 VS_VM_CPUS=8 VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-3600} bash scripts/vm-run.sh \
+		env CHARGE_MODULES="$$mods" ROUNDS=$(CHARGE_ROUNDS) bash bench/charge.sh
+	@python3 bench/charge_report.py .cache/bench-charge.txt $(CHARGE_MODULES) >docs/bench-charge.md
+	@cat docs/bench-charge.md
+
 # /proc/lock_stat for vs's locks under a storm on 8 vCPUs: the module before the CPU charge left
 # the lock (d1f8434), before the gates left it (9a2301b), before the pipe and message gates did
 # (0c8c199), and now (docs/bench-lockstat.md). Its own kernel flavour (lockstat: the bench
@@ -87,7 +101,7 @@ LOCKSTAT_MODULES ?= before-charge=d1f8434 before-gates=9a2301b before-objects=0c
 bench-lockstat: export VS_KFLAVOUR := lockstat
 bench-lockstat: export VS_TCG_THREAD := multi
 bench-lockstat: setup userspace
-	@mods="$$(bash bench/lockstat_build.sh $(LOCKSTAT_MODULES) | tr '\n' ' ')" && \
+	@mods="$$(bash bench/build_versions.sh $(LOCKSTAT_MODULES) | tr '\n' ' ')" && \
 		VS_NO_LOAD=1 VS_VM_CPUS=8 VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-3600} bash scripts/vm-run.sh \
 		env LOCKSTAT_MODULES="$$mods" ROUNDS=$(LOCKSTAT_ROUNDS) bash bench/lockstat.sh
 	@python3 bench/lockstat_report.py .cache/bench-lockstat.txt $(LOCKSTAT_MODULES) >docs/bench-lockstat.md

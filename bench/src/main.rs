@@ -3,9 +3,11 @@
 //!
 //! `vs-bench [--vs NAME] [--gates] MICRO...` prints `MICRO ns_per_op` lines (with `--gates`,
 //! each gate handler's cost over each micro instead); `vs-bench setup
-//! realistic|rules N|vss N|crowd N|clear` prepares the module. bench/run.sh and bench/scale.sh
-//! interleave configurations in one boot and turn the lines into ratios.
+//! realistic|rules N|vss N|crowd N|busy|clear` prepares the module. bench/run.sh,
+//! bench/scale.sh and bench/charge.sh interleave configurations in one boot and turn the lines
+//! into ratios.
 
+mod charge;
 mod cpu;
 mod scale;
 
@@ -18,7 +20,7 @@ use vs_client::Device as Dev;
 use vs_core::abi::*;
 use vs_selftests::proc::{getpid, in_child, wait};
 
-fn pipe() -> [i32; 2] {
+pub(crate) fn pipe() -> [i32; 2] {
     let mut fds = [0i32; 2];
     // SAFETY: valid out-array.
     if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
@@ -27,7 +29,7 @@ fn pipe() -> [i32; 2] {
     fds
 }
 
-fn rw(fd: i32, write: bool) {
+pub(crate) fn rw(fd: i32, write: bool) {
     let mut b = [0u8; 1];
     // SAFETY: one byte from/to a valid buffer.
     let n = unsafe {
@@ -107,6 +109,13 @@ fn micro(name: &str) -> Option<f64> {
             });
             wait(pid);
             t
+        }
+        // `chargeN`: N pipe ping-pong pairs on N CPUs at once (charge.rs).
+        m if m.starts_with("charge") => {
+            let pairs: u32 = m["charge".len()..].parse().ok()?;
+            let n = 10000;
+            LAST_OPS.store(pairs * n, Ordering::Relaxed);
+            charge::run(pairs as usize, n)
         }
         "unix_roundtrip" => {
             let (mut x, mut y) = UnixStream::pair().ok()?;
@@ -233,6 +242,20 @@ fn main() {
         let d = Dev::open().expect("open /dev/vs");
         match (it.next(), it.next()) {
             (Some("realistic"), _) => setup_realistic(&d),
+            (Some("busy"), _) => {
+                d.create(
+                    "busy",
+                    VS_ROOT,
+                    VS_ID_AUTO,
+                    VsAttrs::default().with(VS_ATTR_CPU, 50),
+                )
+                .expect("busy");
+            }
+            // `full`: as many as fill the table, with the rules already there.
+            (Some("rules"), Some("full")) => {
+                let there = d.rules().expect("rules").len() as u32;
+                setup_rules(&d, VS_MAX_RULES.saturating_sub(there));
+            }
             (Some("rules"), Some(n)) => setup_rules(&d, n.parse().expect("rule count")),
             (Some("vss"), Some(n)) => scale::setup_vss(&d, n.parse().expect("VS count")),
             (Some("crowd"), Some(n)) => scale::setup_crowd(&d, n.parse().expect("task count")),
