@@ -81,15 +81,21 @@ bench-scale: setup module userspace
 
 # The CPU charge's cost per slice with 1 and with 8 CPUs busy (docs/bench-charge.md): 8 vCPUs
 # under the instruction-counting clock, the module before the charge left the state lock
-# (d1f8434) and now, CHARGE_ROUNDS interleaved rounds.
-CHARGE_ROUNDS ?= 5
+# (d1f8434) and now; CHARGE_BOOTS boots of CHARGE_ROUNDS interleaved rounds (a boot's state
+# moves the figures by about 1 %, more than a round's).
+CHARGE_BOOTS ?= 2
+CHARGE_ROUNDS ?= 4
 CHARGE_MODULES ?= before-charge=d1f8434 now=$(shell git rev-parse --short HEAD)
 bench-charge: export VS_KFLAVOUR := bench
 bench-charge: setup userspace
 	@mods="$$(bash bench/build_versions.sh $(CHARGE_MODULES) | tr '\n' ' ')" && \
+	for b in $$(seq $(CHARGE_BOOTS)); do \
 		VS_ICOUNT=1 VS_NO_LOAD=1 VS_VM_CPUS=8 VS_VM_TIMEOUT=$${VS_VM_TIMEOUT:-3600} bash scripts/vm-run.sh \
-		env CHARGE_MODULES="$$mods" ROUNDS=$(CHARGE_ROUNDS) bash bench/charge.sh
-	@python3 bench/charge_report.py .cache/bench-charge.txt $(CHARGE_MODULES) >docs/bench-charge.md
+			env CHARGE_MODULES="$$mods" ROUNDS=$(CHARGE_ROUNDS) BENCH_OUT=.cache/bench-charge-$$b.txt \
+			bash bench/charge.sh || exit 1; \
+	done
+	@python3 bench/charge_report.py $$(seq -f .cache/bench-charge-%g.txt $(CHARGE_BOOTS)) \
+		$(CHARGE_MODULES) >docs/bench-charge.md
 	@cat docs/bench-charge.md
 
 # /proc/lock_stat for vs's locks under a storm on 8 vCPUs: the module before the CPU charge left

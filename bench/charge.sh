@@ -3,11 +3,12 @@
 # The CPU charge's cost per slice with 1 and with 8 CPUs busy, run in the guest by `make
 # bench-charge` (scripts/vm-run.sh: bench kernel, 8 vCPUs, instruction-counting clock). In one
 # boot, ROUNDS interleaved rounds of: pipe ping-pong pairs (bench/src/charge.rs) on 1 CPU and
-# on 8 at once, with the module absent and with each module of $CHARGE_MODULES ("LABEL=PATH
-# ..."), the pairs' tasks in a VS with a CPU share (every slice they run is charged to it).
-# Then, with the last module, a pass with its gate_timing on, for the charge's events per
-# round trip. Writes "config round micro ns" lines (and "events ..." lines) to $BENCH_OUT for
-# bench/charge_report.py.
+# on 8 at once, with the module absent and, for each module of $CHARGE_MODULES ("LABEL=PATH
+# ..."), with the pairs' tasks in a VS without a CPU share (`LABEL`: every slice they run is
+# charged to it, and nothing else acts on them) and in one with a 50 % share (`LABEL+share`:
+# the CPU controller also samples and renices them). Then, with the last module, a pass with
+# its gate_timing on, for the charge's events per round trip. Writes "config round micro ns"
+# lines (and "events ..." lines) to $BENCH_OUT for bench/charge_report.py.
 set -euo pipefail
 cd "$VS_ROOT"
 ROUNDS=${ROUNDS:-5}
@@ -25,6 +26,13 @@ record() { # CONFIG ROUND: read "micro ns" lines
 	while read -r m ns; do echo "$1 $2 $m $ns" >>"$OUT"; done
 }
 rmmod vs 2>/dev/null || true
+run() { # LABEL ROUND KO [SHARE]: the pairs in a VS of module KO, with CPU share SHARE or none
+	insmod "$3"
+	$B setup busy ${4:+"$4"}
+	$B --vs busy $MICROS | record "$1" "$2"
+	$B setup clear
+	rmmod vs
+}
 configs="absent $CHARGE_MODULES"
 for r in $(seq "$ROUNDS"); do
 	# Odd rounds in the order given, even ones reversed: what a configuration leaves behind
@@ -38,14 +46,13 @@ for r in $(seq "$ROUNDS"); do
 			$B $MICROS | record absent "$r"
 			continue
 		fi
-		insmod "${spec#*=}"
-		$B setup busy
-		$B --vs busy $MICROS | record "$label" "$r"
-		$B setup clear
-		rmmod vs
+		run "$label" "$r" "${spec#*=}"
+		run "$label+share" "$r" "${spec#*=}" 50
 	done
 done
-last=${CHARGE_MODULES##* }
+# shellcheck disable=SC2086 # one word per module
+set -- $CHARGE_MODULES
+last=${!#}
 echo "bench-charge: events per round trip, ${last%%=*}" >&2
 insmod "${last#*=}"
 $B setup busy

@@ -3,7 +3,7 @@
 //!
 //! `vs-bench [--vs NAME] [--gates] MICRO...` prints `MICRO ns_per_op` lines (with `--gates`,
 //! each gate handler's cost over each micro instead); `vs-bench setup
-//! realistic|rules N|vss N|crowd N|busy|clear` prepares the module. bench/run.sh,
+//! realistic|rules N|vss N|crowd N|busy [SHARE]|clear` prepares the module. bench/run.sh,
 //! bench/scale.sh and bench/charge.sh interleave configurations in one boot and turn the lines
 //! into ratios.
 
@@ -242,14 +242,13 @@ fn main() {
         let d = Dev::open().expect("open /dev/vs");
         match (it.next(), it.next()) {
             (Some("realistic"), _) => setup_realistic(&d),
-            (Some("busy"), _) => {
-                d.create(
-                    "busy",
-                    VS_ROOT,
-                    VS_ID_AUTO,
-                    VsAttrs::default().with(VS_ATTR_CPU, 50),
-                )
-                .expect("busy");
+            // `busy [SHARE]`: a VS for bench/charge.sh's pairs, with a CPU share or none.
+            (Some("busy"), share) => {
+                let attrs = match share {
+                    Some(s) => VsAttrs::default().with(VS_ATTR_CPU, s.parse().expect("share")),
+                    None => VsAttrs::default(),
+                };
+                d.create("busy", VS_ROOT, VS_ID_AUTO, attrs).expect("busy");
             }
             // `full`: as many as fill the table, with the rules already there.
             (Some("rules"), Some("full")) => {
