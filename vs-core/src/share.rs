@@ -14,8 +14,10 @@
 //! each pool runs, which CPUs they may use and what the reference pool does are not known in
 //! advance, and nice values come in 1.25x steps. So each tick every busy managed pool moves its
 //! weight by half the log-ratio of target to measured share (at most 4x a tick), and each of
-//! its runnable tasks gets the nice closest to `pool weight / runnable tasks`. Everything is
-//! integer: log2 in Q10 fixed point (no floating point in the kernel).
+//! its runnable tasks gets the nice closest to `pool weight / runnable tasks`. A weight that
+//! has no effect on the pool's share (the others want no more, or its own tasks do not)
+//! moves at most 4x ([`EXCURSION_Q10`]) instead of winding up to nice 19 or -20. Everything
+//! is integer: log2 in Q10 fixed point (no floating point in the kernel).
 
 use crate::abi::{VS_ATTR_CPU, VS_MAX_DEPTH, VS_SHARE_MAX};
 use crate::tree::{Registry, Slot};
@@ -97,6 +99,10 @@ pub struct PoolCtl {
     /// Per tick, for a pool: its runnable member tasks, and whether it competes for CPU.
     pub runnable: u32,
     pub busy: bool,
+    /// Where the weight was, and the pool's measured share, when that share last moved by
+    /// [`MOVED_PPM`] or its target changed: the weight stays within [`EXCURSION_Q10`] of it.
+    pub ref_lweight: i32,
+    pub ref_used_ppm: u32,
     /// CPU time of all VSs below this one, as of the last tick.
     pub below_ns: u64,
     /// The pool (slot) this VS draws CPU from, as [`cache_pools`] last found it.
@@ -111,6 +117,20 @@ pub const ROTATE_TICKS: u32 = 10;
 const GAIN_Q10: i64 = 512;
 /// Largest weight change per tick: 4x.
 const MAX_STEP_Q10: i64 = 2 * 1024;
+/// How far (log2 Q10: 4x) the weight may move while the pool's measured share does not.
+/// A pool over its target because the others want no more than they get (the root's pool
+/// running a little system work counts as busy), or under it because its own tasks want no
+/// more, or pinned where no one else runs, cannot be moved by its weight: without a bound
+/// feedback would push it to nice 19 or -20, harmless to throughput but not to the pool's
+/// latency, nor to the others when its demand comes back. Where weights do decide (the
+/// others are starved), a 4x change moves the share by far more than [`MOVED_PPM`], which
+/// resets the bound.
+const EXCURSION_Q10: i32 = 2 * 1024;
+/// A change of the measured share that counts as the weight having an effect: a tenth of it,
+/// at least 0.2 points (less is noise for a pool that uses almost nothing).
+fn moved(from_ppm: u32, to_ppm: u32) -> bool {
+    from_ppm.abs_diff(to_ppm) >= (from_ppm / 10).max(2_000)
+}
 /// Weight range of a pool: a single nice 19 task up to 64 nice -20 tasks.
 const LW_MIN: i32 = 3 * 1024 + 930; // ~15
 const LW_MAX: i32 = 22 * 1024 + 500; // ~64 * 88761
@@ -345,8 +365,19 @@ pub fn step(ctl: &mut PoolCtl) {
     };
     let err = lbase - i64::from(log2_q10(u64::from(used_ppm.max(1))));
     let delta = (forward + err * GAIN_Q10 / 1024).clamp(-MAX_STEP_Q10, MAX_STEP_Q10);
-    ctl.lweight =
-        (i64::from(ctl.lweight) + delta).clamp(i64::from(LW_MIN), i64::from(LW_MAX)) as i32;
+    if ctl.ref_lweight == 0
+        || ctl.last_target_ppm != target_ppm
+        || moved(ctl.ref_used_ppm, used_ppm)
+    {
+        ctl.ref_lweight = ctl.lweight.clamp(LW_MIN, LW_MAX);
+        ctl.ref_used_ppm = used_ppm;
+    }
+    // `lo <= hi` as the reference is in range; max-then-min cannot panic even if not.
+    let lo = ctl.ref_lweight.saturating_sub(EXCURSION_Q10).max(LW_MIN);
+    let hi = ctl.ref_lweight.saturating_add(EXCURSION_Q10).min(LW_MAX);
+    ctl.lweight = (i64::from(ctl.lweight) + delta)
+        .max(i64::from(lo))
+        .min(i64::from(hi)) as i32;
     ctl.last_target_ppm = target_ppm;
     let (nice, boost) = nice_mix(exp2_q10(ctl.lweight), runnable);
     ctl.rot = ctl.rot.wrapping_add(1);

@@ -14,11 +14,12 @@ fn name(s: &str) -> [u8; VS_NAME_LEN] {
     b
 }
 
-/// CPU time (in CPUs) each task gets with `weights` on `cpus` CPUs.
-fn cfs(weights: &[u64], cpus: f64) -> Vec<f64> {
+/// CPU time (in CPUs) each task gets with `weights` on `cpus` CPUs, none more than its
+/// `demand` (at most 1: a task runs on one CPU at a time).
+fn cfs(weights: &[u64], demand: &[f64], cpus: f64) -> Vec<f64> {
     let mut share = vec![0.0; weights.len()];
     let mut capped = vec![false; weights.len()];
-    let mut left = cpus.min(weights.len() as f64);
+    let mut left = cpus.min(demand.iter().sum());
     loop {
         let wsum: f64 = weights
             .iter()
@@ -33,10 +34,10 @@ fn cfs(weights: &[u64], cpus: f64) -> Vec<f64> {
         for i in 0..weights.len() {
             if !capped[i] {
                 share[i] = left * weights[i] as f64 / wsum;
-                if share[i] > 1.0 {
-                    share[i] = 1.0;
+                if share[i] > demand[i] {
+                    share[i] = demand[i];
                     capped[i] = true;
-                    left -= 1.0;
+                    left -= demand[i];
                     newly = true;
                 }
             }
@@ -50,8 +51,9 @@ fn cfs(weights: &[u64], cpus: f64) -> Vec<f64> {
 
 struct Sim {
     reg: Registry<Vec<Slot>>,
-    /// (slot, hogs) per VS with tasks; slot 0 tasks are unmanaged (nice 0).
-    tasks: Vec<(usize, u32)>,
+    /// (slot, tasks, each one's demand in CPUs) per group of tasks; slot 0 tasks are
+    /// unmanaged (nice 0). Hogs demand 1.
+    tasks: Vec<(usize, u32, f64)>,
     ctl: Vec<PoolCtl>,
     cpus: f64,
 }
@@ -72,8 +74,12 @@ impl Sim {
         self.reg.create(&name(n), parent, VS_ID_AUTO, &a).unwrap()
     }
     fn hogs(&mut self, id: u32, n: u32) {
+        self.light(id, n, 1.0);
+    }
+    /// `n` tasks in VS `id` that each want `demand` of a CPU, and no more.
+    fn light(&mut self, id: u32, n: u32, demand: f64) {
         let s = self.reg.find(id).unwrap();
-        self.tasks.push((s, n));
+        self.tasks.push((s, n, demand));
     }
     /// Run `ticks` ticks; the measured share (ppm of used CPU) and target of each pool.
     fn run(&mut self, ticks: usize) -> Vec<(u32, u32)> {
@@ -81,9 +87,9 @@ impl Sim {
         for _ in 0..ticks {
             // Weights of every task this tick.
             // As the kernel does: `boost` of a pool's tasks one nice lower.
-            let mut w = vec![];
+            let (mut w, mut demand) = (vec![], vec![]);
             let mut boosted = [0u32; 16];
-            for &(slot, n) in &self.tasks {
+            for &(slot, n, d) in &self.tasks {
                 let pool = vs_core::share::pool_of(&self.reg, slot);
                 for _ in 0..n {
                     let mut nice = if pool == 0 { 0 } else { self.ctl[pool].nice };
@@ -92,13 +98,14 @@ impl Sim {
                         nice -= 1;
                     }
                     w.push(u64::from(NICE_WEIGHT[(nice + 20) as usize]));
+                    demand.push(d);
                 }
             }
-            let got = cfs(&w, self.cpus);
+            let got = cfs(&w, &demand, self.cpus);
             let mut used = [0f64; 16];
             let mut runnable = [0u32; 16];
             let mut i = 0;
-            for &(slot, n) in &self.tasks {
+            for &(slot, n, _) in &self.tasks {
                 let pool = vs_core::share::pool_of(&self.reg, slot);
                 for _ in 0..n {
                     used[pool] += got[i];
@@ -317,6 +324,73 @@ fn nice_mix_gets_between_the_steps() {
                 got.abs_diff(weight) <= alone.abs_diff(weight),
                 "{weight} x{r}: {n}+{k}"
             );
+        }
+    }
+}
+
+/// The root's pool runs a little system work (2 % of the CPU: busy, so its target is half),
+/// and wants no more: lowering the VS's weight cannot give the root what it does not take.
+/// The weight stays within 4x of where it was (4 tasks from nice 0 to 6 and 7; with no bound,
+/// feedback took them to 19), so when the root's demand comes back the split is even again
+/// within 2 ticks.
+#[test]
+fn a_pool_over_target_against_a_demand_limited_root_stays_near_its_weight() {
+    let mut sim = Sim::new(1.0);
+    let a = sim.vs("a", 0, Some(50));
+    sim.hogs(a, 4);
+    sim.light(0, 1, 0.02);
+    let sa = sim.reg.find(a).unwrap();
+    let r = sim.run(30);
+    assert_eq!(r[sa].1, 500_000, "target of a: the root is busy");
+    assert!(r[sa].0 > 950_000, "a takes what the root leaves: {r:?}");
+    assert!(sim.ctl[sa].nice <= 7, "a reniced to {}", sim.ctl[sa].nice);
+    sim.tasks[1].2 = 1.0;
+    let t = settle(&mut sim, &[0, sa], 5, 20);
+    assert!(t.is_some_and(|t| t <= 2), "settled after {t:?} ticks");
+}
+
+/// The mirror: a VS whose two tasks want 5 % of the CPU each is under its 50 % target
+/// whatever its weight. Raising it stops at 4x (nice -6, not -20), so when its tasks turn
+/// into hogs the root keeps a fifth of the CPU at once and half within 15 ticks; with no
+/// bound the VS took 98.9 % for 10 ticks before its nice even began to fall.
+#[test]
+fn a_demand_limited_pool_under_target_does_not_wind_up() {
+    let mut sim = Sim::new(1.0);
+    let a = sim.vs("a", 0, Some(50));
+    sim.light(a, 2, 0.05);
+    sim.hogs(0, 2);
+    let sa = sim.reg.find(a).unwrap();
+    let r = sim.run(30);
+    assert!(
+        (95_000..=105_000).contains(&r[sa].0),
+        "a uses what it wants: {r:?}"
+    );
+    assert!(sim.ctl[sa].nice >= -7, "a reniced to {}", sim.ctl[sa].nice);
+    sim.tasks[0].2 = 1.0;
+    let r = sim.run(1);
+    assert!(r[0].0 >= 200_000, "the root at the first tick: {r:?}");
+    let t = settle(&mut sim, &[0, sa], 5, 25);
+    assert!(t.is_some_and(|t| t <= 15), "settled after {t:?} ticks");
+}
+
+/// The kernel runs `step` on whatever the tick measured: no input may panic it (the kernel
+/// is built with overflow checks), and the weight stays in range.
+#[test]
+fn step_takes_any_input() {
+    for runnable in [0, 1, 64, 1 << 20, u32::MAX] {
+        for target_ppm in [0, 1, 500_000, 1_000_000, u32::MAX] {
+            for used_ppm in [0, 1, 2_000, 999_999, u32::MAX] {
+                let mut c = PoolCtl {
+                    runnable,
+                    target_ppm,
+                    used_ppm,
+                    ..PoolCtl::default()
+                };
+                for _ in 0..8 {
+                    step(&mut c);
+                    assert!((3 * 1024..23 * 1024).contains(&c.lweight), "{c:?}");
+                }
+            }
         }
     }
 }
