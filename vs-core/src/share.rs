@@ -16,7 +16,7 @@
 //! weight by half the log-ratio of target to measured share (at most 4x a tick), and each of
 //! its runnable tasks gets the nice closest to `pool weight / runnable tasks`. A weight that
 //! has no effect on the pool's share (the others want no more, or its own tasks do not)
-//! moves at most 4x ([`EXCURSION_Q10`]) instead of winding up to nice 19 or -20. Everything
+//! moves at most 4x (`EXCURSION_Q10`) instead of winding up to nice 19 or -20. Everything
 //! is integer: log2 in Q10 fixed point (no floating point in the kernel).
 
 use crate::abi::{VS_ATTR_CPU, VS_MAX_DEPTH, VS_SHARE_MAX};
@@ -100,7 +100,7 @@ pub struct PoolCtl {
     pub runnable: u32,
     pub busy: bool,
     /// Where the weight was, and the pool's measured share, when that share last moved by
-    /// [`MOVED_PPM`] or its target changed: the weight stays within [`EXCURSION_Q10`] of it.
+    /// `moved` or its target changed: the weight stays within `EXCURSION_Q10` of it.
     pub ref_lweight: i32,
     pub ref_used_ppm: u32,
     /// CPU time of all VSs below this one, as of the last tick.
@@ -123,7 +123,7 @@ const MAX_STEP_Q10: i64 = 2 * 1024;
 /// more, or pinned where no one else runs, cannot be moved by its weight: without a bound
 /// feedback would push it to nice 19 or -20, harmless to throughput but not to the pool's
 /// latency, nor to the others when its demand comes back. Where weights do decide (the
-/// others are starved), a 4x change moves the share by far more than [`MOVED_PPM`], which
+/// others are starved), a 4x change moves the share by far more than [`moved`], which
 /// resets the bound.
 const EXCURSION_Q10: i32 = 2 * 1024;
 /// A change of the measured share that counts as the weight having an effect: a tenth of it,
