@@ -155,6 +155,8 @@ impl<S: Store> Vs<S> {
             // The root's pool is the reference: measured (for `vsctl top`), never reniced.
             if measured && pool != 0 {
                 share::step(c);
+            } else {
+                c.active = false;
             }
         }
         // Decide each member's nice.

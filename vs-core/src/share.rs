@@ -103,6 +103,9 @@ pub struct PoolCtl {
     /// `moved` or its target changed: the weight stays within `EXCURSION_Q10` of it.
     pub ref_lweight: i32,
     pub ref_used_ppm: u32,
+    /// [`step`] ran at the last tick too: the share measured now covers a whole period of the
+    /// pool being busy. Cleared by the tick for every pool it does not step.
+    pub active: bool,
     /// CPU time of all VSs below this one, as of the last tick.
     pub below_ns: u64,
     /// The pool (slot) this VS draws CPU from, as [`cache_pools`] last found it.
@@ -363,7 +366,15 @@ pub fn step(ctl: &mut PoolCtl) {
             (ll, lt - ll)
         }
     };
-    let err = lbase - i64::from(log2_q10(u64::from(used_ppm.max(1))));
+    // A pool that just turned busy was busy for only part of the period just measured: its
+    // share understates what its weight gets, and correcting for it would overshoot (a VS
+    // turning busy at 50 % went to 67 % the tick after). Its first tick only sets the target.
+    let err = if ctl.active {
+        lbase - i64::from(log2_q10(u64::from(used_ppm.max(1))))
+    } else {
+        0
+    };
+    ctl.active = true;
     let delta = (forward + err * GAIN_Q10 / 1024).clamp(-MAX_STEP_Q10, MAX_STEP_Q10);
     if ctl.ref_lweight == 0
         || ctl.last_target_ppm != target_ppm

@@ -908,11 +908,26 @@ fn cpu_tick_renices_restores_and_respects_the_user() {
         runnable: true,
         nice,
     };
-    // Unclassified work used 80% of the CPU, a's tasks 20%: a (target 50%) is boosted.
+    // Unclassified work used 80% of the CPU, a's tasks 20%. At a's first tick busy (whose
+    // period it may have been busy for only part of) its tasks only get the pool's neutral
+    // nice: task 8 goes from its own 3 to 0.
     vs.charge(1000, 80_000_000);
     vs.charge(7, 10_000_000);
     vs.charge(8, 10_000_000);
     let n = vs.cpu_tick(&[sample(7, 0), sample(8, 3)], &mut acts);
+    assert_eq!(
+        &acts[..n],
+        &[NiceAction {
+            pid: 8,
+            expect: 3,
+            nice: 0
+        }]
+    );
+    // The next tick measures the same: a (target 50%) is boosted.
+    vs.charge(1000, 80_000_000);
+    vs.charge(7, 10_000_000);
+    vs.charge(8, 10_000_000);
+    let n = vs.cpu_tick(&[sample(7, 0), sample(8, 0)], &mut acts);
     assert_eq!(n, 2, "{:?}", &acts[..n]);
     assert!(acts[0].nice < 0 && acts[0].expect == 0, "{:?}", acts[0]);
     let boosted = acts[0].nice;
@@ -924,7 +939,7 @@ fn cpu_tick_renices_restores_and_respects_the_user() {
         "pool nice {} for a task at {boosted}",
         st.cpu_nice
     );
-    assert_eq!(st.cpu_subtree_ns, 20_000_000);
+    assert_eq!(st.cpu_subtree_ns, 40_000_000);
     // Task 8 was reniced by its user meanwhile: left alone from now on.
     vs.charge(1000, 50_000_000);
     vs.charge(7, 50_000_000);
@@ -1019,6 +1034,10 @@ fn a_user_renice_is_respected_until_the_task_moves() {
         runnable: true,
         nice,
     };
+    // The first tick busy sets the neutral nice (0, as it is), the second boosts it.
+    vs.charge(1000, 90_000_000);
+    vs.charge(7, 10_000_000);
+    assert_eq!(vs.cpu_tick(&[sample(0)], &mut acts), 0);
     vs.charge(1000, 90_000_000);
     vs.charge(7, 10_000_000);
     assert_eq!(vs.cpu_tick(&[sample(0)], &mut acts), 1);
