@@ -143,6 +143,7 @@ impl<S: Store> Vs<S> {
         share::targets(&self.reg, &mut self.scratch, &mut self.ctl);
         for pool in 0..n {
             if self.reg.node(pool).is_none() || usize::from(self.ctl[pool].pool) != pool {
+                share::forget(&mut self.ctl[pool]);
                 continue;
             }
             let c = &mut self.ctl[pool];
@@ -156,7 +157,7 @@ impl<S: Store> Vs<S> {
             if measured && pool != 0 {
                 share::step(c);
             } else {
-                c.active = false;
+                c.idle_ticks = c.idle_ticks.saturating_add(1);
             }
         }
         // Decide each member's nice.

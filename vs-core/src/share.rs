@@ -99,13 +99,13 @@ pub struct PoolCtl {
     /// Per tick, for a pool: its runnable member tasks, and whether it competes for CPU.
     pub runnable: u32,
     pub busy: bool,
-    /// Where the weight was, and the pool's measured share, when that share last moved by
-    /// `moved` or its target changed: the weight stays within `EXCURSION_Q10` of it.
+    /// Where the weight was, and the pool's measured share, when the weight last had an
+    /// effect (see `step`): the weight stays within `EXCURSION_Q10` of it.
     pub ref_lweight: i32,
     pub ref_used_ppm: u32,
-    /// [`step`] ran at the last tick too: the share measured now covers a whole period of the
-    /// pool being busy. Cleared by the tick for every pool it does not step.
-    pub active: bool,
+    /// Ticks in a row the pool was not stepped (idle, or not a pool): after
+    /// [`FRESH_IDLE_TICKS`], its next step measures a period it was busy for only part of.
+    pub idle_ticks: u8,
     /// CPU time of all VSs below this one, as of the last tick.
     pub below_ns: u64,
     /// The pool (slot) this VS draws CPU from, as [`cache_pools`] last found it.
@@ -126,11 +126,17 @@ const MAX_STEP_Q10: i64 = 2 * 1024;
 /// more, or pinned where no one else runs, cannot be moved by its weight: without a bound
 /// feedback would push it to nice 19 or -20, harmless to throughput but not to the pool's
 /// latency, nor to the others when its demand comes back. Where weights do decide (the
-/// others are starved), a 4x change moves the share by far more than [`moved`], which
-/// resets the bound.
+/// others are starved), a 4x change moves the share the same way by far more than [`moved`],
+/// which moves the bound along.
 const EXCURSION_Q10: i32 = 2 * 1024;
-/// A change of the measured share that counts as the weight having an effect: a tenth of it,
-/// at least 0.2 points (less is noise for a pool that uses almost nothing).
+/// Idle ticks after which a pool's next busy tick counts as its first (see `step`). A pool
+/// busy every other tick is measured over part periods every time: it still gets feedback.
+pub const FRESH_IDLE_TICKS: u8 = 3;
+/// A change of the measured share that counts as the weight having an effect, when it goes
+/// the way the weight went: a tenth of it, at least 0.2 points (less is noise for a pool that
+/// uses almost nothing). A share above about 88 % moves by less than a tenth for a 4x weight
+/// change (s = w / (w + r)); such a pool's weight then moves 4x at most from where its share
+/// last moved, which its target, reached at 4x or not, has not needed in the simulations.
 fn moved(from_ppm: u32, to_ppm: u32) -> bool {
     from_ppm.abs_diff(to_ppm) >= (from_ppm / 10).max(2_000)
 }
@@ -366,22 +372,32 @@ pub fn step(ctl: &mut PoolCtl) {
             (ll, lt - ll)
         }
     };
-    // A pool that just turned busy was busy for only part of the period just measured: its
-    // share understates what its weight gets, and correcting for it would overshoot (a VS
-    // turning busy at 50 % went to 67 % the tick after). Its first tick only sets the target.
-    let err = if ctl.active {
-        lbase - i64::from(log2_q10(u64::from(used_ppm.max(1))))
-    } else {
+    // A pool that just turned busy (new, or idle for a while) was busy for only part of the
+    // period just measured: its share understates what its weight gets, and correcting for
+    // it would overshoot (a VS turning busy at 50 % went to 67 % the tick after). Its first
+    // tick only sets the target.
+    let fresh = ctl.ref_lweight == 0 || ctl.idle_ticks >= FRESH_IDLE_TICKS;
+    ctl.idle_ticks = 0;
+    let err = if fresh {
         0
+    } else {
+        lbase - i64::from(log2_q10(u64::from(used_ppm.max(1))))
     };
-    ctl.active = true;
+    let forward = forward.clamp(-MAX_STEP_Q10, MAX_STEP_Q10);
     let delta = (forward + err * GAIN_Q10 / 1024).clamp(-MAX_STEP_Q10, MAX_STEP_Q10);
-    if ctl.ref_lweight == 0
-        || ctl.last_target_ppm != target_ppm
-        || moved(ctl.ref_used_ppm, used_ppm)
-    {
+    // The bound's reference follows the weight only where the weight had an effect: the share
+    // moved by `moved` the way the weight moved since the reference. A share that moved the
+    // other way (noise, the others' demand) is no proof, and a target flapping with the
+    // root's busy state would otherwise re-anchor it every tick; a new target moves the
+    // reference by its ratio instead, as it does the weight.
+    let dw = i64::from(ctl.lweight) - i64::from(ctl.ref_lweight);
+    let ds = i64::from(used_ppm) - i64::from(ctl.ref_used_ppm);
+    if fresh || (moved(ctl.ref_used_ppm, used_ppm) && dw.signum() * ds.signum() > 0) {
         ctl.ref_lweight = ctl.lweight.clamp(LW_MIN, LW_MAX);
         ctl.ref_used_ppm = used_ppm;
+    } else if ctl.last_target_ppm != target_ppm {
+        ctl.ref_lweight = (i64::from(ctl.ref_lweight) + forward)
+            .clamp(i64::from(LW_MIN), i64::from(LW_MAX)) as i32;
     }
     // `lo <= hi` as the reference is in range; max-then-min cannot panic even if not.
     let lo = ctl.ref_lweight.saturating_sub(EXCURSION_Q10).max(LW_MIN);
@@ -393,6 +409,16 @@ pub fn step(ctl: &mut PoolCtl) {
     let (nice, boost) = nice_mix(exp2_q10(ctl.lweight), runnable);
     ctl.rot = ctl.rot.wrapping_add(1);
     (ctl.nice, ctl.boost) = (nice, boost);
+}
+
+/// Forget the controller state of a slot that is not a pool (its CPU share attached, or no
+/// VS): should it become one again, it starts afresh like a new pool.
+pub fn forget(ctl: &mut PoolCtl) {
+    ctl.lweight = 0;
+    ctl.last_target_ppm = 0;
+    ctl.ref_lweight = 0;
+    ctl.ref_used_ppm = 0;
+    ctl.idle_ticks = 0;
 }
 
 /// `runnable` tasks whose weights add up as close as nice values allow to `weight`: all at

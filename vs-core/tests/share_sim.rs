@@ -148,8 +148,10 @@ impl Sim {
                     self.ctl[p].used_ppm = (used_ns[p] * 1_000_000 / total_ns.max(1)) as u32;
                     self.ctl[p].runnable = runnable[p];
                     step(&mut self.ctl[p]);
+                } else if vs_core::share::pool_of(&self.reg, p) == p && self.reg.node(p).is_some() {
+                    self.ctl[p].idle_ticks = self.ctl[p].idle_ticks.saturating_add(1);
                 } else {
-                    self.ctl[p].active = false;
+                    vs_core::share::forget(&mut self.ctl[p]);
                 }
                 last[p] = ((used_ns[p] * 1_000_000 / total_ns.max(1)) as u32, target);
             }
@@ -442,4 +444,78 @@ fn a_vs_turning_busy_mid_period_does_not_overshoot() {
             assert!(off <= 5, "tick {t}: slot {s} at {got} ppm for {want}");
         }
     }
+}
+
+/// The root's bit of system work turns busy and idle every other tick, so the VS's target
+/// flips between 50 % and 100 %. Each change moves the bound's reference by the target's
+/// ratio, as it moves the weight: the VS's nice stays within a few steps of neutral (were
+/// every change to re-anchor the bound, it reached 19).
+#[test]
+fn a_target_flapping_with_the_roots_busy_state_does_not_wind_a_pool_down() {
+    let mut sim = Sim::new(1.0);
+    let a = sim.vs("a", 0, Some(50));
+    sim.hogs(a, 4);
+    sim.light(0, 1, 0.02);
+    let sa = sim.reg.find(a).unwrap();
+    for t in 0..40 {
+        sim.tasks[1].2 = if t % 2 == 0 { 0.02 } else { 0.0 };
+        sim.run(1);
+        assert!(sim.ctl[sa].nice <= 8, "tick {t}: nice {}", sim.ctl[sa].nice);
+    }
+}
+
+/// A demand-limited VS whose demand wobbles by a fifth from tick to tick: a wobble that goes
+/// the way its weight went re-anchors the bound, so noise still moves it some way, but not
+/// to nice -20.
+#[test]
+fn a_noisy_demand_limited_pool_stays_bounded() {
+    let mut sim = Sim::new(1.0);
+    let a = sim.vs("a", 0, Some(50));
+    sim.light(a, 2, 0.05);
+    sim.hogs(0, 2);
+    let sa = sim.reg.find(a).unwrap();
+    for t in 0..40 {
+        sim.tasks[0].2 = if t % 2 == 0 { 0.05 } else { 0.06 };
+        sim.run(1);
+    }
+    assert!(sim.ctl[sa].nice >= -13, "nice {}", sim.ctl[sa].nice);
+}
+
+/// A VS busy every other tick is measured over part periods every time; its busy ticks are
+/// not first ticks (it was idle for less than `FRESH_IDLE_TICKS`), so it still gets
+/// feedback and reaches its share of the ticks it is busy.
+#[test]
+fn a_pool_busy_every_other_tick_still_gets_feedback() {
+    let mut sim = Sim::new(1.0);
+    let a = sim.vs("a", 0, Some(50));
+    sim.hogs(a, 1);
+    sim.hogs(0, 4);
+    let sa = sim.reg.find(a).unwrap();
+    let mut last = 0;
+    for t in 0..20 {
+        sim.tasks[0].2 = if t % 2 == 0 { 1.0 } else { 0.0 };
+        let r = sim.run(1);
+        if t % 2 == 0 {
+            last = r[sa].0;
+        }
+    }
+    assert!(last >= 450_000, "a at {last} ppm of its 500,000 when busy");
+}
+
+/// A VS whose CPU share is attached stops being a pool: its controller state is forgotten,
+/// so when detached again its first tick is a first tick (no correction for a part period).
+#[test]
+fn a_pool_that_was_attached_starts_afresh() {
+    let mut sim = Sim::new(1.0);
+    let a = sim.vs("a", 0, Some(50));
+    sim.hogs(a, 2);
+    sim.hogs(0, 2);
+    let sa = sim.reg.find(a).unwrap();
+    sim.run(10);
+    assert_ne!(sim.ctl[sa].lweight, 0);
+    sim.reg
+        .set(a, 1 << VS_ATTR_CPU, 0, &VsAttrs::default())
+        .unwrap();
+    sim.run(1);
+    assert_eq!(sim.ctl[sa].lweight, 0, "forgotten while attached");
 }
