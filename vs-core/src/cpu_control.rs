@@ -143,7 +143,6 @@ impl<S: Store> Vs<S> {
         share::targets(&self.reg, &mut self.scratch, &mut self.ctl);
         for pool in 0..n {
             if self.reg.node(pool).is_none() || usize::from(self.ctl[pool].pool) != pool {
-                share::forget(&mut self.ctl[pool]);
                 continue;
             }
             let c = &mut self.ctl[pool];

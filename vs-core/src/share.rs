@@ -151,7 +151,9 @@ pub fn pool_of<S: core::ops::DerefMut<Target = [Slot]>>(reg: &Registry<S>, slot:
 
 /// Record in `ctl[slot].pool` the pool every VS draws CPU from: what [`targets`] and the CPU
 /// tick read instead of walking up the tree for each VS, several times a tick. O(slots x
-/// depth): run after every change to the tree (see `Registry::generation`).
+/// depth): run after every change to the tree (see `Registry::generation`), which is also
+/// when a VS stops being a pool (its CPU share attached): its controller state is forgotten
+/// then (`forget`), so that should it become one again it starts afresh.
 pub fn cache_pools<S: core::ops::DerefMut<Target = [Slot]>>(
     reg: &Registry<S>,
     ctl: &mut [PoolCtl],
@@ -163,6 +165,9 @@ pub fn cache_pools<S: core::ops::DerefMut<Target = [Slot]>>(
         } else {
             0
         };
+        if usize::from(c.pool) != s {
+            forget(c);
+        }
     }
 }
 
@@ -413,7 +418,7 @@ pub fn step(ctl: &mut PoolCtl) {
 
 /// Forget the controller state of a slot that is not a pool (its CPU share attached, or no
 /// VS): should it become one again, it starts afresh like a new pool.
-pub fn forget(ctl: &mut PoolCtl) {
+fn forget(ctl: &mut PoolCtl) {
     ctl.lweight = 0;
     ctl.last_target_ppm = 0;
     ctl.ref_lweight = 0;

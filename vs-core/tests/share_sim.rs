@@ -148,10 +148,8 @@ impl Sim {
                     self.ctl[p].used_ppm = (used_ns[p] * 1_000_000 / total_ns.max(1)) as u32;
                     self.ctl[p].runnable = runnable[p];
                     step(&mut self.ctl[p]);
-                } else if vs_core::share::pool_of(&self.reg, p) == p && self.reg.node(p).is_some() {
-                    self.ctl[p].idle_ticks = self.ctl[p].idle_ticks.saturating_add(1);
                 } else {
-                    vs_core::share::forget(&mut self.ctl[p]);
+                    self.ctl[p].idle_ticks = self.ctl[p].idle_ticks.saturating_add(1);
                 }
                 last[p] = ((used_ns[p] * 1_000_000 / total_ns.max(1)) as u32, target);
             }
