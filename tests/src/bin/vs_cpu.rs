@@ -36,6 +36,37 @@ impl Drop for Hog {
     }
 }
 
+/// A child pinned to CPU 0 that runs 3 ms in every 100 and sleeps the rest: a little system
+/// work, which makes the root's pool busy (from 0.5 % of the CPU) without its wanting more.
+struct Light(i32);
+
+impl Light {
+    fn new() -> Light {
+        // SAFETY: the child pins itself and loops until killed.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            pin_cpu0();
+            let mut x = 0u64;
+            loop {
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(3) {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+                std::thread::sleep(Duration::from_millis(97));
+            }
+        }
+        Light(pid)
+    }
+}
+
+impl Drop for Light {
+    fn drop(&mut self) {
+        // SAFETY: our child.
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+        wait(self.0);
+    }
+}
+
 fn pin_cpu0() {
     // SAFETY: a zeroed cpu_set_t with bit 0 set, passed with its size.
     unsafe {
@@ -199,6 +230,31 @@ fn nice_given_back_and_user_renice_respected() -> Outcome {
     Ok(())
 }
 
+/// A VS over its 50 % target only because the root's pool (busy with a little system work)
+/// wants no more: lowering the VS's weight cannot change its share, so the controller must
+/// not keep lowering it. Unbounded, its tasks reached nice 19 within 3 s; the bound keeps
+/// the weight within 4x of neutral (2 tasks: nice 6 or so, one lower for a boosted task).
+fn weight_without_effect_is_bounded() -> Outcome {
+    let f = Fixture::new()?;
+    let a = f.create("a", VS_ROOT, VS_ID_AUTO, cpu(50)).ctx("a")?;
+    let _light = Light::new();
+    let h = hogs_in(&f, a, 2)?;
+    let got = measure(&f, &[a], 0.5, 2.5);
+    check!(got[0] > 2.0, "a takes what the root leaves: {got:?}");
+    // The root's pool is busy (at its 3 %) at some ticks at least: a's target is then half.
+    let halved = (0..5).any(|_| {
+        sleep_ms(100);
+        f.get(a).is_ok_and(|i| i.stats.cpu_target_ppm == 500_000)
+    });
+    check!(halved, "a's target was never half: the root's pool never counted as busy");
+    for hog in &h {
+        // SAFETY: plain syscall on our child.
+        let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, hog.0 as u32) };
+        check!(nice <= 8, "task {} at nice {nice}", hog.0);
+    }
+    Ok(())
+}
+
 fn shared_daemon_charged_to_requester() -> Outcome {
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
@@ -282,6 +338,7 @@ fn main() {
             nested_hierarchy,
             idle_vs_donates_its_share,
             nice_given_back_and_user_renice_respected,
+            weight_without_effect_is_bounded,
             shared_daemon_charged_to_requester,
         ],
     )
