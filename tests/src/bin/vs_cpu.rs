@@ -246,7 +246,10 @@ fn weight_without_effect_is_bounded() -> Outcome {
         sleep_ms(100);
         f.get(a).is_ok_and(|i| i.stats.cpu_target_ppm == 500_000)
     });
-    check!(halved, "a's target was never half: the root's pool never counted as busy");
+    check!(
+        halved,
+        "a's target was never half: the root's pool never counted as busy"
+    );
     for hog in &h {
         // SAFETY: plain syscall on our child.
         let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, hog.0 as u32) };
