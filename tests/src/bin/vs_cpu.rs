@@ -15,33 +15,17 @@ struct Hog(i32);
 
 impl Hog {
     fn new() -> Hog {
-        // SAFETY: the child pins itself and spins until killed.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            pin_cpu0();
-            let mut x = 0u64;
-            loop {
-                x = std::hint::black_box(x.wrapping_add(1));
-            }
-        }
-        Hog(pid)
+        Hog::spinning(|| {})
     }
-}
 
-impl Drop for Hog {
-    fn drop(&mut self) {
-        // SAFETY: our child.
-        unsafe { libc::kill(self.0, libc::SIGKILL) };
-        wait(self.0);
+    /// One that runs 3 ms in every 100 and sleeps the rest: a little system work, which makes
+    /// the root's pool busy (from 0.5 % of the CPU) without its wanting more.
+    fn light() -> Hog {
+        Hog::spinning(|| std::thread::sleep(Duration::from_millis(97)))
     }
-}
 
-/// A child pinned to CPU 0 that runs 3 ms in every 100 and sleeps the rest: a little system
-/// work, which makes the root's pool busy (from 0.5 % of the CPU) without its wanting more.
-struct Light(i32);
-
-impl Light {
-    fn new() -> Light {
+    /// Spin, calling `rest` every 3 ms of spinning.
+    fn spinning(rest: fn()) -> Hog {
         // SAFETY: the child pins itself and loops until killed.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
@@ -52,14 +36,14 @@ impl Light {
                 while t.elapsed() < Duration::from_millis(3) {
                     x = std::hint::black_box(x.wrapping_add(1));
                 }
-                std::thread::sleep(Duration::from_millis(97));
+                rest();
             }
         }
-        Light(pid)
+        Hog(pid)
     }
 }
 
-impl Drop for Light {
+impl Drop for Hog {
     fn drop(&mut self) {
         // SAFETY: our child.
         unsafe { libc::kill(self.0, libc::SIGKILL) };
@@ -237,7 +221,7 @@ fn nice_given_back_and_user_renice_respected() -> Outcome {
 fn weight_without_effect_is_bounded() -> Outcome {
     let f = Fixture::new()?;
     let a = f.create("a", VS_ROOT, VS_ID_AUTO, cpu(50)).ctx("a")?;
-    let _light = Light::new();
+    let _light = Hog::light();
     let h = hogs_in(&f, a, 2)?;
     let got = measure(&f, &[a], 0.5, 2.5);
     check!(got[0] > 2.0, "a takes what the root leaves: {got:?}");
